@@ -1,0 +1,261 @@
+"""modelhub settings: everything is read from environment variables here, nowhere else.
+
+Embedded defaults (SQLite in WAL mode, local files, in-memory channel layer, django-q2 on the ORM broker)
+switch to PostgreSQL (DATABASE_URL), S3 (MODELHUB_S3_BUCKET) and Redis (REDIS_URL) without code changes.
+"""
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from config.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_path, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Local state: database, artifacts, model cache, logs, temporary uploads -----------------------------
+DATA_DIR = env_path("MODELHUB_DATA_DIR", BASE_DIR / "data")
+ARTIFACTS_DIR = DATA_DIR / "artifacts"
+MODEL_CACHE_DIR = env_path("MODELHUB_MODEL_CACHE_DIR", DATA_DIR / "models")
+LOG_DIR = DATA_DIR / "logs"
+UPLOAD_TEMP_DIR = DATA_DIR / "tmp"
+STATIC_ROOT = DATA_DIR / "static"
+for _directory in (DATA_DIR, ARTIFACTS_DIR, MODEL_CACHE_DIR, LOG_DIR, UPLOAD_TEMP_DIR, STATIC_ROOT):
+    _directory.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """DJANGO_SECRET_KEY, else a key generated once and kept in the data folder (sessions survive restarts)."""
+    configured = env_str("DJANGO_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "channels",
+    "registry",
+    "geti",
+    "inference",
+    "deployments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_path("MODELHUB_SQLITE_PATH", DATA_DIR / "modelhub.sqlite3"),
+            "OPTIONS": {
+                # WAL lets readers run beside the writer (web processes + worker); IMMEDIATE transactions
+                # take the write lock up front so concurrent writers wait instead of failing mid-way.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Storage of artifacts (local disk by default, S3 when a bucket is configured) ------------------------
+S3_BUCKET = env_str("MODELHUB_S3_BUCKET")
+if S3_BUCKET:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("MODELHUB_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("MODELHUB_S3_REGION") or None,
+            "access_key": env_str("MODELHUB_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("MODELHUB_S3_SECRET_ACCESS_KEY") or None,
+            "location": env_str("MODELHUB_S3_PREFIX"),
+            "file_overwrite": False,
+            "querystring_auth": False,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": ARTIFACTS_DIR, "base_url": None},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+STATIC_URL = "static/"
+WHITENOISE_USE_FINDERS = True  # serve admin and Swagger/Redoc assets straight from the packages
+
+# Uploads: bodies bigger than this spill to disk in the data folder (same disk as artifacts: a rename, not a copy).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = str(UPLOAD_TEMP_DIR)
+FILE_UPLOAD_PERMISSIONS = 0o644
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MODELHUB_MAX_FORM_BYTES", 10 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+
+# --- Registry limits -------------------------------------------------------------------------------------
+REGISTRY_MAX_UPLOAD_BYTES = env_int("MODELHUB_MAX_UPLOAD_BYTES", 20 * 1024**3, minimum=1)
+REGISTRY_ZIP_MAX_ENTRIES = env_int("MODELHUB_ZIP_MAX_ENTRIES", 10_000, minimum=1)
+REGISTRY_ZIP_MAX_UNCOMPRESSED_BYTES = env_int("MODELHUB_ZIP_MAX_UNCOMPRESSED_BYTES", 64 * 1024**3, minimum=1)
+
+# --- Channels: in-memory for one process, Redis to cross processes and hosts -----------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- django-q2: background work (downloads, imports, deployments) ---------------------------------------
+# Our own task tables are the source of truth; django-q2 only delivers. Retries are explicit so a failing
+# task is not redelivered forever: `retry` must exceed `timeout`, and one redelivery after a crash.
+Q_TIMEOUT = env_int("MODELHUB_TASK_TIMEOUT", 6 * 3600, minimum=10)
+Q_CLUSTER = {
+    "name": "modelhub",
+    "workers": env_int("MODELHUB_WORKERS", 2, minimum=1),
+    "timeout": Q_TIMEOUT,
+    "retry": Q_TIMEOUT + 60,
+    "max_attempts": env_int("MODELHUB_TASK_MAX_ATTEMPTS", 2, minimum=1),
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "poll": env_float("MODELHUB_TASK_POLL_SECONDS", 0.2),
+    "label": "Background tasks",
+}
+if REDIS_URL and env_str("MODELHUB_TASK_BROKER", "orm") == "redis":
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Inference -------------------------------------------------------------------------------------------
+MODEL_CONFIG_PATH = env_str("MODEL_CONFIG_PATH")
+INFERENCE_DEFAULT_DEVICE = env_str("MODELHUB_TARGET_DEVICE", "CPU")
+INFERENCE_MAX_REQUEST_BYTES = env_int("MODELHUB_MAX_INFER_REQUEST_BYTES", 256 * 1024**2, minimum=1024)
+INFERENCE_RECONCILE_SECONDS = env_float("MODELHUB_RECONCILE_SECONDS", 0.5)
+
+# --- Geti ------------------------------------------------------------------------------------------------
+GETI_HOST = env_str("GETI_HOST")
+GETI_TOKEN = env_str("GETI_TOKEN")
+GETI_SERVER_API_VERSION = env_str("GETI_SERVER_API_VERSION")
+GETI_ORGANIZATION_ID = env_str("GETI_ORGANIZATION_ID")
+GETI_WORKSPACE_ID = env_str("GETI_WORKSPACE_ID")
+GETI_VERIFY_SSL = env_bool("GETI_VERIFY_SSL", True)
+
+# --- API -------------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "config.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "modelhub",
+    "DESCRIPTION": (
+        "Model registry, Geti import, model lifecycle, green deployments and OpenVINO serving over the "
+        "TensorFlow-Serving and KServe v2 REST protocols."
+    ),
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Logging: console and a rotating file in the data folder ---------------------------------------------
+LOG_LEVEL = env_str("MODELHUB_LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ConfigurationError(f"MODELHUB_LOG_LEVEL must be a logging level name, got {LOG_LEVEL!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "file": {
+            "class": "logging.handlers.WatchedFileHandler",
+            "filename": LOG_DIR / "modelhub.log",
+            "formatter": "plain",
+        },
+    },
+    "root": {"handlers": ["console", "file"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- Per-process services started by the ASGI server's lifespan (see config/lifespan.py) ------------------
+ASGI_STARTUP_HOOKS: list[str] = []
+ASGI_SHUTDOWN_HOOKS: list[str] = []

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GetiConfig(AppConfig):
+    name = "geti"
+    verbose_name = "Intel Geti integration"

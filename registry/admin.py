@@ -1,0 +1,136 @@
+"""Operators' pages: search and filter models, upload a ZIP, download it, delete (row and file together)."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from config.errors import ServiceError, ValidationFailed
+from registry import services
+from registry.artifacts import staged_from_upload
+from registry.models import SUPPORTED_PRECISIONS, Model
+from registry.serializers import ModelFieldsSerializer
+
+
+class ValidatedModelForm(forms.ModelForm):
+    """Admin forms validate with the API's rules, so the admin cannot store what the API would refuse."""
+
+    validated_fields: dict[str, Any]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        data = {key: value for key, value in cleaned.items() if key in ModelFieldsSerializer.ACCEPTED_KEYS and value not in (None, "", [])}
+        if isinstance(data.get("precision"), str):
+            data["precision"] = data["precision"].split(",")
+        serializer = ModelFieldsSerializer(data=data, partial=True)
+        if not serializer.is_valid():
+            for field, errors in serializer.errors.items():
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            self.validated_fields = dict(serializer.validated_data)
+        return cleaned
+
+
+class ModelUploadAdminForm(ValidatedModelForm):
+    archive = forms.FileField(help_text="ZIP with the model files (OpenVINO IR, ONNX, TFLite or PaddlePaddle).")
+    precision = forms.MultipleChoiceField(
+        choices=[(p, p) for p in SUPPORTED_PRECISIONS], initial=["FP32"], widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = Model
+        fields = [
+            "id", "name", "version", "precision", "format", "target_device", "target_device_type", "origin",
+            "project_id", "project_name", "category", "architecture", "score", "labels", "overview",
+            "optimization_capabilities",
+        ]  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["id"].required = False
+        self.fields["id"].help_text = "Leave empty to generate one."
+
+
+
+def _size(num: int) -> str:
+    value = float(num)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{num} B"
+
+
+@admin.register(Model)
+class ModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "precision", "detected_format", "origin", "project_name", "category", "size_display", "created_date", "download"]
+    list_filter = ["detected_format", "format", "origin", "category", "precision", "target_device"]
+    search_fields = ["id", "name", "project_name", "category", "architecture", "version"]
+    date_hierarchy = "created_date"
+    list_per_page = 100
+    readonly_fields = ["id", "file", "size_display", "sha256", "detected_format", "source_url", "created_date", "last_updated_date", "download"]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "version", "precision", "format", "detected_format"]}),
+        ("Where it runs", {"fields": ["target_device", "target_device_type"]}),
+        ("Origin", {"fields": ["origin", "project_id", "project_name", "category", "architecture", "score"]}),
+        ("Description", {"fields": ["labels", "overview", "optimization_capabilities"]}),
+        ("Artifact", {"fields": ["download", "file", "size_display", "sha256", "source_url", "created_date", "last_updated_date"]}),
+    ]
+
+    @admin.display(description="Size", ordering="size")
+    def size_display(self, obj: Model) -> str:
+        return _size(obj.size)
+
+    @admin.display(description="ZIP")
+    def download(self, obj: Model) -> str:
+        if not obj.file:
+            return "not stored yet"
+        return format_html('<a href="{}">download</a>', reverse("model-files", args=[obj.pk]))
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs: Any) -> type[forms.ModelForm]:
+        if obj is None:
+            kwargs["form"] = ModelUploadAdminForm
+            kwargs["fields"] = None
+        else:
+            kwargs["form"] = ValidatedModelForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if obj is None:
+            return [(None, {"fields": ["archive", *ModelUploadAdminForm.Meta.fields]})]
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        return [] if obj is None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Model, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            fields = {name: value for name, value in form.validated_fields.items() if name in form.changed_data}
+            services.model_update(model_id=obj.pk, fields=fields)
+            return
+        created = services.model_create(fields=form.validated_fields, archive=staged_from_upload(form.cleaned_data["archive"]))
+        obj.pk = created.pk
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        services.model_delete(model_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Model]) -> None:
+        for model_id in queryset.values_list("pk", flat=True):
+            try:
+                services.model_delete(model_id=model_id)
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except ValidationFailed as exc:
+            self.message_user(request, Truncator(exc.message).chars(500), messages.ERROR)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())

@@ -1,0 +1,181 @@
+"""Model artifacts: ZIP checks, format detection, and moving archives into storage without holding them in memory."""
+
+import hashlib
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
+
+from registry.models import ArtifactFormat
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class ArchiveRejected(ValueError):
+    """The file is not an acceptable model archive; the message says why."""
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    entries: int
+    uncompressed_bytes: int
+    detected_format: str
+    model_files: list[str]
+
+
+def inspect_archive(path: str | os.PathLike[str]) -> ArchiveInfo:
+    """Check a ZIP from its central directory (no extraction) and detect which model format it holds."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ArchiveRejected("The file is not a valid ZIP archive.") from None
+    except OSError as exc:
+        raise ArchiveRejected(f"The ZIP archive cannot be read: {exc}.") from None
+    with archive:
+        infos = archive.infolist()
+    files = [info for info in infos if not info.is_dir()]
+    if not files:
+        raise ArchiveRejected("The ZIP archive is empty.")
+    if len(infos) > settings.REGISTRY_ZIP_MAX_ENTRIES:
+        raise ArchiveRejected(
+            f"The ZIP archive has {len(infos)} entries; the limit is {settings.REGISTRY_ZIP_MAX_ENTRIES}."
+        )
+    total = 0
+    for info in infos:
+        if not is_safe_member(info.filename):
+            raise ArchiveRejected(f"The ZIP archive has an unsafe path: {info.filename!r}.")
+        total += info.file_size
+    if total > settings.REGISTRY_ZIP_MAX_UNCOMPRESSED_BYTES:
+        raise ArchiveRejected(
+            f"The ZIP archive unpacks to {total} bytes; the limit is "
+            f"{settings.REGISTRY_ZIP_MAX_UNCOMPRESSED_BYTES} bytes."
+        )
+    names = [info.filename for info in files]
+    detected, model_files = detect_format(names)
+    return ArchiveInfo(entries=len(infos), uncompressed_bytes=total, detected_format=detected, model_files=model_files)
+
+
+def is_safe_member(name: str) -> bool:
+    """False for absolute paths, drive letters, backslash tricks and any `..` component (zip-slip)."""
+    normalized = name.replace("\\", "/")
+    if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
+        return False
+    return ".." not in PurePosixPath(normalized).parts
+
+
+def detect_format(names: Iterable[str]) -> tuple[str, list[str]]:
+    """The model format an archive holds, and the file(s) OpenVINO should read, by file names."""
+    by_suffix: dict[str, list[str]] = {}
+    for name in names:
+        if "__MACOSX" in name:
+            continue
+        by_suffix.setdefault(PurePosixPath(name).suffix.lower(), []).append(name)
+    xml_with_bin = [
+        xml for xml in by_suffix.get(".xml", []) if str(PurePosixPath(xml).with_suffix(".bin")) in set(by_suffix.get(".bin", []))
+    ]
+    if xml_with_bin:
+        return ArtifactFormat.OPENVINO, sorted(xml_with_bin)
+    for suffix, fmt in ((".onnx", ArtifactFormat.ONNX), (".tflite", ArtifactFormat.TFLITE), (".pdmodel", ArtifactFormat.PADDLE)):
+        if by_suffix.get(suffix):
+            return fmt, sorted(by_suffix[suffix])
+    return ArtifactFormat.UNKNOWN, []
+
+
+class StagedArchive(File):
+    """A ZIP on local disk next to the storage folder, with its sha256 already known.
+
+    `temporary_file_path` makes FileSystemStorage move the file into place (a rename, not a copy);
+    other storages (S3) stream it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], sha256: str) -> None:
+        super().__init__(open(path, "rb"), name=os.path.basename(path))
+        self.path = str(path)
+        self.sha256 = sha256
+        self.size = os.path.getsize(path)
+
+    def temporary_file_path(self) -> str:
+        return self.path
+
+    def discard(self) -> None:
+        self.close()
+        Path(self.path).unlink(missing_ok=True)
+
+
+def stage_archive(chunks: Iterable[bytes]) -> StagedArchive:
+    """Write a stream of bytes to the upload temp folder, hashing on the way."""
+    digest = hashlib.sha256()
+    handle = tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR, suffix=".zip.part", delete=False)
+    try:
+        with handle:
+            for chunk in chunks:
+                digest.update(chunk)
+                handle.write(chunk)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return StagedArchive(handle.name, digest.hexdigest())
+
+
+def stage_file(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None) -> StagedArchive:
+    """Copy a local file into the upload temp folder (so storage can move it) while hashing it."""
+
+    def chunks() -> Iterable[bytes]:
+        with open(path, "rb") as source:
+            while chunk := source.read(CHUNK_SIZE):
+                if progress:
+                    progress(len(chunk))
+                yield chunk
+
+    return stage_archive(chunks())
+
+
+def staged_from_upload(upload: UploadedFile) -> StagedArchive:
+    """The staged form of an uploaded file: moved as is when our handler hashed it on disk, else copied."""
+    sha256 = getattr(upload, "sha256", None)
+    if sha256 is not None and hasattr(upload, "temporary_file_path"):
+        return StagedArchive(upload.temporary_file_path(), sha256)
+    upload.seek(0)
+    return stage_archive(upload.chunks(CHUNK_SIZE))
+
+
+class HashingUploadHandler(TemporaryFileUploadHandler):
+    """Streams each uploaded file to the temp folder and computes its sha256 on the way (never in memory)."""
+
+    chunk_size = CHUNK_SIZE
+
+    def new_file(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().new_file(*args, **kwargs)
+        self._digest = hashlib.sha256()
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self._digest.update(raw_data)
+        self.file.write(raw_data)
+
+    def file_complete(self, file_size: int) -> TemporaryUploadedFile:
+        upload = super().file_complete(file_size)
+        upload.sha256 = self._digest.hexdigest()
+        return upload
+
+
+def save_to_storage(name: str, staged: StagedArchive) -> str:
+    """Store the archive under `name` (or a free variant of it) and return the stored name."""
+    staged.seek(0)
+    return default_storage.save(name, staged)
+
+
+def delete_from_storage(name: str) -> None:
+    if name:
+        default_storage.delete(name)
+
+
+def open_from_storage(name: str):  # type: ignore[no-untyped-def]
+    return default_storage.open(name, "rb")

@@ -1,0 +1,24 @@
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.live import LiveService, live_service
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(tmp_path: Path, settings: "settings") -> None:  # type: ignore[valid-type]
+    """Each test stores artifacts and the model cache in its own folder."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path / "artifacts"}},
+    }
+    settings.MODEL_CACHE_DIR = tmp_path / "models"
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    """One real modelhub (uvicorn + django-q2 worker) shared by the tests that only need HTTP."""
+    with live_service(tmp_path_factory.mktemp("live")) as service:
+        yield service

@@ -1,0 +1,72 @@
+"""Real models for tests: IR models built with OpenVINO's API, and ONNX models shipped inside PyPI packages."""
+
+import importlib.util
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+from openvino import opset13 as ops
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{name} is not installed: run `make install-test` (tests/model-packages.txt)")
+    return Path(spec.submodule_search_locations[0])
+
+
+def magika_onnx() -> Path:
+    """Magika's content-type model: input `bytes` int32 [?, 2048] -> `target_label` f32 [?, 214] (heavy-ish)."""
+    return _package_dir("magika") / "models" / "standard_v3_3" / "model.onnx"
+
+
+def silero_vad_onnx() -> Path:
+    """Silero VAD: inputs `input` f32 [1, 576] and `state` f32 [2, 1, 128] -> `output` [1, 1], `stateN` (light)."""
+    return _package_dir("silero_vad") / "data" / "silero_vad_openvino_16k.onnx"
+
+
+def build_constant_model(value: float, *, shape: tuple[int, ...] = (1, 4), name: str = "input") -> ov.Model:
+    """y = x * 0 + value: one f32 input, one output whose every element is `value` (tells versions apart)."""
+    x = ops.parameter(list(shape), np.float32, name=name)
+    y = ops.add(ops.multiply(x, ops.constant(np.float32(0))), ops.constant(np.float32(value)))
+    y.output(0).get_tensor().set_names({"output"})
+    return ov.Model([ops.result(y)], [x], f"constant_{value}")
+
+
+def build_two_io_model() -> ov.Model:
+    """Inputs a f32 [1,3] and b i32 [1,3]; outputs sum f32 [1,3] = a + b and prod f32 [1,3] = a * b."""
+    a = ops.parameter([1, 3], np.float32, name="a")
+    b = ops.parameter([1, 3], np.int32, name="b")
+    b_float = ops.convert(b, np.float32)
+    total = ops.add(a, b_float)
+    total.output(0).get_tensor().set_names({"sum"})
+    product = ops.multiply(a, b_float)
+    product.output(0).get_tensor().set_names({"prod"})
+    return ov.Model([ops.result(total), ops.result(product)], [a, b], "two_io")
+
+
+def save_ir(model: ov.Model, folder: Path, stem: str = "model") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    xml = folder / f"{stem}.xml"
+    ov.save_model(model, xml, compress_to_fp16=False)
+    return xml
+
+
+def zip_files(files: dict[str, bytes | Path]) -> bytes:
+    """A ZIP (as bytes) holding the given archive names -> contents (bytes or a file to read)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content.read_bytes() if isinstance(content, Path) else content)
+    return buffer.getvalue()
+
+
+def ir_zip(model: ov.Model, tmp: Path, stem: str = "model") -> bytes:
+    xml = save_ir(model, tmp / f"ir-{id(model)}", stem)
+    return zip_files({f"{stem}.xml": xml, f"{stem}.bin": xml.with_suffix(".bin")})
+
+
+def onnx_zip(path: Path, name: str = "model.onnx") -> bytes:
+    return zip_files({name: path})

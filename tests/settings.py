@@ -1,0 +1,8 @@
+"""Test settings: the real settings, with all local state in a fresh temporary folder."""
+
+import os
+import tempfile
+
+os.environ.setdefault("MODELHUB_DATA_DIR", tempfile.mkdtemp(prefix="modelhub-test-"))
+
+from config.settings import *  # noqa: E402,F403
