@@ -48,7 +48,16 @@ if geti_source not in RegistryModelAdmin.list_display:
 
 @admin.register(GetiImportJob)
 class GetiImportJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "project_id", "status", "status_code", "short_message", "created_at", "finished_at", "attempts"]
+    list_display = [
+        "id",
+        "project_id",
+        "status",
+        "status_code",
+        "short_message",
+        "created_at",
+        "finished_at",
+        "attempts",
+    ]
     list_filter = ["status", "status_code"]
     search_fields = ["id", "project_id", "message"]
     date_hierarchy = "created_at"

@@ -28,7 +28,9 @@ def _text(description: str) -> OpenApiResponse:
 
 GETI_FAILURES = {
     (502, "text/plain"): _text("Geti answered an error, refused the token, or cannot be reached."),
-    (503, "text/plain"): _text("The Geti integration is not configured (the message names the missing variables)."),
+    (503, "text/plain"): _text(
+        "The Geti integration is not configured (the message names the missing variables)."
+    ),
     (504, "text/plain"): _text("Geti did not answer in time."),
 }
 
@@ -62,6 +64,7 @@ class ProjectListApi(APIView):
         summary="Get projects in a remote Intel® Geti workspace",
         description=f"Every project (all pages) with its model groups, models and OpenVINO optimized models. {CONFIG_NOTE}",
         responses={200: ProjectOutSerializer(many=True), **GETI_FAILURES},
+        operation_id="projects_list",
         tags=["projects"],
     )
     def get(self, request: Request) -> Response:
@@ -72,7 +75,12 @@ class ProjectDetailApi(APIView):
     @extend_schema(
         summary="Get a project by ID in a remote Intel® Geti workspace",
         description=CONFIG_NOTE,
-        responses={200: ProjectOutSerializer, (404, "text/plain"): _text("Project not found"), **GETI_FAILURES},
+        responses={
+            200: ProjectOutSerializer,
+            (404, "text/plain"): _text("Project not found"),
+            **GETI_FAILURES,
+        },
+        operation_id="projects_get",
         tags=["projects"],
     )
     def get(self, request: Request, project_id: str) -> Response:
@@ -94,16 +102,24 @@ class GetiModelsDownloadApi(APIView):
         responses={
             (201, "text/plain"): _text("Model(s): {ids} registered."),
             202: OpenApiResponse(ImportJobOutSerializer, description="Still importing: poll the Location."),
-            (403, "text/plain"): _text("Model(s): {ids} can not be registered. (not an OpenVINO optimized model)"),
+            (403, "text/plain"): _text(
+                "Model(s): {ids} can not be registered. (not an OpenVINO optimized model)"
+            ),
             (404, "text/plain"): _text("Project or model id not found. No model(s) registered."),
-            (409, "text/plain"): _text("Model(s): {ids} is already registered. No model(s) registered.\\nTip: ..."),
+            (409, "text/plain"): _text(
+                "Model(s): {ids} is already registered. No model(s) registered.\\nTip: ..."
+            ),
             422: VALIDATION_ERROR,
             (500, "text/plain"): _text("The import failed unexpectedly. No model(s) registered."),
             **GETI_FAILURES,
         },
         examples=[
             OpenApiExample(
-                "Two models", value={"models": [{"id": "65f1a2b3c4d5e6f708192a3b", "group_id": "65f1a2b3c4d5e6f708192a00"}]}, request_only=True
+                "Two models",
+                value={
+                    "models": [{"id": "65f1a2b3c4d5e6f708192a3b", "group_id": "65f1a2b3c4d5e6f708192a00"}]
+                },
+                request_only=True,
             )
         ],
         tags=["projects"],
@@ -112,9 +128,14 @@ class GetiModelsDownloadApi(APIView):
         serializer = GetiModelsDownloadSerializer(data=request.data)
         if not serializer.is_valid():
             raise ValidationFailed(validation_errors_from_drf(serializer.errors))
-        refs = [services.ModelRef(id=item["id"], group_id=item["group_id"]) for item in serializer.validated_data["models"]]
+        refs = [
+            services.ModelRef(id=item["id"], group_id=item["group_id"])
+            for item in serializer.validated_data["models"]
+        ]
         GetiConfig.from_settings()  # 503 now rather than from the worker
-        if not is_object_id(project_id) or not all(is_object_id(ref.id) and is_object_id(ref.group_id) for ref in refs):
+        if not is_object_id(project_id) or not all(
+            is_object_id(ref.id) and is_object_id(ref.group_id) for ref in refs
+        ):
             return _plain(404, services.NOT_FOUND_MESSAGE)
         job = services.import_job_create(project_id=project_id, refs=refs)
         job = services.import_job_wait(job_id=job.pk, timeout=settings.GETI_IMPORT_WAIT_SECONDS)
@@ -128,7 +149,9 @@ class ImportJobApi(APIView):
         responses={
             202: ImportJobOutSerializer,
             (201, "text/plain"): _text("Model(s): {ids} registered."),
-            (404, "text/plain"): _text("Import job not found. / Project or model id not found. No model(s) registered."),
+            (404, "text/plain"): _text(
+                "Import job not found. / Project or model id not found. No model(s) registered."
+            ),
             (409, "text/plain"): _text("Model(s): {ids} is already registered. No model(s) registered."),
         },
         tags=["projects"],

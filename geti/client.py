@@ -27,7 +27,13 @@ from config.errors import PlainTextError
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_SETTINGS = ("GETI_HOST", "GETI_TOKEN", "GETI_SERVER_API_VERSION", "GETI_ORGANIZATION_ID", "GETI_WORKSPACE_ID")
+REQUIRED_SETTINGS = (
+    "GETI_HOST",
+    "GETI_TOKEN",
+    "GETI_SERVER_API_VERSION",
+    "GETI_ORGANIZATION_ID",
+    "GETI_WORKSPACE_ID",
+)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 PAGE_LIMIT = 100  # Geti's maximum page size
 MAX_PAGES = 10_000
@@ -49,8 +55,8 @@ class GetiNotConfigured(GetiError):
 
     def __init__(self, missing: list[str]) -> None:
         super().__init__(
-            f"The Geti integration is not configured: set {', '.join(missing)} (required: "
-            f"{', '.join(REQUIRED_SETTINGS)}) and restart modelhub."
+            f"The Geti integration is not configured: missing {', '.join(missing)}. Set "
+            f"{', '.join(REQUIRED_SETTINGS[:-1])} and {REQUIRED_SETTINGS[-1]}, then restart modelhub."
         )
         self.missing = missing
 
@@ -198,16 +204,30 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _labels(items: Any) -> tuple[Label, ...]:
-    return tuple(Label(id=str(item.get("id", "")), name=str(item["name"])) for item in items or [] if isinstance(item, dict))
+    return tuple(
+        Label(id=str(item.get("id", "")), name=str(item["name"]))
+        for item in items or []
+        if isinstance(item, dict)
+    )
 
 
 def parse_project(data: dict[str, Any]) -> Project:
     pipeline = data.get("pipeline") or {}
     tasks = tuple(
-        Task(id=str(task["id"]), task_type=str(task["task_type"]), title=str(task.get("title", "")), labels=_labels(task.get("labels")))
+        Task(
+            id=str(task["id"]),
+            task_type=str(task["task_type"]),
+            title=str(task.get("title", "")),
+            labels=_labels(task.get("labels")),
+        )
         for task in pipeline.get("tasks", [])
     )
-    return Project(id=str(data["id"]), name=str(data["name"]), creation_time=str(data.get("creation_time", "")), tasks=tasks)
+    return Project(
+        id=str(data["id"]),
+        name=str(data["name"]),
+        creation_time=str(data.get("creation_time", "")),
+        tasks=tasks,
+    )
 
 
 def parse_model_group(data: dict[str, Any]) -> ModelGroup:
@@ -345,7 +365,19 @@ class GetiClient:
         self._export_session = requests.Session()
         self._export_session.headers.update({"x-api-key": config.token})
         self._export_session.verify = config.verify_ssl
-        self._export_session.mount(config.host, HTTPAdapter(max_retries=Retry(total=config.retries, connect=config.retries, read=0, status=0, backoff_factor=config.backoff, allowed_methods=frozenset({"GET"}))))
+        self._export_session.mount(
+            config.host,
+            HTTPAdapter(
+                max_retries=Retry(
+                    total=config.retries,
+                    connect=config.retries,
+                    read=0,
+                    status=0,
+                    backoff_factor=config.backoff,
+                    allowed_methods=frozenset({"GET"}),
+                )
+            ),
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -364,10 +396,14 @@ class GetiClient:
         projects: list[Project] = []
         skip = 0
         for _ in range(MAX_PAGES):
-            page = self._get_json("/projects", params={"limit": PAGE_LIMIT, "skip": skip}, what="the list of projects")
+            page = self._get_json(
+                "/projects", params={"limit": PAGE_LIMIT, "skip": skip}, what="the list of projects"
+            )
             items = page.get("projects")
             if not isinstance(items, list):
-                raise GetiBadResponse(f"The Geti server at {self.config.host} answered GET /projects without a 'projects' list.")
+                raise GetiBadResponse(
+                    f"The Geti server at {self.config.host} answered GET /projects without a 'projects' list."
+                )
             projects.extend(self._parse(parse_project, item, "a project") for item in items)
             skip += len(items)
             total = _int_or_none(page.get("project_counts"))
@@ -384,29 +420,46 @@ class GetiClient:
     def list_model_groups(self, project_id: str) -> list[ModelGroup]:
         """GET {P}/projects/{id}/model_groups."""
         self._require_object_id(project_id, "project")
-        data = self._get_json(f"/projects/{project_id}/model_groups", what=f"the model groups of project {project_id}")
+        data = self._get_json(
+            f"/projects/{project_id}/model_groups", what=f"the model groups of project {project_id}"
+        )
         items = data.get("model_groups")
         if not isinstance(items, list):
-            raise GetiBadResponse(f"The Geti server at {self.config.host} answered without a 'model_groups' list.")
+            raise GetiBadResponse(
+                f"The Geti server at {self.config.host} answered without a 'model_groups' list."
+            )
         return [self._parse(parse_model_group, item, "a model group") for item in items]
 
     def get_model(self, project_id: str, group_id: str, model_id: str) -> ModelDetail:
         """GET {P}/projects/{id}/model_groups/{gid}/models/{mid}: the model with its optimized models."""
         for value, kind in ((project_id, "project"), (group_id, "model group"), (model_id, "model")):
             self._require_object_id(value, kind)
-        data = self._get_json(f"/projects/{project_id}/model_groups/{group_id}/models/{model_id}", what=f"model {model_id}")
+        data = self._get_json(
+            f"/projects/{project_id}/model_groups/{group_id}/models/{model_id}", what=f"model {model_id}"
+        )
         return self._parse(parse_model_detail, data, "a model")
 
     @contextmanager
     def open_optimized_model_export(
-        self, project_id: str, group_id: str, model_id: str, optimized_model_id: str, *, sleep: Callable[[float], None] = time.sleep
+        self,
+        project_id: str,
+        group_id: str,
+        model_id: str,
+        optimized_model_id: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> Iterator[ExportDownload]:
         """GET {P}/projects/{id}/model_groups/{gid}/models/{mid}/optimized_models/{oid}/export, streamed.
 
         While Geti answers 429/502/503/504 (an export that is not ready yet), retries with exponential
         backoff until `export_deadline` seconds have passed, then raises GetiExportNotReady.
         """
-        for value, kind in ((project_id, "project"), (group_id, "model group"), (model_id, "model"), (optimized_model_id, "optimized model")):
+        for value, kind in (
+            (project_id, "project"),
+            (group_id, "model group"),
+            (model_id, "model"),
+            (optimized_model_id, "optimized model"),
+        ):
             self._require_object_id(value, kind)
         path = f"/projects/{project_id}/model_groups/{group_id}/models/{model_id}/optimized_models/{optimized_model_id}/export"
         what = f"the export of optimized model {optimized_model_id}"
@@ -426,7 +479,13 @@ class GetiClient:
                     f"The Geti server at {self.config.host} did not have {what} ready within "
                     f"{self.config.export_deadline:g} s ({attempt} attempts, last answer HTTP {response.status_code})."
                 )
-            logger.info("Geti: %s not ready (HTTP %s, attempt %s); retrying in %.1f s", what, response.status_code, attempt, wait)
+            logger.info(
+                "Geti: %s not ready (HTTP %s, attempt %s); retrying in %.1f s",
+                what,
+                response.status_code,
+                attempt,
+                wait,
+            )
             sleep(wait)
             delay = min(delay * 2, 30.0)
         try:
@@ -445,9 +504,13 @@ class GetiClient:
         try:
             yield from response.iter_content(CHUNK_SIZE)
         except requests.Timeout:
-            raise GetiTimeout(f"The Geti server at {self.config.host} stalled while sending {what} (no data for {self.config.timeout:g} s).") from None
+            raise GetiTimeout(
+                f"The Geti server at {self.config.host} stalled while sending {what} (no data for {self.config.timeout:g} s)."
+            ) from None
         except requests.RequestException as exc:
-            raise GetiUnreachable(f"The download of {what} from the Geti server at {self.config.host} broke off: {self._redact(exc)}.") from None
+            raise GetiUnreachable(
+                f"The download of {what} from the Geti server at {self.config.host} broke off: {self._redact(exc)}."
+            ) from None
 
     def _get_json(self, path: str, *, what: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         response = self._send(self.session, path, what=what, params=params)
@@ -456,30 +519,57 @@ class GetiClient:
             try:
                 data = response.json()
             except ValueError:
-                raise GetiBadResponse(f"The Geti server at {self.config.host} answered {what} with something that is not JSON.") from None
+                raise GetiBadResponse(
+                    f"The Geti server at {self.config.host} answered {what} with something that is not JSON."
+                ) from None
         if not isinstance(data, dict):
-            raise GetiBadResponse(f"The Geti server at {self.config.host} answered {what} with JSON that is not an object.")
+            raise GetiBadResponse(
+                f"The Geti server at {self.config.host} answered {what} with JSON that is not an object."
+            )
         return data
 
-    def _send(self, session: requests.Session, path: str, *, what: str, params: dict[str, Any] | None = None, stream: bool = False) -> requests.Response:
+    def _send(
+        self,
+        session: requests.Session,
+        path: str,
+        *,
+        what: str,
+        params: dict[str, Any] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
         url = f"{self.config.workspace_url}{path}"
         try:
-            return session.get(url, params=params, timeout=(min(self.config.timeout, 10.0), self.config.timeout), stream=stream)
+            return session.get(
+                url,
+                params=params,
+                timeout=(min(self.config.timeout, 10.0), self.config.timeout),
+                stream=stream,
+            )
         except requests.exceptions.SSLError as exc:
             raise GetiUnreachable(
                 f"TLS with the Geti server at {self.config.host} failed ({self._redact(exc)}); set GETI_VERIFY_SSL=false "
                 "only for a server with a self-signed certificate you trust."
             ) from None
         except requests.Timeout:
-            raise GetiTimeout(f"The Geti server at {self.config.host} did not answer {what} within {self.config.timeout:g} s.") from None
+            raise GetiTimeout(
+                f"The Geti server at {self.config.host} did not answer {what} within {self.config.timeout:g} s."
+            ) from None
         except requests.exceptions.RetryError:
-            raise GetiUnreachable(f"The Geti server at {self.config.host} kept failing to answer {what}.") from None
+            raise GetiUnreachable(
+                f"The Geti server at {self.config.host} kept failing to answer {what}."
+            ) from None
         except requests.ConnectionError as exc:
             if _is_read_timeout(exc):
-                raise GetiTimeout(f"The Geti server at {self.config.host} did not answer {what} within {self.config.timeout:g} s.") from None
-            raise GetiUnreachable(f"Cannot reach the Geti server at {self.config.host} (GETI_HOST) to get {what}.") from None
+                raise GetiTimeout(
+                    f"The Geti server at {self.config.host} did not answer {what} within {self.config.timeout:g} s."
+                ) from None
+            raise GetiUnreachable(
+                f"Cannot reach the Geti server at {self.config.host} (GETI_HOST) to get {what}."
+            ) from None
         except requests.RequestException as exc:
-            raise GetiUnreachable(f"Cannot get {what} from the Geti server at {self.config.host}: {self._redact(exc)}.") from None
+            raise GetiUnreachable(
+                f"Cannot get {what} from the Geti server at {self.config.host}: {self._redact(exc)}."
+            ) from None
 
     def _raise_for_status(self, response: requests.Response, path: str, what: str) -> None:
         status = response.status_code
@@ -488,7 +578,9 @@ class GetiClient:
         body_message, error_code = _error_body(response)
         detail = f": {self._redact(body_message)}" if body_message else ""
         if status == 401:
-            raise GetiAuthFailed(f"The Geti server at {self.config.host} rejected the API key (HTTP 401): check GETI_TOKEN.")
+            raise GetiAuthFailed(
+                f"The Geti server at {self.config.host} rejected the API key (HTTP 401): check GETI_TOKEN."
+            )
         if status == 403:
             raise GetiAuthFailed(
                 f"The Geti server at {self.config.host} refused access to {what} (HTTP 403): check that the GETI_TOKEN "
@@ -497,18 +589,26 @@ class GetiClient:
         if status == 404:
             raise GetiNotFound(f"The Geti server has no {what}{detail}", error_code=error_code)
         if status in RETRY_STATUSES:
-            raise GetiUnreachable(f"The Geti server at {self.config.host} is unavailable (HTTP {status} for {what}, after {self.config.retries} retries){detail}.")
-        raise GetiBadResponse(f"The Geti server at {self.config.host} answered HTTP {status} for {what}{detail}.")
+            raise GetiUnreachable(
+                f"The Geti server at {self.config.host} is unavailable (HTTP {status} for {what}, after {self.config.retries} retries){detail}."
+            )
+        raise GetiBadResponse(
+            f"The Geti server at {self.config.host} answered HTTP {status} for {what}{detail}."
+        )
 
     def _parse(self, parser: Callable[[dict[str, Any]], Any], data: Any, what: str) -> Any:
         try:
             return parser(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise GetiBadResponse(f"The Geti server at {self.config.host} sent {what} in an unexpected shape ({type(exc).__name__}: {exc}).") from None
+            raise GetiBadResponse(
+                f"The Geti server at {self.config.host} sent {what} in an unexpected shape ({type(exc).__name__}: {exc})."
+            ) from None
 
     def _require_object_id(self, value: str, kind: str) -> None:
         if not is_object_id(value):
-            raise GetiNotFound(f"{value!r} is not a Geti {kind} id (24 hexadecimal digits).", error_code="invalid_id")
+            raise GetiNotFound(
+                f"{value!r} is not a Geti {kind} id (24 hexadecimal digits).", error_code="invalid_id"
+            )
 
     def _redact(self, value: object) -> str:
         text = str(value)

@@ -26,7 +26,9 @@ class GetiImportJob(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=_job_id, editable=False)
     project_id = models.CharField(max_length=64)
     requested = models.JSONField(help_text='The request\'s [{"id", "group_id"}] list.')
-    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING, db_index=True
+    )
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     message = models.TextField(blank=True)
     registered_ids = models.JSONField(default=list, blank=True)
@@ -53,8 +55,12 @@ class GetiImportJob(models.Model):
 class GetiImport(models.Model):
     """Where a registry model imported from Geti came from."""
 
-    model = models.OneToOneField(Model, on_delete=models.CASCADE, primary_key=True, related_name="geti_import")
-    job = models.ForeignKey(GetiImportJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="imports")
+    model = models.OneToOneField(
+        Model, on_delete=models.CASCADE, primary_key=True, related_name="geti_import"
+    )
+    job = models.ForeignKey(
+        GetiImportJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="imports"
+    )
     geti_host = models.CharField(max_length=512)
     organization_id = models.CharField(max_length=64, blank=True)
     workspace_id = models.CharField(max_length=64, blank=True)
@@ -62,7 +68,9 @@ class GetiImport(models.Model):
     project_name = models.CharField(max_length=255, blank=True)
     model_group_id = models.CharField(max_length=64)
     model_group_name = models.CharField(max_length=255, blank=True)
-    geti_model_id = models.CharField(max_length=64, help_text="The trained model (a revision in the model group).")
+    geti_model_id = models.CharField(
+        max_length=64, help_text="The trained model (a revision in the model group)."
+    )
     optimized_model_id = models.CharField(max_length=64, unique=True)
     optimization_type = models.CharField(max_length=64, blank=True)
     geti_creation_date = models.CharField(max_length=64, blank=True)

@@ -4,7 +4,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from config.errors import PlainTextError
-from geti.client import GetiClient, GetiNotFound, ModelDetail, ModelGroup, Project, client_from_settings, is_object_id
+from geti.client import (
+    GetiClient,
+    GetiNotFound,
+    ModelDetail,
+    ModelGroup,
+    Project,
+    client_from_settings,
+    is_object_id,
+)
 from geti.models import GetiImport, GetiImportJob
 
 PROJECT_NOT_FOUND = "Project not found"
@@ -46,8 +54,19 @@ def project_detail(*, project_id: str) -> dict[str, Any]:
 def _trees(client: GetiClient, projects: list[Project]) -> list[dict[str, Any]]:
     with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
         groups_by_project = list(pool.map(lambda project: _groups(client, project.id), projects))
-        wanted = [(project.id, group, summary.id) for project, groups in zip(projects, groups_by_project, strict=True) for group in groups for summary in group.models]
-        details = dict(zip([(pid, group.id, mid) for pid, group, mid in wanted], pool.map(lambda key: _detail(client, *key), wanted), strict=True))
+        wanted = [
+            (project.id, group, summary.id)
+            for project, groups in zip(projects, groups_by_project, strict=True)
+            for group in groups
+            for summary in group.models
+        ]
+        details = dict(
+            zip(
+                [(pid, group.id, mid) for pid, group, mid in wanted],
+                pool.map(lambda key: _detail(client, *key), wanted),
+                strict=True,
+            )
+        )
     return [
         {
             "id": project.id,
@@ -57,7 +76,15 @@ def _trees(client: GetiClient, projects: list[Project]) -> list[dict[str, Any]]:
                 {
                     "id": group.id,
                     "name": group.name,
-                    "models": [_model(summary.id, summary.name, summary.version, details.get((project.id, group.id, summary.id))) for summary in group.models],
+                    "models": [
+                        _model(
+                            summary.id,
+                            summary.name,
+                            summary.version,
+                            details.get((project.id, group.id, summary.id)),
+                        )
+                        for summary in group.models
+                    ],
                 }
                 for group in groups
             ],
@@ -86,7 +113,9 @@ def _model(model_id: str, name: str, version: int, detail: ModelDetail | None) -
         "id": model_id,
         "name": name,
         "version": version,
-        "optimized_models": [{"id": om.id, "name": om.name, "precision": list(om.precision)} for om in optimized],
+        "optimized_models": [
+            {"id": om.id, "name": om.name, "precision": list(om.precision)} for om in optimized
+        ],
     }
 
 

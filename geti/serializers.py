@@ -2,7 +2,9 @@ from rest_framework import serializers
 
 
 class ModelRefSerializer(serializers.Serializer):
-    id = serializers.CharField(max_length=64, help_text="The OpenVINO optimized model id, as listed by GET /projects.")
+    id = serializers.CharField(
+        max_length=64, help_text="The OpenVINO optimized model id, as listed by GET /projects."
+    )
     group_id = serializers.CharField(max_length=64, help_text="The id of the model group holding it.")
 
 
@@ -20,7 +22,9 @@ class GetiModelOutSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     version = serializers.IntegerField()
-    optimized_models = OptimizedModelOutSerializer(many=True, help_text="Only the OpenVINO ones: those can be imported.")
+    optimized_models = OptimizedModelOutSerializer(
+        many=True, help_text="Only the OpenVINO ones: those can be imported."
+    )
 
 
 class ModelGroupOutSerializer(serializers.Serializer):

@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 
 NOT_FOUND_MESSAGE = "Project or model id not found. No model(s) registered."
 NOTHING_REGISTERED = "No model(s) registered."
-CONFLICT_TIP = "Tip: Delete the previously mentioned model(s) or remove the id(s) from the request body then try again."
+CONFLICT_TIP = (
+    "Tip: Delete the previously mentioned model(s) or remove the id(s) from the request body then try again."
+)
 # A running job whose heartbeat is older than this lost its worker; a redelivered task may take it over.
 STALE_AFTER = timedelta(minutes=5)
 HEARTBEAT_EVERY = 1.0
@@ -142,7 +144,9 @@ def import_models(
 
 
 def _resolve(client: GetiClient, project_id: str, refs: list[ModelRef]) -> tuple[Project, list[_Resolved]]:
-    if not is_object_id(project_id) or not all(is_object_id(ref.id) and is_object_id(ref.group_id) for ref in refs):
+    if not is_object_id(project_id) or not all(
+        is_object_id(ref.id) and is_object_id(ref.group_id) for ref in refs
+    ):
         raise _Refused(ImportOutcome(404, NOT_FOUND_MESSAGE))
     try:
         project = client.get_project(project_id)
@@ -174,7 +178,9 @@ def _resolve(client: GetiClient, project_id: str, refs: list[ModelRef]) -> tuple
                     is_trained_model = True
                     break
                 model = detail(group, summary.id)
-                optimized = next((om for om in model.optimized_models if om.id == ref.id), None) if model else None
+                optimized = (
+                    next((om for om in model.optimized_models if om.id == ref.id), None) if model else None
+                )
                 if model is not None and optimized is not None:
                     found = _Resolved(ref, group, model, optimized)
                     break
@@ -193,7 +199,9 @@ def _resolve(client: GetiClient, project_id: str, refs: list[ModelRef]) -> tuple
 
 def _refuse_registered(ids: list[str]) -> None:
     taken = set(Model.objects.filter(pk__in=ids).values_list("pk", flat=True))
-    taken |= set(GetiImport.objects.filter(optimized_model_id__in=ids).values_list("optimized_model_id", flat=True))
+    taken |= set(
+        GetiImport.objects.filter(optimized_model_id__in=ids).values_list("optimized_model_id", flat=True)
+    )
     if taken:
         raise _Refused(ImportOutcome(409, conflict_message([i for i in ids if i in taken])))
 
@@ -208,7 +216,9 @@ def _register_one(
     sleep: Callable[[float], None],
 ) -> Model:
     oid = item.optimized.id
-    with client.open_optimized_model_export(project.id, item.group.id, item.model.id, oid, sleep=sleep) as download:
+    with client.open_optimized_model_export(
+        project.id, item.group.id, item.model.id, oid, sleep=sleep
+    ) as download:
         progress.started(oid, download.total_bytes)
         staged = stage_archive(_counted(download.chunks, progress, oid))
     progress.finished(oid)
@@ -254,12 +264,16 @@ def _check_archive(staged: StagedArchive, oid: str) -> None:
         raise GetiError(f"The export of optimized model {oid} from Geti is not a usable ZIP: {exc}") from None
     if info.detected_format != ArtifactFormat.OPENVINO:
         staged.discard()
-        raise GetiError(f"The export of optimized model {oid} from Geti holds no OpenVINO IR (model .xml + .bin).")
+        raise GetiError(
+            f"The export of optimized model {oid} from Geti holds no OpenVINO IR (model .xml + .bin)."
+        )
 
 
 def _registry_fields(project: Project, item: _Resolved) -> dict[str, object]:
     optimized, model = item.optimized, item.model
-    precisions = [p.upper() for p in (optimized.precision or model.precision) if p.upper() in SUPPORTED_PRECISIONS]
+    precisions = [
+        p.upper() for p in (optimized.precision or model.precision) if p.upper() in SUPPORTED_PRECISIONS
+    ]
     category = "_".join(project.task_types).title()
     capabilities: dict[str, object] = {}
     if optimized.optimization_type:
@@ -282,7 +296,11 @@ def _registry_fields(project: Project, item: _Resolved) -> dict[str, object]:
         "target_device": optimized.target_device,
         "target_device_type": optimized.target_device_type,
         "optimization_capabilities": capabilities or None,
-        "overview": {"geti_model_group": item.group.name, "geti_model": model.name, "geti_model_id": model.id},
+        "overview": {
+            "geti_model_group": item.group.name,
+            "geti_model": model.name,
+            "geti_model_id": model.id,
+        },
     }
 
 
@@ -300,10 +318,18 @@ def _remove(model_ids: list[str]) -> None:
 def import_job_create(*, project_id: str, refs: list[ModelRef], enqueue: bool = True) -> GetiImportJob:
     """Record the request and (unless the caller runs it itself) hand it to a worker once the row is committed."""
     if not refs:
-        raise ValidationFailed.single(["body", "models"], "List should have at least 1 item after validation, not 0", "too_short")
-    job = GetiImportJob.objects.create(project_id=project_id, requested=[{"id": ref.id, "group_id": ref.group_id} for ref in refs])
+        raise ValidationFailed.single(
+            ["body", "models"], "List should have at least 1 item after validation, not 0", "too_short"
+        )
+    job = GetiImportJob.objects.create(
+        project_id=project_id, requested=[{"id": ref.id, "group_id": ref.group_id} for ref in refs]
+    )
     if enqueue:
-        transaction.on_commit(lambda: async_task("geti.tasks.run_import_job", job.pk, task_name=f"geti-import-{job.pk}", group="geti-import"))
+        transaction.on_commit(
+            lambda: async_task(
+                "geti.tasks.run_import_job", job.pk, task_name=f"geti-import-{job.pk}", group="geti-import"
+            )
+        )
     return job
 
 
@@ -319,7 +345,9 @@ class JobProgress:
     def beat(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self.last >= HEARTBEAT_EVERY:
-            GetiImportJob.objects.filter(pk=self.job_id).update(bytes_done=F("bytes_done") + self.pending, heartbeat_at=timezone.now())
+            GetiImportJob.objects.filter(pk=self.job_id).update(
+                bytes_done=F("bytes_done") + self.pending, heartbeat_at=timezone.now()
+            )
             self.pending = 0
             self.last = now
 
@@ -348,8 +376,15 @@ def _claim(job_id: str) -> bool:
     """pending -> running, or take over a running job whose worker died. True when this caller owns it."""
     now = timezone.now()
     claimed = GetiImportJob.objects.filter(
-        Q(status=ImportStatus.PENDING) | Q(status=ImportStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER), pk=job_id
-    ).update(status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now, bytes_done=0, attempts=F("attempts") + 1)
+        Q(status=ImportStatus.PENDING) | Q(status=ImportStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER),
+        pk=job_id,
+    ).update(
+        status=ImportStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        bytes_done=0,
+        attempts=F("attempts") + 1,
+    )
     return claimed == 1
 
 
@@ -365,12 +400,21 @@ def import_job_run(*, job_id: str, progress: ImportProgress | None = None) -> Ge
     refs = [ModelRef(id=str(item["id"]), group_id=str(item["group_id"])) for item in job.requested]
     try:
         with client_from_settings() as client:
-            outcome = import_models(client=client, project_id=job.project_id, refs=refs, job=job, progress=tracker, sleep=tracker.sleep)
+            outcome = import_models(
+                client=client,
+                project_id=job.project_id,
+                refs=refs,
+                job=job,
+                progress=tracker,
+                sleep=tracker.sleep,
+            )
     except ServiceError as exc:
         outcome = ImportOutcome(exc.status_code, f"{exc.message} {NOTHING_REGISTERED}")
     except Exception as exc:
         logger.exception("Geti import %s failed", job_id)
-        outcome = ImportOutcome(500, f"The import failed unexpectedly ({type(exc).__name__}). {NOTHING_REGISTERED}")
+        outcome = ImportOutcome(
+            500, f"The import failed unexpectedly ({type(exc).__name__}). {NOTHING_REGISTERED}"
+        )
     tracker.beat(force=True)
     finished = GetiImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).update(
         status=ImportStatus.FINISHED,
@@ -381,7 +425,9 @@ def import_job_run(*, job_id: str, progress: ImportProgress | None = None) -> Ge
     )
     if not finished:  # someone took the job over meanwhile: our registrations are theirs to redo
         _remove(outcome.registered_ids)
-    logger.info("Geti import %s finished: %s %s", job_id, outcome.status_code, outcome.message.splitlines()[0])
+    logger.info(
+        "Geti import %s finished: %s %s", job_id, outcome.status_code, outcome.message.splitlines()[0]
+    )
     return GetiImportJob.objects.get(pk=job_id)
 
 

@@ -2,62 +2,102 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import geti.models
 from django.db import migrations, models
+
+import geti.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('registry', '0001_initial'),
+        ("registry", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GetiImportJob',
+            name="GetiImportJob",
             fields=[
-                ('id', models.CharField(default=geti.models._job_id, editable=False, max_length=32, primary_key=True, serialize=False)),
-                ('project_id', models.CharField(max_length=64)),
-                ('requested', models.JSONField(help_text='The request\'s [{"id", "group_id"}] list.')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('finished', 'Finished')], db_index=True, default='pending', max_length=16)),
-                ('status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('message', models.TextField(blank=True)),
-                ('registered_ids', models.JSONField(blank=True, default=list)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('bytes_done', models.BigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.CharField(
+                        default=geti.models._job_id,
+                        editable=False,
+                        max_length=32,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("project_id", models.CharField(max_length=64)),
+                ("requested", models.JSONField(help_text='The request\'s [{"id", "group_id"}] list.')),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("running", "Running"), ("finished", "Finished")],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("status_code", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("message", models.TextField(blank=True)),
+                ("registered_ids", models.JSONField(blank=True, default=list)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("bytes_done", models.BigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'Geti import',
-                'ordering': ['-created_at'],
+                "verbose_name": "Geti import",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='GetiImport',
+            name="GetiImport",
             fields=[
-                ('model', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='geti_import', serialize=False, to='registry.model')),
-                ('geti_host', models.CharField(max_length=512)),
-                ('organization_id', models.CharField(blank=True, max_length=64)),
-                ('workspace_id', models.CharField(blank=True, max_length=64)),
-                ('project_id', models.CharField(db_index=True, max_length=64)),
-                ('project_name', models.CharField(blank=True, max_length=255)),
-                ('model_group_id', models.CharField(max_length=64)),
-                ('model_group_name', models.CharField(blank=True, max_length=255)),
-                ('geti_model_id', models.CharField(help_text='The trained model (a revision in the model group).', max_length=64)),
-                ('optimized_model_id', models.CharField(max_length=64, unique=True)),
-                ('optimization_type', models.CharField(blank=True, max_length=64)),
-                ('geti_creation_date', models.CharField(blank=True, max_length=64)),
-                ('imported_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='imports', to='geti.getiimportjob')),
+                (
+                    "model",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="geti_import",
+                        serialize=False,
+                        to="registry.model",
+                    ),
+                ),
+                ("geti_host", models.CharField(max_length=512)),
+                ("organization_id", models.CharField(blank=True, max_length=64)),
+                ("workspace_id", models.CharField(blank=True, max_length=64)),
+                ("project_id", models.CharField(db_index=True, max_length=64)),
+                ("project_name", models.CharField(blank=True, max_length=255)),
+                ("model_group_id", models.CharField(max_length=64)),
+                ("model_group_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "geti_model_id",
+                    models.CharField(
+                        help_text="The trained model (a revision in the model group).", max_length=64
+                    ),
+                ),
+                ("optimized_model_id", models.CharField(max_length=64, unique=True)),
+                ("optimization_type", models.CharField(blank=True, max_length=64)),
+                ("geti_creation_date", models.CharField(blank=True, max_length=64)),
+                ("imported_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="imports",
+                        to="geti.getiimportjob",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Geti provenance',
-                'verbose_name_plural': 'Geti provenance',
+                "verbose_name": "Geti provenance",
+                "verbose_name_plural": "Geti provenance",
             },
         ),
     ]

@@ -81,23 +81,56 @@ class FakeProject:
 def _labels(names: list[str]) -> list[dict[str, Any]]:
     colors = ["#ff5662ff", "#26518eff", "#81407bff", "#9d3b1aff"]
     return [
-        {"id": object_id(f"label {name}"), "name": name, "color": colors[i % len(colors)], "group": "default", "is_empty": False, "hotkey": "", "is_anomalous": False, "parent_id": None}
+        {
+            "id": object_id(f"label {name}"),
+            "name": name,
+            "color": colors[i % len(colors)],
+            "group": "default",
+            "is_empty": False,
+            "hotkey": "",
+            "is_anomalous": False,
+            "parent_id": None,
+        }
         for i, name in enumerate(names)
     ]
 
 
 def _task(project: str, task_type: str, title: str, labels: list[str] | None = None) -> dict[str, Any]:
-    task: dict[str, Any] = {"id": object_id(f"{project} task {title}"), "task_type": task_type, "title": title}
+    task: dict[str, Any] = {
+        "id": object_id(f"{project} task {title}"),
+        "task_type": task_type,
+        "title": title,
+    }
     if labels is not None:
         task["labels"] = _labels(labels)
         task["label_schema_id"] = object_id(f"{project} schema {title}")
     return task
 
 
-def _group(project: str, task_id: str, architecture: str, versions: int, formats: list[tuple[str, str, str]], labels: list[str], base_value: float) -> FakeGroup:
-    group = FakeGroup(object_id(f"{project} group {architecture}"), architecture, task_id, f"Custom_{architecture.replace('-', '_')}")
+def _group(
+    project: str,
+    task_id: str,
+    architecture: str,
+    versions: int,
+    formats: list[tuple[str, str, str]],
+    labels: list[str],
+    base_value: float,
+) -> FakeGroup:
+    group = FakeGroup(
+        object_id(f"{project} group {architecture}"),
+        architecture,
+        task_id,
+        f"Custom_{architecture.replace('-', '_')}",
+    )
     for version in range(1, versions + 1):
-        model = FakeModel(object_id(f"{project} {architecture} v{version}"), architecture, version, architecture, round(0.7 + 0.05 * version, 2), labels)
+        model = FakeModel(
+            object_id(f"{project} {architecture} v{version}"),
+            architecture,
+            version,
+            architecture,
+            round(0.7 + 0.05 * version, 2),
+            labels,
+        )
         for index, (fmt, precision, optimization) in enumerate(formats):
             name = f"{architecture} {fmt} {precision}"
             model.optimized.append(
@@ -116,22 +149,63 @@ def _group(project: str, task_id: str, architecture: str, versions: int, formats
 
 def default_catalog(empty_projects: int = 3) -> list[FakeProject]:
     """Two projects with models (a detection project, a detection -> classification chain) and empty ones."""
-    detection = FakeProject(object_id("project vehicles"), "Vehicle detection", "2024-05-02T09:30:00.000000+00:00", [])
-    detection.tasks = [_task("vehicles", "dataset", "Dataset"), _task("vehicles", "detection", "Detection", ["car", "truck"])]
-    ovms = [("OpenVINO", "FP32", "MO"), ("OpenVINO", "FP16", "MO"), ("OpenVINO", "INT8", "POT"), ("ONNX", "FP32", "ONNX")]
+    detection = FakeProject(
+        object_id("project vehicles"), "Vehicle detection", "2024-05-02T09:30:00.000000+00:00", []
+    )
+    detection.tasks = [
+        _task("vehicles", "dataset", "Dataset"),
+        _task("vehicles", "detection", "Detection", ["car", "truck"]),
+    ]
+    ovms = [
+        ("OpenVINO", "FP32", "MO"),
+        ("OpenVINO", "FP16", "MO"),
+        ("OpenVINO", "INT8", "POT"),
+        ("ONNX", "FP32", "ONNX"),
+    ]
     detection.groups = [
         _group("vehicles", detection.tasks[1]["id"], "YOLOX", 2, ovms, ["car", "truck"], 100.0),
-        _group("vehicles", detection.tasks[1]["id"], "ATSS", 1, [("OpenVINO", "FP16", "MO"), ("ONNX", "FP32", "ONNX")], ["car", "truck"], 200.0),
+        _group(
+            "vehicles",
+            detection.tasks[1]["id"],
+            "ATSS",
+            1,
+            [("OpenVINO", "FP16", "MO"), ("ONNX", "FP32", "ONNX")],
+            ["car", "truck"],
+            200.0,
+        ),
     ]
-    chain = FakeProject(object_id("project defects"), "Defect inspection", "2024-06-11T14:05:00.000000+00:00", [])
+    chain = FakeProject(
+        object_id("project defects"), "Defect inspection", "2024-06-11T14:05:00.000000+00:00", []
+    )
     chain.tasks = [
         _task("defects", "dataset", "Dataset"),
         _task("defects", "detection", "Detection", ["defect"]),
         _task("defects", "crop", "Crop"),
         _task("defects", "classification", "Classification", ["scratch", "dent"]),
     ]
-    chain.groups = [_group("defects", chain.tasks[3]["id"], "EfficientNet-B0", 1, [("OpenVINO", "FP16", "MO")], ["scratch", "dent"], 300.0)]
-    empties = [FakeProject(object_id(f"project empty {i}"), f"Empty project {i}", f"2024-07-0{i}T08:00:00.000000+00:00", [_task(f"empty{i}", "dataset", "Dataset"), _task(f"empty{i}", "segmentation", "Segmentation", ["blob"])]) for i in range(1, empty_projects + 1)]
+    chain.groups = [
+        _group(
+            "defects",
+            chain.tasks[3]["id"],
+            "EfficientNet-B0",
+            1,
+            [("OpenVINO", "FP16", "MO")],
+            ["scratch", "dent"],
+            300.0,
+        )
+    ]
+    empties = [
+        FakeProject(
+            object_id(f"project empty {i}"),
+            f"Empty project {i}",
+            f"2024-07-0{i}T08:00:00.000000+00:00",
+            [
+                _task(f"empty{i}", "dataset", "Dataset"),
+                _task(f"empty{i}", "segmentation", "Segmentation", ["blob"]),
+            ],
+        )
+        for i in range(1, empty_projects + 1)
+    ]
     return [detection, chain, *empties]
 
 
@@ -217,11 +291,15 @@ class FakeGeti:
     def project(self, name: str) -> FakeProject:
         return next(p for p in self.projects if p.name == name)
 
-    def optimized(self, project_name: str, architecture: str, version: int, model_format: str, precision: str) -> tuple[FakeGroup, FakeModel, FakeOptimized]:
+    def optimized(
+        self, project_name: str, architecture: str, version: int, model_format: str, precision: str
+    ) -> tuple[FakeGroup, FakeModel, FakeOptimized]:
         project = self.project(project_name)
         group = next(g for g in project.groups if g.name == architecture)
         model = next(m for m in group.models if m.version == version)
-        optimized = next(o for o in model.optimized if o.model_format == model_format and o.precision == [precision])
+        optimized = next(
+            o for o in model.optimized if o.model_format == model_format and o.precision == [precision]
+        )
         return group, model, optimized
 
     def export_zip(self, optimized: FakeOptimized) -> bytes:
@@ -229,7 +307,9 @@ class FakeGeti:
             if optimized.id not in self._zips:
                 from tests.modelfiles import build_constant_model, ir_zip
 
-                self._zips[optimized.id] = ir_zip(build_constant_model(optimized.value), self._tmp / optimized.id)
+                self._zips[optimized.id] = ir_zip(
+                    build_constant_model(optimized.value), self._tmp / optimized.id
+                )
             return self._zips[optimized.id]
 
     # JSON shapes of Geti 2.x -------------------------------------------------------------------------
@@ -238,7 +318,9 @@ class FakeGeti:
         return f"/api/{self.api_version}/organizations/{self.organization_id}/workspaces/{self.workspace_id}"
 
     def project_json(self, project: FakeProject) -> dict[str, Any]:
-        connections = [{"from": a["id"], "to": b["id"]} for a, b in zip(project.tasks, project.tasks[1:], strict=False)]
+        connections = [
+            {"from": a["id"], "to": b["id"]} for a, b in zip(project.tasks, project.tasks[1:], strict=False)
+        ]
         return {
             "id": project.id,
             "name": project.name,
@@ -246,9 +328,23 @@ class FakeGeti:
             "creator_id": "8f7e6d5c-4b3a-4c2d-9e1f-0a9b8c7d6e5f",
             "pipeline": {"tasks": project.tasks, "connections": connections},
             "thumbnail": f"{self.workspace_path()}/projects/{project.id}/thumbnail",
-            "performance": {"score": 0.82, "task_performances": [{"task_id": t["id"], "score": {"value": 0.82, "metric_type": "f-measure"}} for t in project.tasks if "labels" in t]},
+            "performance": {
+                "score": 0.82,
+                "task_performances": [
+                    {"task_id": t["id"], "score": {"value": 0.82, "metric_type": "f-measure"}}
+                    for t in project.tasks
+                    if "labels" in t
+                ],
+            },
             "storage_info": {},
-            "datasets": [{"id": object_id(f"{project.id} dataset"), "name": "Dataset", "use_for_training": True, "creation_time": project.creation_time}],
+            "datasets": [
+                {
+                    "id": object_id(f"{project.id} dataset"),
+                    "name": "Dataset",
+                    "use_for_training": True,
+                    "creation_time": project.creation_time,
+                }
+            ],
         }
 
     def model_summary_json(self, model: FakeModel, group: FakeGroup) -> dict[str, Any]:
@@ -298,7 +394,10 @@ class FakeGeti:
             "learning_approach": "fully_supervised",
             "labels": _labels(model.labels),
             "optimized_models": [self.optimized_json(o, model) for o in model.optimized],
-            "training_dataset_info": {"dataset_storage_id": object_id(f"{group.id} dataset"), "dataset_revision_id": object_id(f"{model.id} rev")},
+            "training_dataset_info": {
+                "dataset_storage_id": object_id(f"{group.id} dataset"),
+                "dataset_revision_id": object_id(f"{model.id} rev"),
+            },
         }
 
 
@@ -327,20 +426,24 @@ def _handler_for(geti: FakeGeti) -> type[BaseHTTPRequestHandler]:
             with geti.lock:
                 geti.requests.append((parts.path, parts.query, key_ok))
             if not key_ok:
-                self._json(*_error(401, "Unauthorized: the API key is missing, expired or invalid.", "unauthorized"))
+                self._json(
+                    *_error(401, "Unauthorized: the API key is missing, expired or invalid.", "unauthorized")
+                )
                 return
             prefix = f"/api/{geti.api_version}/organizations/"
             if not parts.path.startswith(prefix):
                 self._json(*_error(404, "The requested resource was not found.", "resource_not_found"))
                 return
-            match = re.fullmatch(r"([^/]+)/workspaces/([^/]+)(/.*)", parts.path[len(prefix):])
+            match = re.fullmatch(r"([^/]+)/workspaces/([^/]+)(/.*)", parts.path[len(prefix) :])
             if not match or match.group(1) != geti.organization_id or match.group(2) != geti.workspace_id:
                 self._json(*_error(404, "The requested workspace could not be found.", "workspace_not_found"))
                 return
             self._route(match.group(3), parse_qs(parts.query))
 
         def _route(self, path: str, query: dict[str, list[str]]) -> None:
-            export = re.fullmatch(r"/projects/([^/]+)/model_groups/([^/]+)/models/([^/]+)/optimized_models/([^/]+)/export", path)
+            export = re.fullmatch(
+                r"/projects/([^/]+)/model_groups/([^/]+)/models/([^/]+)/optimized_models/([^/]+)/export", path
+            )
             if export:
                 self._export(*export.groups())
                 return
@@ -357,8 +460,18 @@ def _handler_for(geti: FakeGeti) -> type[BaseHTTPRequestHandler]:
                 skip = int(query.get("skip", ["0"])[0])
                 page = geti.projects[skip : skip + limit]
                 more = skip + limit < len(geti.projects)
-                next_page = f"{geti.workspace_path()}/projects?limit={limit}&skip={skip + limit}" if more else ""
-                self._json(200, {"projects": [geti.project_json(p) for p in page], "project_counts": len(geti.projects), "project_page_count": len(page), "next_page": next_page})
+                next_page = (
+                    f"{geti.workspace_path()}/projects?limit={limit}&skip={skip + limit}" if more else ""
+                )
+                self._json(
+                    200,
+                    {
+                        "projects": [geti.project_json(p) for p in page],
+                        "project_counts": len(geti.projects),
+                        "project_page_count": len(page),
+                        "next_page": next_page,
+                    },
+                )
                 return
             match = re.fullmatch(r"/projects/([^/]+)(?:/model_groups(?:/([^/]+)/models/([^/]+))?)?", path)
             if not match:
@@ -367,13 +480,27 @@ def _handler_for(geti: FakeGeti) -> type[BaseHTTPRequestHandler]:
             project_id, group_id, model_id = match.groups()
             project = next((p for p in geti.projects if p.id == project_id), None)
             if project is None:
-                self._json(*_error(404, f"The requested project could not be found. Project ID: `{project_id}`.", "project_not_found"))
+                self._json(
+                    *_error(
+                        404,
+                        f"The requested project could not be found. Project ID: `{project_id}`.",
+                        "project_not_found",
+                    )
+                )
                 return
             if path == f"/projects/{project_id}":
                 self._json(200, geti.project_json(project))
             elif group_id is None:
                 groups = [
-                    {"id": g.id, "name": g.name, "task_id": g.task_id, "model_template_id": g.model_template_id, "learning_approach": "fully_supervised", "lifecycle_stage": "active", "models": [geti.model_summary_json(m, g) for m in g.models]}
+                    {
+                        "id": g.id,
+                        "name": g.name,
+                        "task_id": g.task_id,
+                        "model_template_id": g.model_template_id,
+                        "learning_approach": "fully_supervised",
+                        "lifecycle_stage": "active",
+                        "models": [geti.model_summary_json(m, g) for m in g.models],
+                    }
                     for g in project.groups
                 ]
                 self._json(200, {"model_groups": groups})
@@ -383,28 +510,54 @@ def _handler_for(geti: FakeGeti) -> type[BaseHTTPRequestHandler]:
                     group, model = found
                     self._json(200, geti.model_detail_json(model, group))
 
-        def _find(self, project: FakeProject, group_id: str, model_id: str) -> tuple[FakeGroup, FakeModel] | None:
+        def _find(
+            self, project: FakeProject, group_id: str, model_id: str
+        ) -> tuple[FakeGroup, FakeModel] | None:
             group = next((g for g in project.groups if g.id == group_id), None)
             if group is None:
-                self._json(*_error(404, f"The requested model group could not be found. Model Group ID: `{group_id}`.", "model_storage_not_found"))
+                self._json(
+                    *_error(
+                        404,
+                        f"The requested model group could not be found. Model Group ID: `{group_id}`.",
+                        "model_storage_not_found",
+                    )
+                )
                 return None
             model = next((m for m in group.models if m.id == model_id), None)
             if model is None:
-                self._json(*_error(404, f"The requested model could not be found. Model ID: `{model_id}`.", "model_not_found"))
+                self._json(
+                    *_error(
+                        404,
+                        f"The requested model could not be found. Model ID: `{model_id}`.",
+                        "model_not_found",
+                    )
+                )
                 return None
             return group, model
 
         def _export(self, project_id: str, group_id: str, model_id: str, optimized_id: str) -> None:
             project = next((p for p in geti.projects if p.id == project_id), None)
             if project is None:
-                self._json(*_error(404, f"The requested project could not be found. Project ID: `{project_id}`.", "project_not_found"))
+                self._json(
+                    *_error(
+                        404,
+                        f"The requested project could not be found. Project ID: `{project_id}`.",
+                        "project_not_found",
+                    )
+                )
                 return
             found = self._find(project, group_id, model_id)
             if found is None:
                 return
             optimized = next((o for o in found[1].optimized if o.id == optimized_id), None)
             if optimized is None:
-                self._json(*_error(404, f"The requested model could not be found. Model ID: `{optimized_id}`.", "model_not_found"))
+                self._json(
+                    *_error(
+                        404,
+                        f"The requested model could not be found. Model ID: `{optimized_id}`.",
+                        "model_not_found",
+                    )
+                )
                 return
             with geti.lock:
                 geti.export_attempts[optimized_id] += 1
@@ -412,7 +565,9 @@ def _handler_for(geti: FakeGeti) -> type[BaseHTTPRequestHandler]:
                 if not_ready:
                     geti.not_ready[optimized_id] -= 1
             if not_ready:
-                self._json(*_error(503, "The model is not ready for export yet; try again later.", "model_not_ready"))
+                self._json(
+                    *_error(503, "The model is not ready for export yet; try again later.", "model_not_ready")
+                )
                 return
             if optimized_id in geti.export_status:
                 status = geti.export_status[optimized_id]
@@ -422,7 +577,9 @@ def _handler_for(geti: FakeGeti) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "application/zip")
             self.send_header("Content-Length", str(len(payload)))
-            self.send_header("Content-Disposition", f'attachment; filename="{optimized.name.replace(" ", "_")}.zip"')
+            self.send_header(
+                "Content-Disposition", f'attachment; filename="{optimized.name.replace(" ", "_")}.zip"'
+            )
             self.end_headers()
             slow = geti.slow.get(optimized_id, 0.0)
             pieces = 20 if slow else 1
@@ -447,24 +604,30 @@ def _handler_for(geti: FakeGeti) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A fake Intel Geti server for trying modelhub's Geti integration.")
+    parser = argparse.ArgumentParser(
+        description="A fake Intel Geti server for trying modelhub's Geti integration."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9090)
     parser.add_argument("--token", default=DEFAULT_TOKEN)
-    parser.add_argument("--page-size", type=int, default=2, help="Projects per page (Geti pages its project list).")
+    parser.add_argument(
+        "--page-size", type=int, default=2, help="Projects per page (Geti pages its project list)."
+    )
     args = parser.parse_args(argv)
     geti = FakeGeti(token=args.token, host=args.host, port=args.port, page_size=args.page_size)
     print(f"Fake Geti on {geti.url} with {len(geti.projects)} projects. For modelhub, export:\n")
     for name, value in geti.env().items():
         print(f"export {name}={value}")
-    print("\nProjects and importable OpenVINO models ({\"id\": optimized model, \"group_id\": group}):")
+    print('\nProjects and importable OpenVINO models ({"id": optimized model, "group_id": group}):')
     for project in geti.projects:
         print(f"  {project.id}  {project.name}")
         for group in project.groups:
             for model in group.models:
                 for optimized in model.optimized:
                     if optimized.model_format == "OpenVINO":
-                        print(f"      id={optimized.id} group_id={group.id}  {optimized.name} v{model.version}")
+                        print(
+                            f"      id={optimized.id} group_id={group.id}  {optimized.name} v{model.version}"
+                        )
     print("\nCtrl-C stops it.", flush=True)
     try:
         geti.server.serve_forever()

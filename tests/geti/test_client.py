@@ -64,7 +64,9 @@ def test_an_export_that_is_not_ready_is_retried_with_growing_waits(fake_geti):
     group, model, optimized = fake_geti.optimized("Vehicle detection", "YOLOX", 1, "OpenVINO", "FP16")
     fake_geti.not_ready[optimized.id] = 3
     waits: list[float] = []
-    with client().open_optimized_model_export(fake_geti.projects[0].id, group.id, model.id, optimized.id, sleep=waits.append) as download:
+    with client().open_optimized_model_export(
+        fake_geti.projects[0].id, group.id, model.id, optimized.id, sleep=waits.append
+    ) as download:
         data = b"".join(download.chunks)
     assert data == fake_geti.export_zip(optimized) and download.total_bytes == len(data)
     assert fake_geti.export_attempts[optimized.id] == 4
@@ -77,7 +79,9 @@ def test_an_export_never_ready_stops_at_the_deadline_without_a_busy_loop(fake_ge
     group, model, optimized = fake_geti.optimized("Vehicle detection", "YOLOX", 1, "OpenVINO", "FP16")
     fake_geti.not_ready[optimized.id] = 1000
     started = time.monotonic()
-    with pytest.raises(GetiExportNotReady, match="not have the export of optimized model .* ready within 0.5 s") as caught:
+    with pytest.raises(
+        GetiExportNotReady, match="not have the export of optimized model .* ready within 0.5 s"
+    ) as caught:
         with client().open_optimized_model_export(fake_geti.projects[0].id, group.id, model.id, optimized.id):
             pass
     assert caught.value.status_code == 504
@@ -97,7 +101,9 @@ def test_a_wrong_token_is_reported_without_the_token(fake_geti, settings):
 def test_an_unreachable_host_is_a_clear_error(fake_geti, settings):
     settings.GETI_HOST = f"http://127.0.0.1:{free_port()}"
     settings.GETI_RETRIES = 0
-    with pytest.raises(GetiUnreachable, match="Cannot reach the Geti server at http://127.0.0.1:\\d+ \\(GETI_HOST\\)"):
+    with pytest.raises(
+        GetiUnreachable, match="Cannot reach the Geti server at http://127.0.0.1:\\d+ \\(GETI_HOST\\)"
+    ):
         client().list_projects()
 
 
@@ -120,7 +126,9 @@ def test_missing_configuration_names_every_missing_variable(settings):
         GetiConfig.from_settings()
     assert caught.value.missing == ["GETI_TOKEN", "GETI_ORGANIZATION_ID"]
     assert caught.value.status_code == 503
-    assert caught.value.message.startswith("The Geti integration is not configured: set GETI_TOKEN, GETI_ORGANIZATION_ID")
+    assert caught.value.message.startswith(
+        "The Geti integration is not configured: missing GETI_TOKEN, GETI_ORGANIZATION_ID."
+    )
 
 
 def test_host_without_scheme_and_numeric_api_version_are_normalised(settings):

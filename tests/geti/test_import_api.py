@@ -37,11 +37,18 @@ def test_two_models_in_one_call_are_registered_with_their_geti_metadata(fake_get
     first = listed[int8.id]
     assert (first["name"], first["version"], first["precision"]) == ("YOLOX OpenVINO INT8", "2", ["INT8"])
     assert (first["origin"], first["format"], first["detected_format"]) == ("geti", "openvino", "openvino")
-    assert (first["category"], first["architecture"], first["labels"]) == ("Detection", "YOLOX", ["car", "truck"])
+    assert (first["category"], first["architecture"], first["labels"]) == (
+        "Detection",
+        "YOLOX",
+        ["car", "truck"],
+    )
     assert (first["project_id"], first["project_name"]) == (project.id, "Vehicle detection")
     assert first["score"] == pytest.approx(0.79)
     assert first["target_device"] == "CPU"
-    assert first["optimization_capabilities"] == {"optimization_type": "POT", "optimization_methods": ["QUANTIZATION"]}
+    assert first["optimization_capabilities"] == {
+        "optimization_type": "POT",
+        "optimization_methods": ["QUANTIZATION"],
+    }
 
     provenance = GetiImport.objects.get(model_id=int8.id)
     assert (provenance.project_id, provenance.model_group_id, provenance.geti_model_id, provenance.optimized_model_id) == (
@@ -93,7 +100,9 @@ def test_not_an_openvino_optimized_model_is_403_and_nothing_is_registered(fake_g
     group, trained, onnx = fake_geti.optimized("Vehicle detection", "YOLOX", 1, "ONNX", "FP32")
     _, _, fp16 = fake_geti.optimized("Vehicle detection", "YOLOX", 1, "OpenVINO", "FP16")
 
-    response = download(fake_geti.projects[0].id, (fp16.id, group.id), (onnx.id, group.id), (trained.id, group.id))
+    response = download(
+        fake_geti.projects[0].id, (fp16.id, group.id), (onnx.id, group.id), (trained.id, group.id)
+    )
 
     assert response.status_code == 403
     assert response.content.decode() == f"Model(s): {onnx.id}, {trained.id} can not be registered."
@@ -141,7 +150,9 @@ def test_malformed_body_is_422(fake_geti, body, loc):
 
 
 def test_body_that_is_not_json_is_422(fake_geti):
-    response = APIClient().post(f"/projects/{fake_geti.projects[0].id}/geti-models/download", "{oops", content_type="application/json")
+    response = APIClient().post(
+        f"/projects/{fake_geti.projects[0].id}/geti-models/download", "{oops", content_type="application/json"
+    )
     assert response.status_code == 422
     assert response.json()["detail"][0]["type"] == "json_invalid"
 
@@ -163,7 +174,9 @@ def test_a_failure_mid_way_removes_what_the_request_registered(fake_geti):
 
     assert response.status_code == 502
     text = response.content.decode()
-    assert f"answered HTTP 500 for the export of optimized model {fp32.id}: Exporting the model failed." in text
+    assert (
+        f"answered HTTP 500 for the export of optimized model {fp32.id}: Exporting the model failed." in text
+    )
     assert text.endswith("No model(s) registered.")
     assert fake_geti.export_attempts[fp16.id] == 1  # the first one was imported, then removed
     assert not Model.objects.exists() and not GetiImport.objects.exists()
@@ -197,7 +210,12 @@ def test_the_job_url_repeats_the_final_outcome(fake_geti):
     group, _, fp16 = fake_geti.optimized("Vehicle detection", "YOLOX", 1, "OpenVINO", "FP16")
     assert download(fake_geti.projects[0].id, (fp16.id, group.id)).status_code == 201
     job = GetiImportJob.objects.get()
-    assert (job.status, job.status_code, job.registered_ids, job.attempts) == (ImportStatus.FINISHED, 201, [fp16.id], 1)
+    assert (job.status, job.status_code, job.registered_ids, job.attempts) == (
+        ImportStatus.FINISHED,
+        201,
+        [fp16.id],
+        1,
+    )
 
     later = APIClient().get(f"/projects/{fake_geti.projects[0].id}/geti-models/download/{job.pk}")
     assert (later.status_code, later.content.decode()) == (201, f"Model(s): {fp16.id} registered.")

@@ -11,15 +11,25 @@ def test_projects_lists_every_page_with_groups_models_and_openvino_models(fake_g
 
     assert response.status_code == 200
     projects = response.json()
-    assert [p["name"] for p in projects] == ["Vehicle detection", "Defect inspection", "Empty project 1", "Empty project 2", "Empty project 3"]
+    assert [p["name"] for p in projects] == [
+        "Vehicle detection",
+        "Defect inspection",
+        "Empty project 1",
+        "Empty project 2",
+        "Empty project 3",
+    ]
     vehicles = projects[0]
     assert set(vehicles) == {"id", "name", "creation_time", "model_groups"}
     assert vehicles["creation_time"] == "2024-05-02T09:30:00.000000+00:00"
     yolox = vehicles["model_groups"][0]
     assert (yolox["name"], [m["version"] for m in yolox["models"]]) == ("YOLOX", [1, 2])
     _, _, int8 = fake_geti.optimized("Vehicle detection", "YOLOX", 2, "OpenVINO", "INT8")
-    assert {"id": int8.id, "name": "YOLOX OpenVINO INT8", "precision": ["INT8"]} in yolox["models"][1]["optimized_models"]
-    names = [om["name"] for g in vehicles["model_groups"] for m in g["models"] for om in m["optimized_models"]]
+    assert {"id": int8.id, "name": "YOLOX OpenVINO INT8", "precision": ["INT8"]} in yolox["models"][1][
+        "optimized_models"
+    ]
+    names = [
+        om["name"] for g in vehicles["model_groups"] for m in g["models"] for om in m["optimized_models"]
+    ]
     assert names and not any("ONNX" in name for name in names)  # only what can be imported
     assert projects[2]["model_groups"] == []
 
@@ -30,7 +40,9 @@ def test_project_by_id(fake_geti):
     assert response.status_code == 200
     body = response.json()
     assert (body["id"], body["name"]) == (project.id, "Defect inspection")
-    assert body["model_groups"][0]["models"][0]["optimized_models"][0]["name"] == "EfficientNet-B0 OpenVINO FP16"
+    assert (
+        body["model_groups"][0]["models"][0]["optimized_models"][0]["name"] == "EfficientNet-B0 OpenVINO FP16"
+    )
 
 
 @pytest.mark.parametrize("project_id", ["0123456789abcdef01234567", "not-a-geti-id"])
@@ -51,7 +63,7 @@ def test_missing_configuration_is_503_naming_the_variables(settings, path):
     response = APIClient().get(path)
     assert response.status_code == 503
     text = response.content.decode()
-    assert "not configured: set GETI_HOST, GETI_TOKEN, GETI_WORKSPACE_ID " in text
+    assert "not configured: missing GETI_HOST, GETI_TOKEN, GETI_WORKSPACE_ID." in text
 
 
 def test_wrong_token_is_502_not_an_empty_list(fake_geti, settings):

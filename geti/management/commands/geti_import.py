@@ -20,7 +20,15 @@ class TqdmProgress:
 
     def started(self, optimized_model_id: str, total_bytes: int | None) -> None:
         if self.enabled:
-            self.bars[optimized_model_id] = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=optimized_model_id, file=sys.stderr, leave=True)
+            self.bars[optimized_model_id] = tqdm(
+                total=total_bytes,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=optimized_model_id,
+                file=sys.stderr,
+                leave=True,
+            )
 
     def advanced(self, optimized_model_id: str, nbytes: int) -> None:
         if optimized_model_id in self.bars:

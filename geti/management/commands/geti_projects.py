@@ -27,16 +27,42 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(projects, indent=2))
             return
-        rows = [("PROJECT ID", "PROJECT", "GROUP ID", "GROUP", "VER", "OPTIMIZED MODEL ID", "OPTIMIZED MODEL", "PRECISION")]
+        rows = [
+            (
+                "PROJECT ID",
+                "PROJECT",
+                "GROUP ID",
+                "GROUP",
+                "VER",
+                "OPTIMIZED MODEL ID",
+                "OPTIMIZED MODEL",
+                "PRECISION",
+            )
+        ]
         for project in projects:
             lines = [
-                (project["id"], project["name"], group["id"], group["name"], str(model["version"]), om["id"], om["name"], ",".join(om["precision"]))
+                (
+                    project["id"],
+                    project["name"],
+                    group["id"],
+                    group["name"],
+                    str(model["version"]),
+                    om["id"],
+                    om["name"],
+                    ",".join(om["precision"]),
+                )
                 for group in project["model_groups"]
                 for model in group["models"]
                 for om in model["optimized_models"]
             ]
-            rows.extend(lines or [(project["id"], project["name"], "-", "-", "-", "-", "(no OpenVINO models)", "-")])
+            rows.extend(
+                lines or [(project["id"], project["name"], "-", "-", "-", "-", "(no OpenVINO models)", "-")]
+            )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
-            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-        self.stdout.write(f"\n{len(projects)} project(s). Import with: manage.py geti_import PROJECT_ID OPTIMIZED_MODEL_ID:GROUP_ID ...")
+            self.stdout.write(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            )
+        self.stdout.write(
+            f"\n{len(projects)} project(s). Import with: manage.py geti_import PROJECT_ID OPTIMIZED_MODEL_ID:GROUP_ID ..."
+        )
