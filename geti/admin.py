@@ -18,10 +18,11 @@ class GetiImportInline(admin.StackedInline):
     max_num = 0
     verbose_name = "Imported from Geti"
     verbose_name_plural = "Imported from Geti"
-    fields = readonly_fields = [
+    readonly_fields = [
         "geti_host", "project_id", "project_name", "model_group_id", "model_group_name", "geti_model_id",
         "optimized_model_id", "optimization_type", "geti_creation_date", "imported_at", "job",
     ]  # fmt: skip
+    fields = tuple(readonly_fields)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

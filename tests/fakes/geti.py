@@ -246,7 +246,7 @@ class FakeGeti:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}" if isinstance(host, str) else f"http://{host.decode()}:{port}"
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {

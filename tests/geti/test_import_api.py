@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from geti.models import GetiImport, GetiImportJob, ImportStatus
 from registry.models import Model
+from tests.live import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("inline_tasks")]
 
@@ -221,3 +222,16 @@ def test_the_job_url_repeats_the_final_outcome(fake_geti):
     assert (later.status_code, later.content.decode()) == (201, f"Model(s): {fp16.id} registered.")
     missing = APIClient().get(f"/projects/{fake_geti.projects[0].id}/geti-models/download/nope")
     assert (missing.status_code, missing.content.decode()) == (404, "Import job not found.")
+
+
+def test_geti_unreachable_during_an_import_is_502_and_nothing_is_registered(fake_geti, settings):
+    group, _, fp16 = fake_geti.optimized("Vehicle detection", "YOLOX", 1, "OpenVINO", "FP16")
+    settings.GETI_HOST = f"http://127.0.0.1:{free_port()}"
+    settings.GETI_RETRIES = 0
+    response = download(fake_geti.projects[0].id, (fp16.id, group.id))
+    assert response.status_code == 502
+    text = response.content.decode()
+    assert text.startswith("Cannot reach the Geti server at http://127.0.0.1:") and text.endswith(
+        "No model(s) registered."
+    )
+    assert not Model.objects.exists()
