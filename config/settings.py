@@ -194,6 +194,12 @@ GETI_SERVER_API_VERSION = env_str("GETI_SERVER_API_VERSION")
 GETI_ORGANIZATION_ID = env_str("GETI_ORGANIZATION_ID")
 GETI_WORKSPACE_ID = env_str("GETI_WORKSPACE_ID")
 GETI_VERIFY_SSL = env_bool("GETI_VERIFY_SSL", True)
+GETI_TIMEOUT_SECONDS = env_float("GETI_TIMEOUT_SECONDS", 30.0)
+GETI_RETRIES = env_int("GETI_RETRIES", 3, minimum=0)
+GETI_RETRY_BACKOFF_SECONDS = env_float("GETI_RETRY_BACKOFF_SECONDS", 0.5)
+GETI_EXPORT_DEADLINE_SECONDS = env_float("GETI_EXPORT_DEADLINE_SECONDS", 600.0)
+# POST .../geti-models/download waits this long for the background import before answering 202 + Location.
+GETI_IMPORT_WAIT_SECONDS = env_float("GETI_IMPORT_WAIT_SECONDS", 30.0)
 
 # --- API -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
