@@ -265,3 +265,7 @@ USE_TZ = True
 # --- Per-process services started by the ASGI server's lifespan (see config/lifespan.py) ------------------
 ASGI_STARTUP_HOOKS: list[str] = []
 ASGI_SHUTDOWN_HOOKS: list[str] = []
+
+# --- Deployments -----------------------------------------------------------------------------------------
+# A processing task whose worker has not heartbeated for this long is failed (and its staging undone).
+DEPLOYMENT_STALE_SECONDS = env_float("MODELHUB_DEPLOYMENT_STALE_SECONDS", 30.0)

@@ -9,4 +9,5 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("", include("registry.urls")),
     path("", include("geti.urls")),
+    path("", include("deployments.urls")),
 ]

@@ -2,4 +2,6 @@
 
 from django.urls import URLPattern
 
-websocket_urlpatterns: list[URLPattern] = []
+from deployments.routing import websocket_urlpatterns as deployment_websockets
+
+websocket_urlpatterns: list[URLPattern] = [*deployment_websockets]
