@@ -1,0 +1,110 @@
+"""Green deployments on a real service: two server processes, a django-q2 worker, continuous load."""
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.deployments.loadgen import LoadGenerator
+from tests.live import LiveService, live_service
+from tests.modelfiles import build_constant_model, ir_zip, zip_files
+
+pytestmark = pytest.mark.live
+
+
+def register(service: LiveService, archive: bytes, **fields: str) -> str:
+    response = requests.post(f"{service.url}/models", files={"file": ("m.zip", archive, "application/zip")}, data=fields, timeout=30)
+    assert response.status_code == 201, response.text
+    return response.text
+
+
+def wait_task(service: LiveService, kind: str, task_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = requests.get(f"{service.url}/{kind}/{task_id}", timeout=10).json()
+        if task["status"] not in ("pending", "processing"):
+            return task
+        time.sleep(0.2)
+    raise AssertionError(f"{kind} task {task_id} still running: {task}\n{service.log_tail()}")
+
+
+def deploy(service: LiveService, model_id: str, **config: object) -> dict:
+    response = requests.post(f"{service.url}/deploy", json={"model_id": model_id, "config": {"drain_seconds": 1, **config}}, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def reports(service: LiveService, name: str, version: int) -> list[tuple[str, int, int]]:
+    """(process, state, warmed_up) of live processes, read straight from the service's database."""
+    with sqlite3.connect(service.data_dir / "modelhub.sqlite3") as db:
+        return db.execute(
+            "SELECT process_id, state, warmed_up FROM inference_versionreport r JOIN inference_servingprocess p ON p.id = r.process_id "
+            "WHERE servable_name = ? AND version = ? AND p.last_seen > datetime('now', '-10 seconds')",
+            (name, version),
+        ).fetchall()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory):
+    with live_service(tmp_path_factory.mktemp("deploy"), workers=2) as running:
+        yield running
+
+
+def test_green_deployment_under_load_never_fails_and_never_goes_back(service: LiveService, tmp_path: Path) -> None:
+    v1 = register(service, ir_zip(build_constant_model(1.0), tmp_path), name="const", version="1")
+    v2 = register(service, ir_zip(build_constant_model(2.0), tmp_path), name="const", version="2")
+    first = wait_task(service, "deploy", deploy(service, v1)["task_id"])
+    assert first["status"] == "done", first
+
+    load = LoadGenerator(service.url, "const", threads=8).start()
+    time.sleep(1.5)
+    task = deploy(service, v2)
+    done = wait_task(service, "deploy", task["task_id"])
+    finished_at = time.time()
+    time.sleep(1.5)
+    samples = load.stop()
+
+    assert done["status"] == "done", done
+    assert [s["name"] for s in done["metadata"]["steps"]] == ["download", "validate", "stage", "warm-up", "switch", "drain", "retire"]
+    failures = [s for s in samples if s.error]
+    assert not failures, failures[:5]
+    assert {s.value for s in samples} == {1.0, 2.0}
+    first_v2 = min(s.received for s in samples if s.value == 2.0)
+    went_back = [s for s in samples if s.sent > first_v2 and s.value != 2.0]
+    assert not went_back, went_back[:5]
+    assert all(s.value == 2.0 for s in samples if s.sent > finished_at)
+    # Both server processes loaded v2 (warmed up) and dropped v1.
+    assert len(reports(service, "const", 2)) == 2 and all(state == 30 and warmed for _, state, warmed in reports(service, "const", 2))
+    assert all(state == 50 for _, state, _ in reports(service, "const", 1))
+    status = requests.get(f"{service.url}/deploy-status/{v2}", timeout=10).json()
+    assert status["task_id"] == task["task_id"] and status["metadata"]["time_to_switch_seconds"] > 0
+
+
+def test_broken_model_is_refused_and_the_served_version_keeps_answering(service: LiveService, tmp_path: Path) -> None:
+    broken = register(service, zip_files({"model.xml": b"<net>not a model</net>", "model.bin": b"\0" * 16}), name="const", version="3")
+    load = LoadGenerator(service.url, "const", threads=4).start()
+    task = wait_task(service, "deploy", deploy(service, broken)["task_id"])
+    time.sleep(0.5)
+    samples = load.stop()
+    assert task["status"] == "refused", task
+    assert "cannot be served" in task["detail"]
+    assert not [s for s in samples if s.error]
+    assert {s.value for s in samples} == {2.0}
+
+
+def test_delete_removes_the_model_from_service(service: LiveService) -> None:
+    models = requests.get(f"{service.url}/models", params={"name": "const", "version": "2"}, timeout=10).json()
+    response = requests.post(f"{service.url}/delete", json={"model_id": models[0]["id"]}, timeout=10)
+    assert response.status_code == 201, response.text
+    task = wait_task(service, "delete", response.json()["task_id"])
+    assert task["status"] == "done", task
+    infer = requests.post(f"{service.url}/v2/models/const/infer", json={"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]}, timeout=10)
+    deadline = time.monotonic() + 5
+    while infer.status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        infer = requests.post(f"{service.url}/v2/models/const/infer", json={"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]}, timeout=10)
+    assert infer.status_code == 404
+    again = requests.post(f"{service.url}/delete", json={"model_id": models[0]["id"]}, timeout=10)
+    assert wait_task(service, "delete", again.json()["task_id"])["status"] == "refused"
