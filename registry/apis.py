@@ -1,5 +1,7 @@
 """HTTP endpoints of the model registry (spec/model-registry-api.txt): validate, call a service, render."""
 
+import re
+
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
@@ -15,6 +17,7 @@ from config.errors import StatusMessageError, ValidationFailed, validation_error
 from registry import selectors, services
 from registry.artifacts import HashingUploadHandler, open_from_storage, staged_from_upload
 from registry.ranges import file_response
+from registry.models import MODEL_ID_PATTERN
 from registry.serializers import ModelFieldsSerializer, ModelOutSerializer
 
 VALIDATION_ERROR = OpenApiResponse(
@@ -71,6 +74,17 @@ def _validated(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     if not serializer.is_valid():
         raise ValidationFailed(validation_errors_from_drf(serializer.errors))
     return dict(serializer.validated_data)
+
+
+_ID_RE = re.compile(MODEL_ID_PATTERN)
+
+
+def _checked_id(model_id: str) -> str:
+    if not _ID_RE.match(model_id):
+        raise ValidationFailed.single(
+            ["path", "model_id"], f"String should match pattern '{MODEL_ID_PATTERN}'", "string_pattern_mismatch"
+        )
+    return model_id
 
 
 def _files_base_url(request: Request) -> str:
@@ -174,7 +188,7 @@ class ModelDetailApi(APIView):
         tags=["registry"],
     )
     def get(self, request: Request, model_id: str) -> Response:
-        return Response(selectors.model_to_dict(selectors.model_row(model_id=model_id), files_base_url=_files_base_url(request)))
+        return Response(selectors.model_to_dict(selectors.model_row(model_id=_checked_id(model_id)), files_base_url=_files_base_url(request)))
 
     @extend_schema(
         summary="Update metadata of a registered model",
@@ -193,6 +207,7 @@ class ModelDetailApi(APIView):
         tags=["registry"],
     )
     def put(self, request: Request, model_id: str) -> Response:
+        _checked_id(model_id)
         data = _plain_fields(request.data)
         _reject_unknown_keys(data)
         if not data or {"file", "id"} & set(data):
@@ -214,7 +229,7 @@ class ModelDetailApi(APIView):
         tags=["registry"],
     )
     def delete(self, request: Request, model_id: str) -> HttpResponse:
-        services.model_delete(model_id=model_id)
+        services.model_delete(model_id=_checked_id(model_id))
         return HttpResponse(status=204)
 
 
@@ -231,7 +246,7 @@ class ModelFilesApi(APIView):
         tags=["registry"],
     )
     def get(self, request: Request, model_id: str) -> HttpResponse:
-        model = selectors.model_get(model_id=model_id)
+        model = selectors.model_get(model_id=_checked_id(model_id))
         if not model.file:
             raise services.ModelNotFound(
                 f"Model {model_id} has no stored file yet: it was registered from a URL; run POST /model/{model_id}/download."

@@ -1,7 +1,7 @@
 """Input validation for the registry API: the same rules for multipart forms and JSON bodies."""
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -104,7 +104,7 @@ class RegistryDateTimeField(serializers.DateTimeField):
 
     def enforce_timezone(self, value: datetime) -> datetime:
         if timezone.is_naive(value):
-            return timezone.make_aware(value, timezone.UTC)
+            return timezone.make_aware(value, UTC)
         return value
 
 

@@ -114,6 +114,11 @@ def model_update(*, model_id: str, fields: dict[str, Any]) -> Model:
         model = Model.objects.select_for_update().filter(pk=model_id).first()
         if model is None:
             raise ModelNotFound()
+        if model.file and {"sha256", "source_url"} & set(fields):
+            raise ValidationFailed.single(
+                ["body", "sha256" if "sha256" in fields else "source_url"],
+                "sha256 and source_url describe the stored file and cannot change once it is stored.",
+            )
         for key, value in fields.items():
             setattr(model, key, value)
         model.last_updated_date = timezone.now()
