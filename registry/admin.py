@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
@@ -12,7 +13,7 @@ from django.utils.text import Truncator
 
 from config.errors import ServiceError, ValidationFailed
 from registry import services
-from registry.artifacts import staged_from_upload
+from registry.artifacts import ArchiveRejected, inspect_archive, staged_from_upload
 from registry.models import SUPPORTED_PRECISIONS, Model
 from registry.serializers import ModelFieldsSerializer
 
@@ -55,6 +56,15 @@ class ModelUploadAdminForm(ValidatedModelForm):
         self.fields["id"].required = False
         self.fields["id"].help_text = "Leave empty to generate one."
 
+    def clean_archive(self) -> UploadedFile:
+        upload = self.cleaned_data["archive"]
+        try:
+            inspect_archive(upload)
+        except ArchiveRejected as exc:
+            raise forms.ValidationError(str(exc)) from None
+        finally:
+            upload.seek(0)
+        return upload
 
 
 def _size(num: int) -> str:

@@ -7,6 +7,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from django.conf import settings
 from django.core.files import File
@@ -31,8 +32,9 @@ class ArchiveInfo:
     model_files: list[str]
 
 
-def inspect_archive(path: str | os.PathLike[str]) -> ArchiveInfo:
-    """Check a ZIP from its central directory (no extraction) and detect which model format it holds."""
+def inspect_archive(path: str | os.PathLike[str] | IO[bytes]) -> ArchiveInfo:
+    """Check a ZIP (a path or a seekable file) from its central directory, without extracting it, and detect
+    which model format it holds."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
