@@ -6,9 +6,11 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpResponse
+from drf_orjson_renderer.renderers import ORJSONRenderer
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -91,7 +93,12 @@ def _files_base_url(request: Request) -> str:
     return request.build_absolute_uri("/models/")
 
 
-class HealthApi(APIView):
+class RegistryApi(APIView):
+    # orjson renders a 10,000-model list several times faster than the stdlib encoder.
+    renderer_classes = [ORJSONRenderer, BrowsableAPIRenderer]
+
+
+class HealthApi(RegistryApi):
     @extend_schema(
         summary="Health of the service",
         responses=inline_serializer("Health", {"status": serializers.CharField()}),
@@ -101,7 +108,7 @@ class HealthApi(APIView):
         return Response({"status": "ok"})
 
 
-class ModelListCreateApi(APIView):
+class ModelListCreateApi(RegistryApi):
     @extend_schema(
         summary="List registered models",
         description=(
@@ -181,7 +188,7 @@ def _query_int(params: Any, key: str, *, minimum: int) -> int | None:
     return value
 
 
-class ModelDetailApi(APIView):
+class ModelDetailApi(RegistryApi):
     @extend_schema(
         summary="Get a registered model",
         responses={200: ModelOutSerializer, (404, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Model not found.")},
@@ -233,7 +240,7 @@ class ModelDetailApi(APIView):
         return HttpResponse(status=204)
 
 
-class ModelFilesApi(APIView):
+class ModelFilesApi(RegistryApi):
     @extend_schema(
         summary="Download the model's ZIP",
         description="Streams the stored ZIP. Supports a single HTTP Range (206) for resumable downloads.",
