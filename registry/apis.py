@@ -17,10 +17,11 @@ from rest_framework.views import APIView
 
 from config.errors import StatusMessageError, ValidationFailed, validation_errors_from_drf
 from registry import selectors, services
-from registry.artifacts import HashingUploadHandler, open_from_storage, staged_from_upload
+from registry.artifacts import HashingUploadHandler, StagedArchive, open_from_storage, staged_from_upload
 from registry.ranges import file_response
 from registry.models import MODEL_ID_PATTERN
 from registry.serializers import ModelFieldsSerializer, ModelOutSerializer
+from registry.streaming import StreamedFile, streamed_upload
 
 VALIDATION_ERROR = OpenApiResponse(
     inline_serializer(
@@ -163,13 +164,20 @@ class ModelListCreateApi(RegistryApi):
     )
     def post(self, request: Request) -> HttpResponse:
         request._request.upload_handlers = [HashingUploadHandler(request._request)]
+        streamed = streamed_upload(request._request)
         data = _plain_fields(request.data)
+        if streamed is not None:
+            data["file"] = streamed
         _reject_unknown_keys(data)
         upload = data.pop("file", None)
-        if upload is not None and not isinstance(upload, UploadedFile):
+        if upload is not None and not isinstance(upload, UploadedFile | StreamedFile):
             raise ValidationFailed.single(["body", "file"], "Expected a file upload (multipart/form-data), got a text value.", "value_error")
         fields = _validated(data, partial=False)
-        model = services.model_create(fields=fields, archive=staged_from_upload(upload) if upload is not None else None)
+        if isinstance(upload, StreamedFile):
+            archive = StagedArchive(upload.path, upload.sha256)
+        else:
+            archive = staged_from_upload(upload) if upload is not None else None
+        model = services.model_create(fields=fields, archive=archive)
         response = HttpResponse(model.id, status=201, content_type="text/plain; charset=utf-8")
         response["Location"] = request.build_absolute_uri(f"/models/{model.id}")
         return response
