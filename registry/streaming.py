@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 SCOPE_KEY = "modelhub.streamed_upload"
 FILE_FIELD = "file"
 _BLOCK = 1024 * 1024  # bytes handed to the writer thread at a time
-_IN_FLIGHT = 4  # blocks queued for the writer before receiving waits (bounds memory to a few MiB)
+_IN_FLIGHT = 8  # blocks queued for the worker threads before receiving waits (bounds memory to ~8 MiB)
 
 
 @dataclass(frozen=True)
