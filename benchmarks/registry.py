@@ -101,7 +101,9 @@ def bench_upload(live: LiveService, work: Path, size_mib: int) -> None:
     body = MultipartStream({"name": "big", "version": "1", "id": "bench-big"}, archive)
     os.sync()
     started = time.perf_counter()
-    response = requests.post(f"{live.url}/models", data=body, headers={"Content-Type": body.content_type}, timeout=1800)
+    response = requests.post(
+        f"{live.url}/models", data=body, headers={"Content-Type": body.content_type}, timeout=1800
+    )
     upload_seconds = time.perf_counter() - started
     os.sync()
     upload_durable = time.perf_counter() - started
@@ -138,7 +140,9 @@ print(Model.objects.count())
 
 
 def seed(live: LiveService, count: int, needles: int) -> None:
-    result = live.manage("shell", "-c", SEED.format(prefix="bench", count=count, needles=needles), timeout=600)
+    result = live.manage(
+        "shell", "-c", SEED.format(prefix="bench", count=count, needles=needles), timeout=600
+    )
     assert result.stdout.strip().endswith(str(count)), result.stdout + result.stderr
 
 
@@ -169,12 +173,22 @@ def bench_list(live: LiveService) -> None:
     print(f"  1,000 models: {small * 1000:.1f} ms ({per_small:.1f} us/model); "
           f"10,000 models: {large * 1000:.1f} ms ({per_large:.1f} us/model); "
           f"filter matching 10 of 10,000: {filtered * 1000:.1f} ms")  # fmt: skip
-    verdict("per-model time at 10,000 <= 1.5x at 1,000", per_large <= 1.5 * per_small, f"{per_large / per_small:.2f}x")
-    verdict("filtered (10 rows) <= 1/20 of the full 10,000 list", filtered <= large / 20, f"1/{large / filtered:.0f}")
+    verdict(
+        "per-model time at 10,000 <= 1.5x at 1,000",
+        per_large <= 1.5 * per_small,
+        f"{per_large / per_small:.2f}x",
+    )
+    verdict(
+        "filtered (10 rows) <= 1/20 of the full 10,000 list",
+        filtered <= large / 20,
+        f"1/{large / filtered:.0f}",
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--upload-mib", type=int, default=1024)
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--skip-list", action="store_true")
@@ -182,7 +196,9 @@ def main() -> int:
     # The data folder, the big ZIP and its copies share one disk, next to the project (not a tmpfs /tmp).
     work = Path(tempfile.mkdtemp(prefix="bench-registry-", dir=ROOT))
     try:
-        with live_service(work / "data", workers=1, with_worker=False, env={"MODELHUB_LOG_LEVEL": "WARNING"}) as live:
+        with live_service(
+            work / "data", workers=1, with_worker=False, env={"MODELHUB_LOG_LEVEL": "WARNING"}
+        ) as live:
             print(f"modelhub on {live.url}, data folder {work / 'data'}")
             if not args.skip_upload:
                 bench_upload(live, work, args.upload_mib)

@@ -24,7 +24,7 @@ from registry.streaming import StreamedModelUpload  # noqa: E402
 def body_limit_for(path: str) -> tuple[int, str]:
     if path.startswith(("/v1/", "/v2/")):
         return settings.INFERENCE_MAX_REQUEST_BYTES, "error"
-    if path.startswith("/models"):
+    if path == "/models":  # only POST /models carries a ZIP; PUT /models/{id} is a small form
         return settings.REGISTRY_MAX_UPLOAD_BYTES, "detail"
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE, "detail"
 

@@ -1,7 +1,6 @@
 """HTTP endpoints of the model registry (spec/model-registry-api.txt): validate, call a service, render."""
 
 import re
-
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
@@ -18,8 +17,8 @@ from rest_framework.views import APIView
 from config.errors import StatusMessageError, ValidationFailed, validation_errors_from_drf
 from registry import selectors, services
 from registry.artifacts import HashingUploadHandler, StagedArchive, open_from_storage, staged_from_upload
-from registry.ranges import file_response
 from registry.models import MODEL_ID_PATTERN
+from registry.ranges import file_response
 from registry.serializers import ModelFieldsSerializer, ModelOutSerializer
 from registry.streaming import StreamedFile, streamed_upload
 
@@ -42,14 +41,20 @@ VALIDATION_ERROR = OpenApiResponse(
     description="Validation Error",
 )
 PLAIN_TEXT = {"text/plain": OpenApiTypes.STR}
-STATUS_MESSAGE = inline_serializer("StatusMessage", {"status": serializers.CharField(), "message": serializers.CharField()})
-INVALID_UPDATE_MESSAGE = "Invalid request. Check the request body and ensure at least 1 supported field is provided."
+STATUS_MESSAGE = inline_serializer(
+    "StatusMessage", {"status": serializers.CharField(), "message": serializers.CharField()}
+)
+INVALID_UPDATE_MESSAGE = (
+    "Invalid request. Check the request body and ensure at least 1 supported field is provided."
+)
 
 
 class ModelUploadForm(ModelFieldsSerializer):
     """POST /models form (documentation): metadata plus the ZIP."""
 
-    file = serializers.FileField(help_text="ZIP holding the model files (OpenVINO IR, ONNX, TFLite or PaddlePaddle).")
+    file = serializers.FileField(
+        help_text="ZIP holding the model files (OpenVINO IR, ONNX, TFLite or PaddlePaddle)."
+    )
 
     class Meta:
         ref_name = "ModelUploadForm"
@@ -59,14 +64,18 @@ def _plain_fields(data: Any) -> dict[str, Any]:
     if hasattr(data, "lists"):  # QueryDict from a form: the last value of each key
         return {key: values[-1] for key, values in data.lists()}
     if not isinstance(data, dict):
-        raise ValidationFailed.single(["body"], "The request body must be a JSON object or a form.", "model_attributes_type")
+        raise ValidationFailed.single(
+            ["body"], "The request body must be a JSON object or a form.", "model_attributes_type"
+        )
     return dict(data)
 
 
 def _reject_unknown_keys(data: dict[str, Any]) -> None:
     unsupported = sorted(set(data) - ModelFieldsSerializer.ACCEPTED_KEYS)
     if unsupported:
-        raise ValidationFailed.single(["body"], f"Unsupported key(s) found: {', '.join(unsupported)}", "extra_forbidden")
+        raise ValidationFailed.single(
+            ["body"], f"Unsupported key(s) found: {', '.join(unsupported)}", "extra_forbidden"
+        )
 
 
 def _validated(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
@@ -85,7 +94,9 @@ _ID_RE = re.compile(MODEL_ID_PATTERN)
 def _checked_id(model_id: str) -> str:
     if not _ID_RE.match(model_id):
         raise ValidationFailed.single(
-            ["path", "model_id"], f"String should match pattern '{MODEL_ID_PATTERN}'", "string_pattern_mismatch"
+            ["path", "model_id"],
+            f"String should match pattern '{MODEL_ID_PATTERN}'",
+            "string_pattern_mismatch",
         )
     return model_id
 
@@ -118,7 +129,10 @@ class ModelListCreateApi(RegistryApi):
             "the `X-Total-Count` header."
         ),
         parameters=[
-            *(OpenApiParameter(name, str, description=f"Filter on {name}") for name in selectors.LIST_FILTERS),
+            *(
+                OpenApiParameter(name, str, description=f"Filter on {name}")
+                for name in selectors.LIST_FILTERS
+            ),
             OpenApiParameter("limit", int, description="Page size (optional)."),
             OpenApiParameter("offset", int, description="Rows to skip (optional)."),
         ],
@@ -132,7 +146,11 @@ class ModelListCreateApi(RegistryApi):
         if unknown:
             raise ValidationFailed(
                 [
-                    {"loc": ["query", key], "msg": f"Invalid query parameter: {key}. Supported: {', '.join(sorted(allowed))}.", "type": "extra_forbidden"}
+                    {
+                        "loc": ["query", key],
+                        "msg": f"Invalid query parameter: {key}. Supported: {', '.join(sorted(allowed))}.",
+                        "type": "extra_forbidden",
+                    }
                     for key in unknown
                 ]
             )
@@ -140,7 +158,10 @@ class ModelListCreateApi(RegistryApi):
         limit = _query_int(params, "limit", minimum=1)
         offset = _query_int(params, "offset", minimum=0) or 0
         base = _files_base_url(request)
-        rows = [selectors.model_to_dict(row, files_base_url=base) for row in selectors.model_list(filters=filters, limit=limit, offset=offset)]
+        rows = [
+            selectors.model_to_dict(row, files_base_url=base)
+            for row in selectors.model_list(filters=filters, limit=limit, offset=offset)
+        ]
         response = Response(rows)
         if limit is not None or offset:
             response["X-Total-Count"] = str(selectors.model_count(filters=filters))
@@ -157,7 +178,9 @@ class ModelListCreateApi(RegistryApi):
         request={"multipart/form-data": ModelUploadForm},
         responses={
             (201, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The new model's id"),
-            (409, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Model ID {id} is already in use."),
+            (409, "text/plain"): OpenApiResponse(
+                OpenApiTypes.STR, description="Model ID {id} is already in use."
+            ),
             422: VALIDATION_ERROR,
         },
         tags=["registry"],
@@ -171,7 +194,11 @@ class ModelListCreateApi(RegistryApi):
         _reject_unknown_keys(data)
         upload = data.pop("file", None)
         if upload is not None and not isinstance(upload, UploadedFile | StreamedFile):
-            raise ValidationFailed.single(["body", "file"], "Expected a file upload (multipart/form-data), got a text value.", "value_error")
+            raise ValidationFailed.single(
+                ["body", "file"],
+                "Expected a file upload (multipart/form-data), got a text value.",
+                "value_error",
+            )
         fields = _validated(data, partial=False)
         if isinstance(upload, StreamedFile):
             archive = StagedArchive(upload.path, upload.sha256)
@@ -192,18 +219,27 @@ def _query_int(params: Any, key: str, *, minimum: int) -> int | None:
     except ValueError:
         value = minimum - 1
     if value < minimum:
-        raise ValidationFailed.single(["query", key], f"{key} must be an integer >= {minimum}.", "int_parsing")
+        raise ValidationFailed.single(
+            ["query", key], f"{key} must be an integer >= {minimum}.", "int_parsing"
+        )
     return value
 
 
 class ModelDetailApi(RegistryApi):
     @extend_schema(
         summary="Get a registered model",
-        responses={200: ModelOutSerializer, (404, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Model not found.")},
+        responses={
+            200: ModelOutSerializer,
+            (404, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Model not found."),
+        },
         tags=["registry"],
     )
     def get(self, request: Request, model_id: str) -> Response:
-        return Response(selectors.model_to_dict(selectors.model_row(model_id=_checked_id(model_id)), files_base_url=_files_base_url(request)))
+        return Response(
+            selectors.model_to_dict(
+                selectors.model_row(model_id=_checked_id(model_id)), files_base_url=_files_base_url(request)
+            )
+        )
 
     @extend_schema(
         summary="Update metadata of a registered model",
@@ -216,7 +252,9 @@ class ModelDetailApi(RegistryApi):
             200: inline_serializer("UpdateCompleted", {"status": serializers.CharField()}),
             400: STATUS_MESSAGE,
             404: STATUS_MESSAGE,
-            409: OpenApiResponse(OpenApiTypes.STR, description="Another model has the same name, version, precision and project."),
+            409: OpenApiResponse(
+                STATUS_MESSAGE, description="Another model has the same name, version, precision and project."
+            ),
             422: VALIDATION_ERROR,
         },
         tags=["registry"],
@@ -230,8 +268,9 @@ class ModelDetailApi(RegistryApi):
         fields = _validated(data, partial=True)
         try:
             services.model_update(model_id=model_id, fields=fields)
-        except services.ModelNotFound as exc:
-            raise StatusMessageError(exc.message, status_code=404) from None
+        except (services.ModelNotFound, services.ModelConflict) as exc:
+            # PUT errors use the spec's {"status": "error", "message": ...} shape.
+            raise StatusMessageError(exc.message, status_code=exc.status_code) from None
         return Response({"status": "completed"})
 
     @extend_schema(
@@ -239,7 +278,9 @@ class ModelDetailApi(RegistryApi):
         responses={
             204: None,
             (404, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Model not found."),
-            (409, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The model is being served or deployed."),
+            (409, "text/plain"): OpenApiResponse(
+                OpenApiTypes.STR, description="The model is being served or deployed."
+            ),
         },
         tags=["registry"],
     )
@@ -254,7 +295,9 @@ class ModelFilesApi(RegistryApi):
         description="Streams the stored ZIP. Supports a single HTTP Range (206) for resumable downloads.",
         responses={
             (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The ZIP"),
-            (206, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The requested byte range"),
+            (206, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The requested byte range"
+            ),
             (404, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Model not found."),
             416: OpenApiResponse(description="Range not satisfiable"),
         },
@@ -269,5 +312,12 @@ class ModelFilesApi(RegistryApi):
         try:
             handle = open_from_storage(model.file.name)
         except FileNotFoundError:
-            raise services.ModelNotFound(f"The file of model {model_id} is missing from storage; run manage.py registry_fsck.") from None
-        return file_response(handle, size=model.size, filename=f"{model.name}-{model.version}.zip".replace('"', ""), range_header=request.headers.get("Range"))
+            raise services.ModelNotFound(
+                f"The file of model {model_id} is missing from storage; run manage.py registry_fsck."
+            ) from None
+        return file_response(
+            handle,
+            size=model.size,
+            filename=f"{model.name}-{model.version}.zip".replace('"', ""),
+            range_header=request.headers.get("Range"),
+        )

@@ -12,8 +12,8 @@ from typing import IO
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 
 from registry.models import ArtifactFormat
 
@@ -62,7 +62,9 @@ def inspect_archive(path: str | os.PathLike[str] | IO[bytes]) -> ArchiveInfo:
         )
     names = [info.filename for info in files]
     detected, model_files = detect_format(names)
-    return ArchiveInfo(entries=len(infos), uncompressed_bytes=total, detected_format=detected, model_files=model_files)
+    return ArchiveInfo(
+        entries=len(infos), uncompressed_bytes=total, detected_format=detected, model_files=model_files
+    )
 
 
 def is_safe_member(name: str) -> bool:
@@ -81,11 +83,17 @@ def detect_format(names: Iterable[str]) -> tuple[str, list[str]]:
             continue
         by_suffix.setdefault(PurePosixPath(name).suffix.lower(), []).append(name)
     xml_with_bin = [
-        xml for xml in by_suffix.get(".xml", []) if str(PurePosixPath(xml).with_suffix(".bin")) in set(by_suffix.get(".bin", []))
+        xml
+        for xml in by_suffix.get(".xml", [])
+        if str(PurePosixPath(xml).with_suffix(".bin")) in set(by_suffix.get(".bin", []))
     ]
     if xml_with_bin:
         return ArtifactFormat.OPENVINO, sorted(xml_with_bin)
-    for suffix, fmt in ((".onnx", ArtifactFormat.ONNX), (".tflite", ArtifactFormat.TFLITE), (".pdmodel", ArtifactFormat.PADDLE)):
+    for suffix, fmt in (
+        (".onnx", ArtifactFormat.ONNX),
+        (".tflite", ArtifactFormat.TFLITE),
+        (".pdmodel", ArtifactFormat.PADDLE),
+    ):
         if by_suffix.get(suffix):
             return fmt, sorted(by_suffix[suffix])
     return ArtifactFormat.UNKNOWN, []

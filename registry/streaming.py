@@ -71,7 +71,6 @@ class _FileSink:
         self.size = 0
         self.complete = False
 
-
     def feed(self, data: bytes) -> None:
         self._buffer.append(data)
         self._buffered += len(data)
@@ -91,7 +90,9 @@ class _FileSink:
         await self.flush(force=True)
         self.close()
         self.complete = True
-        return StreamedFile(path=self.path, sha256=self._digest.hexdigest(), size=self.size, filename=self.filename)
+        return StreamedFile(
+            path=self.path, sha256=self._digest.hexdigest(), size=self.size, filename=self.filename
+        )
 
     def close(self) -> None:
         self._hasher.shutdown(wait=True)
@@ -144,7 +145,9 @@ class _FormCollector:
         self._value.clear()
 
     def _headers_finished(self) -> None:
-        disposition = next((value for name, value in self._headers if name.lower() == b"content-disposition"), b"")
+        disposition = next(
+            (value for name, value in self._headers if name.lower() == b"content-disposition"), b""
+        )
         _, options = parse_options_header(disposition)
         if options.get(b"name") == FILE_FIELD.encode() and b"filename" in options:
             if self.sink is not None:  # a repeated file part: the last one wins, as in Django's QueryDict
@@ -232,7 +235,19 @@ class StreamedModelUpload:
                 await _respond(send, exc.status, exc.body)
                 return
             except MultipartParseError as exc:
-                await _respond(send, 422, {"detail": [{"loc": ["body"], "msg": f"Malformed multipart body: {exc}", "type": "value_error"}]})
+                await _respond(
+                    send,
+                    422,
+                    {
+                        "detail": [
+                            {
+                                "loc": ["body"],
+                                "msg": f"Malformed multipart body: {exc}",
+                                "type": "value_error",
+                            }
+                        ]
+                    },
+                )
                 return
             body = form.rebuilt_body()
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
@@ -272,7 +287,11 @@ async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), (b"connection", b"close")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})

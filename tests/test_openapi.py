@@ -34,10 +34,14 @@ def test_docs_pages_load_their_assets_locally(page: str) -> None:
     response = client.get(page)
     assert response.status_code == 200
     html = response.content.decode()
-    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "the page must not load anything from a CDN"
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), (
+        "the page must not load anything from a CDN"
+    )
     assets = re.findall(r"""(?:src|href)=["']([^"']+\.(?:js|css|png))["']""", html)
     assert assets, html
     for asset in assets:
         asset_response = client.get(asset)
         assert asset_response.status_code == 200, asset
-        assert b"".join(asset_response.streaming_content if asset_response.streaming else [asset_response.content])
+        assert b"".join(
+            asset_response.streaming_content if asset_response.streaming else [asset_response.content]
+        )

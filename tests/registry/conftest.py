@@ -37,7 +37,9 @@ def onnx_archive() -> bytes:
 
 
 def stored_files(artifacts_dir: Path) -> list[Path]:
-    return sorted(path for path in artifacts_dir.rglob("*") if path.is_file()) if artifacts_dir.exists() else []
+    return (
+        sorted(path for path in artifacts_dir.rglob("*") if path.is_file()) if artifacts_dir.exists() else []
+    )
 
 
 def zip_with(entries: dict[str, bytes]) -> bytes:

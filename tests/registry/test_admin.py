@@ -32,7 +32,13 @@ def models(ir_archive: bytes) -> list[Model]:
         ("b", "dog-yolo", "2", "INT8", "Detection"),
         ("c", "bird-unet", "3", "FP16", "Segmentation"),
     ]:
-        fields = {"id": model_id, "name": name, "version": version, "precision": precision, "category": category}
+        fields = {
+            "id": model_id,
+            "name": name,
+            "version": version,
+            "precision": precision,
+            "category": category,
+        }
         created.append(services.model_create(fields=fields, archive=stage_archive([ir_archive])))
     return created
 
@@ -71,7 +77,9 @@ def test_detail_page_shows_the_artifact(admin: Client, models: list[Model], ir_a
     assert b'href="/models/a/files"' in response.content
 
 
-def test_add_page_uploads_a_zip(admin: Client, ir_archive: bytes, artifacts_dir: Path, upload_tmp: Path) -> None:
+def test_add_page_uploads_a_zip(
+    admin: Client, ir_archive: bytes, artifacts_dir: Path, upload_tmp: Path
+) -> None:
     assert admin.get("/admin/registry/model/add/").status_code == 200
     response = admin.post("/admin/registry/model/add/", add_form(ir_archive))
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -98,16 +106,25 @@ def test_add_page_uploads_a_zip(admin: Client, ir_archive: bytes, artifacts_dir:
     ],
 )
 def test_add_page_refuses_bad_input_and_stores_nothing(
-    admin: Client, ir_archive: bytes, artifacts_dir: Path, archive: bytes | None, fields: dict[str, str], message: str
+    admin: Client,
+    ir_archive: bytes,
+    artifacts_dir: Path,
+    archive: bytes | None,
+    fields: dict[str, str],
+    message: str,
 ) -> None:
-    response = admin.post("/admin/registry/model/add/", add_form(ir_archive if archive is None else archive, **fields))
+    response = admin.post(
+        "/admin/registry/model/add/", add_form(ir_archive if archive is None else archive, **fields)
+    )
     assert response.status_code == 200  # the form again, with the reason
     assert message in response.content.decode()
     assert Model.objects.count() == 0
     assert stored_files(artifacts_dir) == []
 
 
-def test_add_page_refuses_a_duplicate_id(admin: Client, models: list[Model], ir_archive: bytes, artifacts_dir: Path) -> None:
+def test_add_page_refuses_a_duplicate_id(
+    admin: Client, models: list[Model], ir_archive: bytes, artifacts_dir: Path
+) -> None:
     response = admin.post("/admin/registry/model/add/", add_form(ir_archive, id="a"), follow=True)
     assert "Model with this Id already exists." in response.content.decode()
     assert Model.objects.count() == 3 and len(stored_files(artifacts_dir)) == 3
@@ -117,7 +134,15 @@ def test_change_page_updates_metadata(admin: Client, models: list[Model]) -> Non
     page = admin.get("/admin/registry/model/b/change/")
     form = page.context["adminform"].form
     data = {name: form[name].value() if form[name].value() is not None else "" for name in form.fields}
-    data.update({"category": "Tracking", "score": "0", "labels": '["x"]', "overview": "", "optimization_capabilities": ""})
+    data.update(
+        {
+            "category": "Tracking",
+            "score": "0",
+            "labels": '["x"]',
+            "overview": "",
+            "optimization_capabilities": "",
+        }
+    )
     response = admin.post("/admin/registry/model/b/change/", data)
     assert response.status_code == 302, response.content.decode()[:3000]
     model = Model.objects.get(pk="b")
@@ -136,7 +161,9 @@ def test_change_page_refuses_bad_precision(admin: Client, models: list[Model]) -
     assert Model.objects.get(pk="b").precision == "INT8"
 
 
-def test_delete_removes_row_and_file(admin: Client, models: list[Model], artifacts_dir: Path, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_delete_removes_row_and_file(
+    admin: Client, models: list[Model], artifacts_dir: Path, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     assert admin.get("/admin/registry/model/a/delete/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         response = admin.post("/admin/registry/model/a/delete/", {"post": "yes"})
@@ -145,10 +172,13 @@ def test_delete_removes_row_and_file(admin: Client, models: list[Model], artifac
     assert len(stored_files(artifacts_dir)) == 2
 
 
-def test_bulk_delete_removes_rows_and_files(admin: Client, models: list[Model], artifacts_dir: Path, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_bulk_delete_removes_rows_and_files(
+    admin: Client, models: list[Model], artifacts_dir: Path, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks(execute=True):
         response = admin.post(
-            "/admin/registry/model/", {"action": "delete_selected", "_selected_action": ["a", "c"], "post": "yes"}
+            "/admin/registry/model/",
+            {"action": "delete_selected", "_selected_action": ["a", "c"], "post": "yes"},
         )
     assert response.status_code == 302
     assert list(Model.objects.values_list("pk", flat=True)) == ["b"]

@@ -27,7 +27,9 @@ def test_health(api: APIClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-def test_upload_answers_201_with_the_id_as_text_and_a_location(api: APIClient, ir_archive: bytes, artifacts_dir: Path) -> None:
+def test_upload_answers_201_with_the_id_as_text_and_a_location(
+    api: APIClient, ir_archive: bytes, artifacts_dir: Path
+) -> None:
     response = upload(api, ir_archive, id="resnet-1.fp32_a")
     assert response.status_code == 201
     assert response["Content-Type"].startswith("text/plain")
@@ -69,7 +71,20 @@ def test_get_returns_every_spec_field(api: APIClient, ir_archive: bytes) -> None
     assert body["file_url"] == "http://testserver/models/m1/files"
     assert body["detected_format"] == "openvino"
     assert body["sha256"] == hashlib.sha256(ir_archive).hexdigest()
-    for key in ("id", "name", "version", "target_device", "project_id", "project_name", "category", "target_device_type", "architecture", "origin", "format", "last_updated_date"):
+    for key in (
+        "id",
+        "name",
+        "version",
+        "target_device",
+        "project_id",
+        "project_name",
+        "category",
+        "target_device_type",
+        "architecture",
+        "origin",
+        "format",
+        "last_updated_date",
+    ):
         assert key in body
     assert set(fields) - {"size"} <= set(body)
 
@@ -83,7 +98,9 @@ def test_created_date_defaults_to_now_in_utc(api: APIClient, ir_archive: bytes) 
     assert body["precision"] == ["FP32"]
 
 
-def test_duplicate_id_is_409_with_the_spec_text(api: APIClient, ir_archive: bytes, artifacts_dir: Path, upload_tmp: Path) -> None:
+def test_duplicate_id_is_409_with_the_spec_text(
+    api: APIClient, ir_archive: bytes, artifacts_dir: Path, upload_tmp: Path
+) -> None:
     assert upload(api, ir_archive, id="dup").status_code == 201
     response = upload(api, ir_archive, id="dup", name="other")
     assert response.status_code == 409
@@ -93,7 +110,9 @@ def test_duplicate_id_is_409_with_the_spec_text(api: APIClient, ir_archive: byte
     assert list(upload_tmp.iterdir()) == []
 
 
-def test_same_name_version_precision_project_is_409(api: APIClient, ir_archive: bytes, artifacts_dir: Path) -> None:
+def test_same_name_version_precision_project_is_409(
+    api: APIClient, ir_archive: bytes, artifacts_dir: Path
+) -> None:
     assert upload(api, ir_archive, id="a", precision="FP16").status_code == 201
     response = upload(api, ir_archive, id="b", precision="fp16")
     assert response.status_code == 409
@@ -140,7 +159,9 @@ def catalogue(api: APIClient, ir_archive: bytes) -> None:
         ({"offset": "1"}, ["m1", "m2", "m3"]),
     ],
 )
-def test_list_filters_are_anded(api: APIClient, catalogue: None, query: dict[str, str], expected: list[str]) -> None:
+def test_list_filters_are_anded(
+    api: APIClient, catalogue: None, query: dict[str, str], expected: list[str]
+) -> None:
     response = api.get("/models", query)
     assert response.status_code == 200
     assert [row["id"] for row in response.json()] == expected
@@ -180,8 +201,12 @@ def test_update_by_json_form_and_multipart(api: APIClient, ir_archive: bytes) ->
     upload(api, ir_archive, id="u", score="0.5")
     before = api.get("/models/u").json()
     assert api.put("/models/u", {"score": 0}, format="json").json() == {"status": "completed"}
-    assert api.put("/models/u", {"labels": '["a"]', "precision": "int4"}, format="multipart").json() == {"status": "completed"}
-    response = api.generic("PUT", "/models/u", "category=Detection", content_type="application/x-www-form-urlencoded")
+    assert api.put("/models/u", {"labels": '["a"]', "precision": "int4"}, format="multipart").json() == {
+        "status": "completed"
+    }
+    response = api.generic(
+        "PUT", "/models/u", "category=Detection", content_type="application/x-www-form-urlencoded"
+    )
     assert response.json() == {"status": "completed"}
     after = api.get("/models/u").json()
     assert after["score"] == 0
@@ -199,7 +224,9 @@ def test_update_unknown_model_is_404_json(api: APIClient) -> None:
 
 
 @pytest.mark.parametrize("body", [{}, {"id": "new"}, {"file": "x"}, {"name": "n", "id": "new"}])
-def test_update_of_nothing_or_of_file_or_id_is_400(api: APIClient, ir_archive: bytes, body: dict[str, str]) -> None:
+def test_update_of_nothing_or_of_file_or_id_is_400(
+    api: APIClient, ir_archive: bytes, body: dict[str, str]
+) -> None:
     upload(api, ir_archive, id="u")
     response = api.put("/models/u", body, format="json")
     assert response.status_code == 400
@@ -220,6 +247,10 @@ def test_update_into_an_existing_identity_is_409(api: APIClient, ir_archive: byt
     upload(api, ir_archive, id="b", version="2")
     response = api.put("/models/b", {"version": "1"}, format="json")
     assert response.status_code == 409
+    assert response.json() == {
+        "status": "error",
+        "message": "Model resnet version 1 (FP32) is already registered with ID a.",
+    }
     assert api.get("/models/b").json()["version"] == "2"
 
 
@@ -233,7 +264,9 @@ def test_update_cannot_rewrite_the_hash_of_a_stored_file(api: APIClient, ir_arch
 # --- Delete and files ----------------------------------------------------------------------------------
 
 
-def test_delete_removes_row_and_file(api: APIClient, ir_archive: bytes, artifacts_dir: Path, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_delete_removes_row_and_file(
+    api: APIClient, ir_archive: bytes, artifacts_dir: Path, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     upload(api, ir_archive, id="d")
     assert len(stored_files(artifacts_dir)) == 1
     with django_capture_on_commit_callbacks(execute=True):
@@ -258,12 +291,18 @@ def test_unknown_model_is_404_plain_text(api: APIClient, method: str, suffix: st
     assert response["Content-Type"].startswith("text/plain")
 
 
-@pytest.mark.parametrize("path", ["/models/-bad", "/models/bad%20id", "/models/" + "x" * 129, "/models/-bad/files"])
+@pytest.mark.parametrize(
+    "path", ["/models/-bad", "/models/bad%20id", "/models/" + "x" * 129, "/models/-bad/files"]
+)
 @pytest.mark.parametrize("method", ["get", "put", "delete"])
 def test_ids_not_matching_the_pattern_are_422(api: APIClient, path: str, method: str) -> None:
     if method != "get" and path.endswith("/files"):
         pytest.skip("GET only")
-    response = getattr(api, method)(path, {"score": 1}, format="json") if method == "put" else getattr(api, method)(path)
+    response = (
+        getattr(api, method)(path, {"score": 1}, format="json")
+        if method == "put"
+        else getattr(api, method)(path)
+    )
     assert response.status_code == 422
     [error] = response.json()["detail"]
     assert error["loc"] == ["path", "model_id"]
@@ -282,9 +321,17 @@ def test_download_streams_the_zip_with_a_file_name(api: APIClient, ir_archive: b
 
 @pytest.mark.parametrize(
     ("header", "start", "end"),
-    [("bytes=0-0", 0, 0), ("bytes=10-19", 10, 19), ("bytes=100-", 100, None), ("bytes=-50", -50, None), ("bytes=5-999999999", 5, None)],
+    [
+        ("bytes=0-0", 0, 0),
+        ("bytes=10-19", 10, 19),
+        ("bytes=100-", 100, None),
+        ("bytes=-50", -50, None),
+        ("bytes=5-999999999", 5, None),
+    ],
 )
-def test_download_range_is_206(api: APIClient, ir_archive: bytes, header: str, start: int, end: int | None) -> None:
+def test_download_range_is_206(
+    api: APIClient, ir_archive: bytes, header: str, start: int, end: int | None
+) -> None:
     upload(api, ir_archive, id="r")
     response = api.get("/models/r/files", HTTP_RANGE=header)
     expected = ir_archive[start : None if end is None else end + 1]
@@ -310,10 +357,32 @@ def test_malformed_range_is_ignored(api: APIClient, ir_archive: bytes) -> None:
     assert b"".join(response.streaming_content) == ir_archive
 
 
-def test_download_of_a_file_missing_from_storage_is_404(api: APIClient, ir_archive: bytes, artifacts_dir: Path) -> None:
+def test_download_of_a_file_missing_from_storage_is_404(
+    api: APIClient, ir_archive: bytes, artifacts_dir: Path
+) -> None:
     upload(api, ir_archive, id="gone")
     for path in stored_files(artifacts_dir):
         path.unlink()
     response = api.get("/models/gone/files")
     assert response.status_code == 404
     assert "registry_fsck" in response.content.decode()
+
+
+def test_delete_of_a_model_in_use_is_409_and_keeps_everything(
+    api: APIClient, ir_archive: bytes, artifacts_dir: Path
+) -> None:
+    from registry.services import ModelInUse, model_delete_requested
+
+    def refuse(sender: object, model: Model, **kwargs: object) -> None:
+        raise ModelInUse(f"Model {model.id} is being served as {model.name}; unload it first.")
+
+    upload(api, ir_archive, id="busy")
+    model_delete_requested.connect(refuse)
+    try:
+        response = api.delete("/models/busy")
+    finally:
+        model_delete_requested.disconnect(refuse)
+    assert response.status_code == 409
+    assert response.content == b"Model busy is being served as resnet; unload it first."
+    assert Model.objects.filter(pk="busy").exists()
+    assert len(stored_files(artifacts_dir)) == 1

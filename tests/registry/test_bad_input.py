@@ -27,7 +27,11 @@ def assert_422(response, loc: list[object] | None = None, contains: str = "") ->
     assert set(body) == {"detail"} and body["detail"], body
     for error in body["detail"]:
         assert set(error) == {"loc", "msg", "type"}
-        assert isinstance(error["loc"], list) and isinstance(error["msg"], str) and isinstance(error["type"], str)
+        assert (
+            isinstance(error["loc"], list)
+            and isinstance(error["msg"], str)
+            and isinstance(error["type"], str)
+        )
     if loc is not None:
         assert loc in [error["loc"] for error in body["detail"]], body
     if contains:
@@ -66,7 +70,7 @@ VALID = {"name": "resnet", "version": "1"}
         ({**VALID, "precision": "FP64"}, ["body", "precision"], "FP64 is not a supported precision"),
         ({**VALID, "precision": ""}, ["body", "precision"], "empty"),
         ({**VALID, "precision": "[1, 2]"}, ["body", "precision"], "list of strings"),
-        ({**VALID, "precision": "[\"FP16\""}, ["body", "precision"], "Invalid JSON"),
+        ({**VALID, "precision": '["FP16"'}, ["body", "precision"], "Invalid JSON"),
         ({**VALID, "precision": "[]"}, ["body", "precision"], "empty"),
         ({**VALID, "score": "high"}, ["body", "score"], "number"),
         ({**VALID, "score": "nan"}, ["body", "score"], "number"),
@@ -80,7 +84,11 @@ VALID = {"name": "resnet", "version": "1"}
         ({**VALID, "labels": "7"}, ["body", "labels"], "JSON list"),
         ({**VALID, "overview": '{"description": '}, ["body", "overview"], "Invalid JSON"),
         ({**VALID, "overview": "[1, 2]"}, ["body", "overview"], "not a JSON list"),
-        ({**VALID, "optimization_capabilities": "{oops}"}, ["body", "optimization_capabilities"], "Invalid JSON"),
+        (
+            {**VALID, "optimization_capabilities": "{oops}"},
+            ["body", "optimization_capabilities"],
+            "Invalid JSON",
+        ),
         ({**VALID, "target_device": LONG}, ["body", "target_device"], "255"),
         ({**VALID, "target_device_type": LONG}, ["body", "target_device_type"], ""),
         ({**VALID, "format": "f" * 65}, ["body", "format"], ""),
@@ -97,7 +105,12 @@ VALID = {"name": "resnet", "version": "1"}
     ],
 )
 def test_post_bad_field_is_422_and_stores_nothing(
-    api: APIClient, ir_archive: bytes, nothing_stored: None, fields: dict[str, str], loc: list[str], contains: str
+    api: APIClient,
+    ir_archive: bytes,
+    nothing_stored: None,
+    fields: dict[str, str],
+    loc: list[str],
+    contains: str,
 ) -> None:
     assert_422(post(api, fields, ir_archive), loc, contains)
 
@@ -125,7 +138,9 @@ def _zip_bytes(entries: list[tuple[str, bytes]]) -> bytes:
         (_zip_bytes([("..\\evil.dll", b"x")]), "unsafe path"),
     ],
 )
-def test_post_bad_archive_is_422_and_stores_nothing(api: APIClient, nothing_stored: None, archive: bytes, contains: str) -> None:
+def test_post_bad_archive_is_422_and_stores_nothing(
+    api: APIClient, nothing_stored: None, archive: bytes, contains: str
+) -> None:
     assert_422(post(api, VALID, archive), ["body", "file"], contains)
 
 
@@ -151,7 +166,11 @@ def test_post_without_file_is_422(api: APIClient, nothing_stored: None) -> None:
 
 
 def test_post_with_file_as_text_is_422(api: APIClient, nothing_stored: None) -> None:
-    assert_422(api.post("/models", {**VALID, "file": "model.zip"}, format="multipart"), ["body", "file"], "file upload")
+    assert_422(
+        api.post("/models", {**VALID, "file": "model.zip"}, format="multipart"),
+        ["body", "file"],
+        "file upload",
+    )
 
 
 def test_post_json_is_422_no_file(api: APIClient, nothing_stored: None) -> None:
@@ -165,7 +184,11 @@ def test_post_with_an_unsupported_content_type_is_415(api: APIClient, nothing_st
 
 def test_every_error_is_reported_at_once(api: APIClient, ir_archive: bytes, nothing_stored: None) -> None:
     body = assert_422(post(api, {"name": "", "version": "", "score": "x"}, ir_archive))
-    assert {tuple(error["loc"]) for error in body["detail"]} >= {("body", "name"), ("body", "version"), ("body", "score")}
+    assert {tuple(error["loc"]) for error in body["detail"]} >= {
+        ("body", "name"),
+        ("body", "version"),
+        ("body", "score"),
+    }
 
 
 # --- PUT ------------------------------------------------------------------------------------------------
@@ -206,7 +229,9 @@ def existing(api: APIClient, ir_archive: bytes) -> str:
         ({"colour": "red"}, ["body"], "Unsupported key(s) found: colour"),
     ],
 )
-def test_put_bad_field_is_422_and_changes_nothing(api: APIClient, existing: str, body: dict[str, object], loc: list[str], contains: str) -> None:
+def test_put_bad_field_is_422_and_changes_nothing(
+    api: APIClient, existing: str, body: dict[str, object], loc: list[str], contains: str
+) -> None:
     before = api.get(f"/models/{existing}").json()
     assert_422(api.put(f"/models/{existing}", body, format="json"), loc, contains)
     assert api.get(f"/models/{existing}").json() == before
@@ -214,11 +239,21 @@ def test_put_bad_field_is_422_and_changes_nothing(api: APIClient, existing: str,
 
 @pytest.mark.parametrize(
     ("raw", "content_type"),
-    [(b"[1, 2]", "application/json"), (b'"text"', "application/json"), (b"{not json", "application/json"), (b"null", "application/json")],
+    [
+        (b"[1, 2]", "application/json"),
+        (b'"text"', "application/json"),
+        (b"{not json", "application/json"),
+        (b"null", "application/json"),
+    ],
 )
-def test_put_body_that_is_not_an_object_is_422(api: APIClient, existing: str, raw: bytes, content_type: str) -> None:
+def test_put_body_that_is_not_an_object_is_422(
+    api: APIClient, existing: str, raw: bytes, content_type: str
+) -> None:
     assert_422(api.generic("PUT", f"/models/{existing}", raw, content_type=content_type), ["body"])
 
 
 def test_put_form_with_bad_fields_is_422(api: APIClient, existing: str) -> None:
-    assert_422(api.put(f"/models/{existing}", {"labels": "{", "precision": "fp9"}, format="multipart"), ["body", "labels"])
+    assert_422(
+        api.put(f"/models/{existing}", {"labels": "{", "precision": "fp9"}, format="multipart"),
+        ["body", "labels"],
+    )

@@ -45,7 +45,9 @@ def zip_path(tmp_path: Path, ir_archive: bytes) -> Path:
 # --- register_model / export_model -----------------------------------------------------------------------
 
 
-def test_register_model_takes_every_field(zip_path: Path, ir_archive: bytes, artifacts_dir: Path, upload_tmp: Path) -> None:
+def test_register_model_takes_every_field(
+    zip_path: Path, ir_archive: bytes, artifacts_dir: Path, upload_tmp: Path
+) -> None:
     model_id = register(
         zip_path, "--name", "cli", "--version", "7", "--id", "cli-7", "--precision", "fp16,int8", "--score", "0",
         "--labels", '["a", "b"]', "--overview", '{"description": "d"}', "--project-name", "P", "--category", "Detection",
@@ -54,7 +56,13 @@ def test_register_model_takes_every_field(zip_path: Path, ir_archive: bytes, art
     )  # fmt: skip
     assert model_id == "cli-7"
     model = Model.objects.get(pk="cli-7")
-    assert (model.precision, model.score, model.labels, model.project_name, model.target_device_type) == ("FP16,INT8", 0.0, ["a", "b"], "P", "edge")
+    assert (model.precision, model.score, model.labels, model.project_name, model.target_device_type) == (
+        "FP16,INT8",
+        0.0,
+        ["a", "b"],
+        "P",
+        "edge",
+    )
     assert model.overview == {"description": "d"}
     assert model.sha256 == hashlib.sha256(ir_archive).hexdigest()
     assert model.detected_format == "openvino"
@@ -63,7 +71,9 @@ def test_register_model_takes_every_field(zip_path: Path, ir_archive: bytes, art
     assert list(upload_tmp.iterdir()) == []
 
 
-def test_register_model_validates_like_the_api(zip_path: Path, tmp_path: Path, artifacts_dir: Path, upload_tmp: Path) -> None:
+def test_register_model_validates_like_the_api(
+    zip_path: Path, tmp_path: Path, artifacts_dir: Path, upload_tmp: Path
+) -> None:
     with pytest.raises(CommandError, match="FP64 is not a supported precision"):
         register(zip_path, "--name", "x", "--version", "1", "--precision", "fp64")
     bad = tmp_path / "bad.zip"
@@ -123,7 +133,10 @@ def test_fsck_on_a_consistent_registry_is_ok(zip_path: Path) -> None:
 
 
 def test_fsck_reports_then_repairs_orphans_and_broken_rows(
-    zip_path: Path, artifacts_dir: Path, upload_tmp: Path, django_capture_on_commit_callbacks  # type: ignore[no-untyped-def]
+    zip_path: Path,
+    artifacts_dir: Path,
+    upload_tmp: Path,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
 ) -> None:
     keep = register(zip_path, "--name", "keep", "--version", "1")
     broken = register(zip_path, "--name", "broken", "--version", "1")

@@ -35,14 +35,20 @@ def leftovers(server: LiveService) -> dict[str, list[str]]:
         "upload tmp": server.data_dir / "tmp",
         "system tmp": server.data_dir.parent / "system-tmp",
     }
-    return {name: sorted(str(p) for p in folder.rglob("*") if p.is_file()) for name, folder in folders.items()}
+    return {
+        name: sorted(str(p) for p in folder.rglob("*") if p.is_file()) for name, folder in folders.items()
+    }
 
 
 def wait_until_clean(server: LiveService, expected_artifacts: int = 0, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while True:
         found = leftovers(server)
-        if len(found["artifacts"]) == expected_artifacts and not found["upload tmp"] and not found["system tmp"]:
+        if (
+            len(found["artifacts"]) == expected_artifacts
+            and not found["upload tmp"]
+            and not found["system tmp"]
+        ):
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"leftover files: {found}\n{server.log_tail()}")
@@ -86,7 +92,9 @@ def test_big_upload_streams_to_storage_and_back(server: LiveService, tmp_path: P
         while block := handle.read(1 << 20):
             digest.update(block)
     body = MultipartStream({"name": "big", "version": "1", "id": "big"}, big)
-    response = requests.post(f"{server.url}/models", data=body, headers={"Content-Type": body.content_type}, timeout=300)
+    response = requests.post(
+        f"{server.url}/models", data=body, headers={"Content-Type": body.content_type}, timeout=300
+    )
     assert response.status_code == 201, response.text
     model = requests.get(f"{server.url}/models/big", timeout=10).json()
     assert model["sha256"] == digest.hexdigest()
@@ -136,7 +144,10 @@ def test_chunked_upload_past_the_limit_is_413(server: LiveService) -> None:
 
     try:
         response = requests.post(
-            f"{server.url}/models", data=body(), headers={"Content-Type": "multipart/form-data; boundary=b"}, timeout=120
+            f"{server.url}/models",
+            data=body(),
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+            timeout=120,
         )
     except requests.ConnectionError:
         pytest.fail("the server should answer 413, not drop the connection")
@@ -173,4 +184,11 @@ def test_rejected_archive_through_the_server_leaves_nothing(server: LiveService)
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "file"]
+    wait_until_clean(server)
+
+
+def test_update_bodies_have_the_small_form_limit(server: LiveService) -> None:
+    head = f"PUT /models/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {LIMIT}\r\n\r\n"
+    answer = _raw_request(server, head)
+    assert answer.startswith(b"HTTP/1.1 413")
     wait_until_clean(server)

@@ -45,7 +45,14 @@ class Recorder:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def run(body: bytes, *, chunk: int, path: str = "/models", content_type: str | None = None, cut_at: int | None = None):  # type: ignore[no-untyped-def]
+def run(
+    body: bytes,
+    *,
+    chunk: int,
+    path: str = "/models",
+    content_type: str | None = None,
+    cut_at: int | None = None,
+):  # type: ignore[no-untyped-def]
     inner = Recorder()
     app = StreamedModelUpload(inner)
     sent: list[dict[str, Any]] = []
@@ -64,7 +71,10 @@ def run(body: bytes, *, chunk: int, path: str = "/models", content_type: str | N
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    headers = [(b"content-type", (content_type or f"multipart/form-data; boundary={BOUNDARY}").encode()), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"content-type", (content_type or f"multipart/form-data; boundary={BOUNDARY}").encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
     scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
     asyncio.run(app(scope, receive, send))
     return inner, sent
@@ -77,7 +87,9 @@ def temp_dir(upload_tmp: Path) -> Path:
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 4096, 1 << 20])
 def test_file_part_is_streamed_and_the_fields_are_replayed(chunk: int, upload_tmp: Path) -> None:
-    payload = os.urandom(300_000) + b"\r\n--" + BOUNDARY[:-3].encode() + os.urandom(1000)  # boundary-like bytes inside
+    payload = (
+        os.urandom(300_000) + b"\r\n--" + BOUNDARY[:-3].encode() + os.urandom(1000)
+    )  # boundary-like bytes inside
     if chunk == 1:
         payload = payload[:3000]
     body = multipart([("name", b"resnet", None), ("file", payload, "m.zip"), ("version", b"1", None)])
@@ -117,7 +129,7 @@ def test_client_disconnect_mid_file_leaves_nothing(upload_tmp: Path) -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.zip\"\r\n\r\nPK".encode(),  # no end
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="m.zip"\r\n\r\nPK'.encode(),  # no end
         b"garbage without any boundary",
     ],
 )

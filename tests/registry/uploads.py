@@ -12,7 +12,9 @@ CHUNK = 1024 * 1024
 class MultipartStream:
     """A multipart/form-data body read from disk chunk by chunk; `len()` lets requests send a Content-Length."""
 
-    def __init__(self, fields: dict[str, str], file_path: Path, *, file_field: str = "file", chunk: int = CHUNK) -> None:
+    def __init__(
+        self, fields: dict[str, str], file_path: Path, *, file_field: str = "file", chunk: int = CHUNK
+    ) -> None:
         self.boundary = uuid.uuid4().hex
         self.file_path = file_path
         self.chunk = chunk

@@ -21,19 +21,25 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Overwrite OUT if it exists.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
-    def handle(self, *args: Any, model_id: str, out: Path, force: bool, no_progress: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, model_id: str, out: Path, force: bool, no_progress: bool, **options: Any
+    ) -> None:
         try:
             model = model_get(model_id=model_id)
         except ServiceError as exc:
             raise CommandError(exc.message) from None
         if not model.file:
-            raise CommandError(f"Model {model_id} has no stored file (registered from a URL, not fetched yet).")
+            raise CommandError(
+                f"Model {model_id} has no stored file (registered from a URL, not fetched yet)."
+            )
         if out.exists() and not force:
             raise CommandError(f"{out} exists; use --force to overwrite it.")
         try:
             source = open_from_storage(model.file.name)
         except FileNotFoundError:
-            raise CommandError(f"The file of model {model_id} is missing from storage; run manage.py registry_fsck.") from None
+            raise CommandError(
+                f"The file of model {model_id} is missing from storage; run manage.py registry_fsck."
+            ) from None
         partial = out.with_name(out.name + ".part")
         digest = hashlib.sha256()
         try:
@@ -46,7 +52,9 @@ class Command(BaseCommand):
                     target.write(chunk)
                     bar.update(len(chunk))
             if model.sha256 and digest.hexdigest() != model.sha256:
-                raise CommandError(f"The stored file of {model_id} is corrupt: sha256 {digest.hexdigest()}, expected {model.sha256}.")
+                raise CommandError(
+                    f"The stored file of {model_id} is corrupt: sha256 {digest.hexdigest()}, expected {model.sha256}."
+                )
             os.replace(partial, out)
         finally:
             partial.unlink(missing_ok=True)

@@ -43,7 +43,9 @@ class Command(BaseCommand):
         data = {name: options[name] for name in metadata_fields() if options.get(name) is not None}
         serializer = ModelFieldsSerializer(data=data, partial=True)
         if not serializer.is_valid():
-            raise CommandError("; ".join(f"{key}: {' '.join(map(str, errors))}" for key, errors in serializer.errors.items()))
+            raise CommandError(
+                "; ".join(f"{key}: {' '.join(map(str, errors))}" for key, errors in serializer.errors.items())
+            )
         with tqdm(
             total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024, desc=f"Staging {path.name}",
             disable=no_progress or None, file=sys.stderr,
@@ -52,8 +54,12 @@ class Command(BaseCommand):
         try:
             model = services.model_create(fields=dict(serializer.validated_data), archive=staged)
         except ValidationFailed as exc:
-            raise CommandError("; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors)) from None
+            raise CommandError(
+                "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors)
+            ) from None
         except ServiceError as exc:
             raise CommandError(exc.message) from None
-        self.stderr.write(f"Registered {model.name} {model.version} ({model.size} bytes, {model.detected_format}).")
+        self.stderr.write(
+            f"Registered {model.name} {model.version} ({model.size} bytes, {model.detected_format})."
+        )
         self.stdout.write(model.id)

@@ -12,7 +12,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--repair", action="store_true", help="Delete orphan files, broken models and stale temp files.")
+        parser.add_argument(
+            "--repair", action="store_true", help="Delete orphan files, broken models and stale temp files."
+        )
         parser.add_argument(
             "--grace-seconds",
             type=float,
