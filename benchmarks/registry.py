@@ -193,8 +193,9 @@ def main() -> int:
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--skip-list", action="store_true")
     args = parser.parse_args()
-    # The data folder, the big ZIP and its copies share one disk, next to the project (not a tmpfs /tmp).
-    work = Path(tempfile.mkdtemp(prefix="bench-registry-", dir=ROOT))
+    # The data folder, the big ZIP and its copies share one disk, in ./data (gitignored; not a tmpfs /tmp).
+    (ROOT / "data").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-registry-", dir=ROOT / "data"))
     try:
         with live_service(
             work / "data", workers=1, with_worker=False, env={"MODELHUB_LOG_LEVEL": "WARNING"}
