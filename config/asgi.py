@@ -18,19 +18,20 @@ from django.conf import settings  # noqa: E402
 from config.asgi_limits import LimitRequestBody  # noqa: E402
 from config.lifespan import LifespanRouter  # noqa: E402
 from config.websockets import websocket_urlpatterns  # noqa: E402
+from registry.streaming import StreamedModelUpload  # noqa: E402
 
 
 def body_limit_for(path: str) -> tuple[int, str]:
     if path.startswith(("/v1/", "/v2/")):
         return settings.INFERENCE_MAX_REQUEST_BYTES, "error"
-    if path.startswith("/models"):
+    if path == "/models":  # only POST /models carries a ZIP; PUT /models/{id} is a small form
         return settings.REGISTRY_MAX_UPLOAD_BYTES, "detail"
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE, "detail"
 
 
 application = LifespanRouter(
     LimitRequestBody(
-        ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)}),
+        StreamedModelUpload(ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})),
         body_limit_for,
     )
 )

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
@@ -12,7 +13,7 @@ from django.utils.text import Truncator
 
 from config.errors import ServiceError, ValidationFailed
 from registry import services
-from registry.artifacts import staged_from_upload
+from registry.artifacts import ArchiveRejected, inspect_archive, staged_from_upload
 from registry.models import SUPPORTED_PRECISIONS, Model
 from registry.serializers import ModelFieldsSerializer
 
@@ -24,7 +25,11 @@ class ValidatedModelForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        data = {key: value for key, value in cleaned.items() if key in ModelFieldsSerializer.ACCEPTED_KEYS and value not in (None, "", [])}
+        data = {
+            key: value
+            for key, value in cleaned.items()
+            if key in ModelFieldsSerializer.ACCEPTED_KEYS and value not in (None, "", [])
+        }
         if isinstance(data.get("precision"), str):
             data["precision"] = data["precision"].split(",")
         serializer = ModelFieldsSerializer(data=data, partial=True)
@@ -37,7 +42,9 @@ class ValidatedModelForm(forms.ModelForm):
 
 
 class ModelUploadAdminForm(ValidatedModelForm):
-    archive = forms.FileField(help_text="ZIP with the model files (OpenVINO IR, ONNX, TFLite or PaddlePaddle).")
+    archive = forms.FileField(
+        help_text="ZIP with the model files (OpenVINO IR, ONNX, TFLite or PaddlePaddle)."
+    )
     precision = forms.MultipleChoiceField(
         choices=[(p, p) for p in SUPPORTED_PRECISIONS], initial=["FP32"], widget=forms.CheckboxSelectMultiple
     )
@@ -55,6 +62,15 @@ class ModelUploadAdminForm(ValidatedModelForm):
         self.fields["id"].required = False
         self.fields["id"].help_text = "Leave empty to generate one."
 
+    def clean_archive(self) -> UploadedFile:
+        upload = self.cleaned_data["archive"]
+        try:
+            inspect_archive(upload)
+        except ArchiveRejected as exc:
+            raise forms.ValidationError(str(exc)) from None
+        finally:
+            upload.seek(0)
+        return upload
 
 
 def _size(num: int) -> str:
@@ -68,18 +84,52 @@ def _size(num: int) -> str:
 
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "version", "precision", "detected_format", "origin", "project_name", "category", "size_display", "created_date", "download"]
+    list_display = [
+        "name",
+        "version",
+        "precision",
+        "detected_format",
+        "origin",
+        "project_name",
+        "category",
+        "size_display",
+        "created_date",
+        "download",
+    ]
     list_filter = ["detected_format", "format", "origin", "category", "precision", "target_device"]
     search_fields = ["id", "name", "project_name", "category", "architecture", "version"]
     date_hierarchy = "created_date"
     list_per_page = 100
-    readonly_fields = ["id", "file", "size_display", "sha256", "detected_format", "source_url", "created_date", "last_updated_date", "download"]
+    readonly_fields = [
+        "id",
+        "file",
+        "size_display",
+        "sha256",
+        "detected_format",
+        "source_url",
+        "created_date",
+        "last_updated_date",
+        "download",
+    ]
     fieldsets = [
         (None, {"fields": ["id", "name", "version", "precision", "format", "detected_format"]}),
         ("Where it runs", {"fields": ["target_device", "target_device_type"]}),
         ("Origin", {"fields": ["origin", "project_id", "project_name", "category", "architecture", "score"]}),
         ("Description", {"fields": ["labels", "overview", "optimization_capabilities"]}),
-        ("Artifact", {"fields": ["download", "file", "size_display", "sha256", "source_url", "created_date", "last_updated_date"]}),
+        (
+            "Artifact",
+            {
+                "fields": [
+                    "download",
+                    "file",
+                    "size_display",
+                    "sha256",
+                    "source_url",
+                    "created_date",
+                    "last_updated_date",
+                ]
+            },
+        ),
     ]
 
     @admin.display(description="Size", ordering="size")
@@ -92,7 +142,9 @@ class ModelAdmin(admin.ModelAdmin):
             return "not stored yet"
         return format_html('<a href="{}">download</a>', reverse("model-files", args=[obj.pk]))
 
-    def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs: Any) -> type[forms.ModelForm]:
+    def get_form(
+        self, request: HttpRequest, obj: Model | None = None, **kwargs: Any
+    ) -> type[forms.ModelForm]:
         if obj is None:
             kwargs["form"] = ModelUploadAdminForm
             kwargs["fields"] = None
@@ -110,10 +162,14 @@ class ModelAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Model, form: forms.ModelForm, change: bool) -> None:
         if change:
-            fields = {name: value for name, value in form.validated_fields.items() if name in form.changed_data}
+            fields = {
+                name: value for name, value in form.validated_fields.items() if name in form.changed_data
+            }
             services.model_update(model_id=obj.pk, fields=fields)
             return
-        created = services.model_create(fields=form.validated_fields, archive=staged_from_upload(form.cleaned_data["archive"]))
+        created = services.model_create(
+            fields=form.validated_fields, archive=staged_from_upload(form.cleaned_data["archive"])
+        )
         obj.pk = created.pk
 
     def delete_model(self, request: HttpRequest, obj: Model) -> None:

@@ -7,12 +7,13 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 
 from registry.models import ArtifactFormat
 
@@ -31,8 +32,9 @@ class ArchiveInfo:
     model_files: list[str]
 
 
-def inspect_archive(path: str | os.PathLike[str]) -> ArchiveInfo:
-    """Check a ZIP from its central directory (no extraction) and detect which model format it holds."""
+def inspect_archive(path: str | os.PathLike[str] | IO[bytes]) -> ArchiveInfo:
+    """Check a ZIP (a path or a seekable file) from its central directory, without extracting it, and detect
+    which model format it holds."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -60,7 +62,9 @@ def inspect_archive(path: str | os.PathLike[str]) -> ArchiveInfo:
         )
     names = [info.filename for info in files]
     detected, model_files = detect_format(names)
-    return ArchiveInfo(entries=len(infos), uncompressed_bytes=total, detected_format=detected, model_files=model_files)
+    return ArchiveInfo(
+        entries=len(infos), uncompressed_bytes=total, detected_format=detected, model_files=model_files
+    )
 
 
 def is_safe_member(name: str) -> bool:
@@ -79,11 +83,17 @@ def detect_format(names: Iterable[str]) -> tuple[str, list[str]]:
             continue
         by_suffix.setdefault(PurePosixPath(name).suffix.lower(), []).append(name)
     xml_with_bin = [
-        xml for xml in by_suffix.get(".xml", []) if str(PurePosixPath(xml).with_suffix(".bin")) in set(by_suffix.get(".bin", []))
+        xml
+        for xml in by_suffix.get(".xml", [])
+        if str(PurePosixPath(xml).with_suffix(".bin")) in set(by_suffix.get(".bin", []))
     ]
     if xml_with_bin:
         return ArtifactFormat.OPENVINO, sorted(xml_with_bin)
-    for suffix, fmt in ((".onnx", ArtifactFormat.ONNX), (".tflite", ArtifactFormat.TFLITE), (".pdmodel", ArtifactFormat.PADDLE)):
+    for suffix, fmt in (
+        (".onnx", ArtifactFormat.ONNX),
+        (".tflite", ArtifactFormat.TFLITE),
+        (".pdmodel", ArtifactFormat.PADDLE),
+    ):
         if by_suffix.get(suffix):
             return fmt, sorted(by_suffix[suffix])
     return ArtifactFormat.UNKNOWN, []

@@ -58,11 +58,15 @@ def file_response(handle: IO[bytes], *, size: int, filename: str, range_header: 
             response["Accept-Ranges"] = "bytes"
             return response
     if span is None:
-        response: HttpResponse = FileResponse(handle, as_attachment=True, filename=filename, content_type="application/zip")
+        response: HttpResponse = FileResponse(
+            handle, as_attachment=True, filename=filename, content_type="application/zip"
+        )
         response["Content-Length"] = str(size)
     else:
         first, last = span
-        response = StreamingHttpResponse(_read_span(handle, first, last - first + 1), status=206, content_type="application/zip")
+        response = StreamingHttpResponse(
+            _read_span(handle, first, last - first + 1), status=206, content_type="application/zip"
+        )
         response["Content-Length"] = str(last - first + 1)
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         response["Content-Disposition"] = content_disposition_header(True, filename)

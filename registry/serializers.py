@@ -1,7 +1,7 @@
 """Input validation for the registry API: the same rules for multipart forms and JSON bodies."""
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,7 +20,13 @@ def _parse_json_text(value: str) -> Any:
 
 
 @extend_schema_field(
-    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string", "enum": list(SUPPORTED_PRECISIONS)}}], "example": "FP16"}
+    {
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string", "enum": list(SUPPORTED_PRECISIONS)}},
+        ],
+        "example": "FP16",
+    }
 )
 class PrecisionField(serializers.Field):
     """FP32/FP16/INT8/INT4, case-insensitive: one value, a comma list, or a JSON list. Stored canonical."""
@@ -50,7 +56,12 @@ class PrecisionField(serializers.Field):
         return [item for item in value.split(",") if item]
 
 
-@extend_schema_field({"oneOf": [{"type": "string", "description": "JSON text of a list"}, {"type": "array", "items": {}}], "example": '["cat", "dog"]'})
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string", "description": "JSON text of a list"}, {"type": "array", "items": {}}],
+        "example": '["cat", "dog"]',
+    }
+)
 class JSONListField(serializers.Field):
     """A list, given as JSON text in forms or as a JSON array in JSON bodies."""
 
@@ -65,7 +76,12 @@ class JSONListField(serializers.Field):
         return value
 
 
-@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "object", "additionalProperties": True}], "example": '{"description": "What the model does"}'})
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string"}, {"type": "object", "additionalProperties": True}],
+        "example": '{"description": "What the model does"}',
+    }
+)
 class JSONObjectOrTextField(serializers.Field):
     """A JSON object, or plain text. Text that looks like JSON (starts with { or [) must parse."""
 
@@ -100,11 +116,13 @@ class RegistryDateTimeField(serializers.DateTimeField):
     """ISO 8601 or the spec's example form `2024-02-28 15:39:07.054000`; naive values are UTC."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(input_formats=["iso-8601", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"], **kwargs)
+        super().__init__(
+            input_formats=["iso-8601", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"], **kwargs
+        )
 
     def enforce_timezone(self, value: datetime) -> datetime:
         if timezone.is_naive(value):
-            return timezone.make_aware(value, timezone.UTC)
+            return timezone.make_aware(value, UTC)
         return value
 
 
@@ -133,7 +151,9 @@ class ModelFieldsSerializer(serializers.Serializer):
     architecture = _text()
     score = FiniteFloatField(allow_null=True)
     created_date = RegistryDateTimeField()
-    size = serializers.IntegerField(min_value=0, help_text="Ignored: the size is measured from the stored file.")
+    size = serializers.IntegerField(
+        min_value=0, help_text="Ignored: the size is measured from the stored file."
+    )
     overview = JSONObjectOrTextField()
     optimization_capabilities = JSONObjectOrTextField()
     labels = JSONListField()
@@ -174,6 +194,10 @@ class ModelOutSerializer(serializers.Serializer):
     optimization_capabilities = serializers.JSONField(allow_null=True)
     labels = serializers.ListField(child=serializers.JSONField())
     architecture = serializers.CharField()
-    detected_format = serializers.CharField(help_text="Model format found inside the ZIP: openvino, onnx, tflite, paddle or unknown.")
+    detected_format = serializers.CharField(
+        help_text="Model format found inside the ZIP: openvino, onnx, tflite, paddle or unknown."
+    )
     sha256 = serializers.CharField(help_text="SHA-256 of the stored ZIP.")
-    source_url = serializers.CharField(help_text="Where the artifact is fetched from, for models registered by URL.")
+    source_url = serializers.CharField(
+        help_text="Where the artifact is fetched from, for models registered by URL."
+    )

@@ -10,7 +10,13 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from config.errors import PlainTextError, ValidationFailed
-from registry.artifacts import ArchiveRejected, StagedArchive, delete_from_storage, inspect_archive, save_to_storage
+from registry.artifacts import (
+    ArchiveRejected,
+    StagedArchive,
+    delete_from_storage,
+    inspect_archive,
+    save_to_storage,
+)
 from registry.models import Model, artifact_path
 
 logger = logging.getLogger(__name__)
@@ -53,13 +59,17 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
     fields = dict(fields)
     fields.pop("size", None)  # measured, never trusted
     if archive is None and not fields.get("source_url"):
-        raise ValidationFailed.single(["body", "file"], "Field required: upload a ZIP file or give a source_url.", "missing")
+        raise ValidationFailed.single(
+            ["body", "file"], "Field required: upload a ZIP file or give a source_url.", "missing"
+        )
     if archive is not None and fields.get("source_url"):
         raise ValidationFailed.single(["body", "source_url"], "Give either a file or a source_url, not both.")
     if archive is None and fields.get("sha256"):
         fields["sha256"] = fields["sha256"].lower()
     elif "sha256" in fields:
-        raise ValidationFailed.single(["body", "sha256"], "sha256 is computed from the uploaded file; send it only with source_url.")
+        raise ValidationFailed.single(
+            ["body", "sha256"], "sha256 is computed from the uploaded file; send it only with source_url."
+        )
 
     model = Model(id=fields.pop("id", None) or uuid.uuid4().hex, **fields)
     model.last_updated_date = timezone.now()
@@ -88,7 +98,14 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
     except BaseException:
         delete_from_storage(stored_name)
         raise
-    logger.info("Registered model %s (%s %s, %s bytes, %s)", model.id, model.name, model.version, model.size, model.detected_format or "url")
+    logger.info(
+        "Registered model %s (%s %s, %s bytes, %s)",
+        model.id,
+        model.name,
+        model.version,
+        model.size,
+        model.detected_format or "url",
+    )
     return model
 
 
@@ -96,7 +113,9 @@ def _raise_if_conflicting(model: Model, *, exclude_id: str | None = None) -> Non
     if exclude_id is None and Model.objects.filter(pk=model.id).exists():
         raise ModelConflict(f"Model ID {model.id} is already in use.")
     twin = (
-        Model.objects.filter(name=model.name, version=model.version, precision=model.precision, project_id=model.project_id)
+        Model.objects.filter(
+            name=model.name, version=model.version, precision=model.precision, project_id=model.project_id
+        )
         .exclude(pk=exclude_id or model.id)
         .values_list("pk", flat=True)
         .first()
@@ -114,6 +133,11 @@ def model_update(*, model_id: str, fields: dict[str, Any]) -> Model:
         model = Model.objects.select_for_update().filter(pk=model_id).first()
         if model is None:
             raise ModelNotFound()
+        if model.file and {"sha256", "source_url"} & set(fields):
+            raise ValidationFailed.single(
+                ["body", "sha256" if "sha256" in fields else "source_url"],
+                "sha256 and source_url describe the stored file and cannot change once it is stored.",
+            )
         for key, value in fields.items():
             setattr(model, key, value)
         model.last_updated_date = timezone.now()

@@ -12,7 +12,12 @@ def test_upload_list_get_update_download_delete(tmp_path):
     archive = ir_zip(build_constant_model(1.0), tmp_path)
     response = client.post(
         "/models",
-        {"file": SimpleUploadedFile("m.zip", archive, content_type="application/zip"), "name": "const", "version": "1", "precision": "fp16"},
+        {
+            "file": SimpleUploadedFile("m.zip", archive, content_type="application/zip"),
+            "name": "const",
+            "version": "1",
+            "precision": "fp16",
+        },
         format="multipart",
     )
     assert response.status_code == 201, response.content

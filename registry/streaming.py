@@ -1,0 +1,303 @@
+"""ASGI middleware that streams the ZIP of `POST /models` straight to the upload temp folder as it arrives.
+
+Django's ASGI handler first spools a whole request body to a temp file, then its multipart parser copies the
+file part into another one: every uploaded byte is written twice and read back once, and hashing waits for
+the end. Here the multipart body is parsed as it arrives (python-multipart); the `file` part is hashed and
+written once, by a worker thread, while the next chunks are received. Django then gets only the small form
+fields, and the view finds the staged file with `streamed_upload()`.
+"""
+
+import asyncio
+import hashlib
+import logging
+import os
+import tempfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from config.asgi_limits import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+SCOPE_KEY = "modelhub.streamed_upload"
+FILE_FIELD = "file"
+_BLOCK = 1024 * 1024  # bytes handed to the writer thread at a time
+_IN_FLIGHT = 8  # blocks queued for the worker threads before receiving waits (bounds memory to ~8 MiB)
+
+
+@dataclass(frozen=True)
+class StreamedFile:
+    path: str
+    sha256: str
+    size: int
+    filename: str
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class _Rejected(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+class _FileSink:
+    """One uploaded file: hashed and written in order by a single worker thread, a few blocks behind the reader."""
+
+    def __init__(self, directory: str, filename: str) -> None:
+        fd, self.path = tempfile.mkstemp(dir=directory, suffix=".upload.zip")
+        self._file = os.fdopen(fd, "wb", buffering=0)
+        self._digest = hashlib.sha256()
+        # Hashing and writing each get a thread (both release the GIL), so they overlap with each other and
+        # with receiving; one thread each keeps the blocks in order.
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-sha256")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-write")
+        self._pending: deque[Future[Any]] = deque()
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self.filename = filename
+        self.size = 0
+        self.complete = False
+
+    def feed(self, data: bytes) -> None:
+        self._buffer.append(data)
+        self._buffered += len(data)
+        self.size += len(data)
+
+    async def flush(self, *, force: bool = False) -> None:
+        if self._buffer and (force or self._buffered >= _BLOCK):
+            block = b"".join(self._buffer)
+            self._pending.append(self._hasher.submit(self._digest.update, block))
+            self._pending.append(self._writer.submit(self._file.write, block))
+            self._buffer = []
+            self._buffered = 0
+        while self._pending and (force or len(self._pending) > 2 * _IN_FLIGHT):
+            await asyncio.wrap_future(self._pending.popleft())
+
+    async def finish(self) -> StreamedFile:
+        await self.flush(force=True)
+        self.close()
+        self.complete = True
+        return StreamedFile(
+            path=self.path, sha256=self._digest.hexdigest(), size=self.size, filename=self.filename
+        )
+
+    def close(self) -> None:
+        self._hasher.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
+        self._file.close()
+
+    def discard(self) -> None:
+        self.close()
+        Path(self.path).unlink(missing_ok=True)
+
+
+class _FormCollector:
+    """Parser callbacks: the `file` part goes to a _FileSink, every other part is kept to rebuild a small body."""
+
+    def __init__(self, boundary: bytes, temp_dir: str, max_form_bytes: int) -> None:
+        self.boundary = boundary
+        self.temp_dir = temp_dir
+        self.max_form_bytes = max_form_bytes
+        self.parts: list[tuple[list[tuple[bytes, bytes]], bytearray]] = []
+        self.form_bytes = 0
+        self.sink: _FileSink | None = None
+        self.streamed: StreamedFile | None = None
+        self.finished = False
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._field = bytearray()
+        self._value = bytearray()
+        self._current: bytearray | None = None
+        self._file_part_ended = False
+        self.parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._part_begin,
+                "on_header_field": lambda data, start, end: self._field.extend(data[start:end]),
+                "on_header_value": lambda data, start, end: self._value.extend(data[start:end]),
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+                "on_end": self._end,
+            },
+        )
+
+    def _part_begin(self) -> None:
+        self._headers = []
+        self._current = None
+
+    def _header_end(self) -> None:
+        self._headers.append((bytes(self._field), bytes(self._value)))
+        self._field.clear()
+        self._value.clear()
+
+    def _headers_finished(self) -> None:
+        disposition = next(
+            (value for name, value in self._headers if name.lower() == b"content-disposition"), b""
+        )
+        _, options = parse_options_header(disposition)
+        if options.get(b"name") == FILE_FIELD.encode() and b"filename" in options:
+            if self.sink is not None:  # a repeated file part: the last one wins, as in Django's QueryDict
+                self.sink.discard()
+                self.streamed = None
+            self._file_part_ended = False
+            self.sink = _FileSink(self.temp_dir, options[b"filename"].decode("utf-8", "replace"))
+        else:
+            self._current = bytearray()
+            self.parts.append((self._headers, self._current))
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current is None:
+            assert self.sink is not None
+            self.sink.feed(data[start:end])
+            return
+        self.form_bytes += end - start
+        if self.form_bytes > self.max_form_bytes:
+            raise _Rejected(413, {"detail": f"The form fields exceed {self.max_form_bytes} bytes."})
+        self._current.extend(data[start:end])
+
+    def _part_end(self) -> None:
+        if self._current is None:
+            self._file_part_ended = True
+
+    def _end(self) -> None:
+        self.finished = True
+
+    async def write(self, chunk: bytes) -> None:
+        self.parser.write(chunk)
+        if self.sink is not None and not self.sink.complete:
+            if self._file_part_ended:
+                self.streamed = await self.sink.finish()
+            else:
+                await self.sink.flush()
+
+    def rebuilt_body(self) -> bytes:
+        out = bytearray()
+        for headers, value in self.parts:
+            out += b"--" + self.boundary + b"\r\n"
+            for name, header_value in headers:
+                out += name + b": " + header_value + b"\r\n"
+            out += b"\r\n" + value + b"\r\n"
+        out += b"--" + self.boundary + b"--\r\n"
+        return bytes(out)
+
+    def cleanup(self) -> None:
+        """Remove the staged file unless the app moved it into storage."""
+        if self.sink is not None:
+            self.sink.discard()
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value
+    return b""
+
+
+class StreamedModelUpload:
+    """Wraps the HTTP app; only multipart `POST /models` is handled differently."""
+
+    def __init__(self, app: ASGIApp, path: str = "/models") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        content_type, options = parse_options_header(_header(scope, b"content-type"))
+        boundary = options.get(b"boundary")
+        if content_type != b"multipart/form-data" or not boundary:
+            await self.app(scope, receive, send)
+            return
+
+        form = _FormCollector(boundary, settings.FILE_UPLOAD_TEMP_DIR, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        try:
+            try:
+                await self._read(form, receive)
+            except _ClientGone:
+                logger.info("Upload to %s aborted by the client", self.path)
+                return
+            except _Rejected as exc:
+                await _respond(send, exc.status, exc.body)
+                return
+            except MultipartParseError as exc:
+                await _respond(
+                    send,
+                    422,
+                    {
+                        "detail": [
+                            {
+                                "loc": ["body"],
+                                "msg": f"Malformed multipart body: {exc}",
+                                "type": "value_error",
+                            }
+                        ]
+                    },
+                )
+                return
+            body = form.rebuilt_body()
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            inner_scope = {**scope, "headers": headers, SCOPE_KEY: form.streamed}
+            delivered = False
+
+            async def replay() -> Message:
+                nonlocal delivered
+                if not delivered:
+                    delivered = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(inner_scope, replay, send)
+        finally:
+            form.cleanup()
+
+    async def _read(self, form: _FormCollector, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone()
+            chunk = message.get("body", b"")
+            if chunk:
+                await form.write(chunk)
+            if not message.get("more_body", False):
+                break
+        form.parser.finalize()
+        if not form.finished or (form.sink is not None and not form.sink.complete):
+            raise MultipartParseError("the body ended before the closing boundary")
+
+
+async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def streamed_upload(request: HttpRequest) -> StreamedFile | None:
+    """The file `StreamedModelUpload` staged for this request, if it did."""
+    scope = getattr(request, "scope", None)
+    return scope.get(SCOPE_KEY) if scope else None
