@@ -152,6 +152,10 @@ class ModelAdmin(admin.ModelAdmin):
             kwargs["form"] = ValidatedModelForm
         return super().get_form(request, obj, **kwargs)
 
+    def get_inline_instances(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
+        # The add page is the upload form only; other apps' inlines (e.g. Geti provenance) describe existing models.
+        return [] if obj is None else super().get_inline_instances(request, obj)
+
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if obj is None:
             return [(None, {"fields": ["archive", *ModelUploadAdminForm.Meta.fields]})]

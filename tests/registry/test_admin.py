@@ -1,6 +1,7 @@
 """The operators' admin pages, driven by a logged-in superuser through the Django test client."""
 
 import hashlib
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -130,10 +131,19 @@ def test_add_page_refuses_a_duplicate_id(
     assert Model.objects.count() == 3 and len(stored_files(artifacts_dir)) == 3
 
 
-def test_change_page_updates_metadata(admin: Client, models: list[Model]) -> None:
-    page = admin.get("/admin/registry/model/b/change/")
+def change_form_data(page: Any) -> dict[str, Any]:
+    """The change form as the browser would post it back, inline formsets (other apps' sections) included."""
     form = page.context["adminform"].form
     data = {name: form[name].value() if form[name].value() is not None else "" for name in form.fields}
+    for formset in page.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        data.update({management.add_prefix(name): management[name].value() for name in management.fields})
+    return data
+
+
+def test_change_page_updates_metadata(admin: Client, models: list[Model]) -> None:
+    page = admin.get("/admin/registry/model/b/change/")
+    data = change_form_data(page)
     data.update(
         {
             "category": "Tracking",
@@ -152,8 +162,7 @@ def test_change_page_updates_metadata(admin: Client, models: list[Model]) -> Non
 
 def test_change_page_refuses_bad_precision(admin: Client, models: list[Model]) -> None:
     page = admin.get("/admin/registry/model/b/change/")
-    form = page.context["adminform"].form
-    data = {name: form[name].value() if form[name].value() is not None else "" for name in form.fields}
+    data = change_form_data(page)
     data["precision"] = "FP64"
     response = admin.post("/admin/registry/model/b/change/", data)
     assert response.status_code == 200
