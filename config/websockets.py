@@ -2,4 +2,7 @@
 
 from django.urls import URLPattern
 
+from inference.lifecycle.routing import websocket_urlpatterns as lifecycle_websockets
+
 websocket_urlpatterns: list[URLPattern] = []
+websocket_urlpatterns += lifecycle_websockets
