@@ -78,6 +78,8 @@ class Command(BaseCommand):
                 bar.update(max(job.bytes_done - bar.n, 0))
                 bar.set_postfix_str(job.status, refresh=True)
             if job.status in TERMINAL_STATUSES:
+                if show and bar is None and job.status == DownloadStatus.COMPLETED:  # finished between two polls
+                    bar = tqdm(total=job.bytes_total, initial=job.bytes_total, desc="Downloaded", unit="B", unit_scale=True, unit_divisor=1024, file=self.stderr._out)
                 if bar is not None:
                     bar.close()
                 return job
