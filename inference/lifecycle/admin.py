@@ -24,7 +24,9 @@ def _progress_html(job: DownloadJob | None) -> str:
         label += f" ({job.get_phase_display().lower()})"
     if job.status == "FAILED" and job.error:
         return format_html('<span title="{}">{}</span>', job.error, label)
-    return format_html('<progress value="{}" max="100"></progress> {} % {}', job.percentage, f"{job.percentage:.0f}", label)
+    return format_html(
+        '<progress value="{}" max="100"></progress> {} % {}', job.percentage, f"{job.percentage:.0f}", label
+    )
 
 
 class DownloadJobInline(admin.StackedInline):
@@ -33,7 +35,20 @@ class DownloadJobInline(admin.StackedInline):
     extra = 0
     max_num = 0
     verbose_name = "download to this node"
-    fields = ["status", "progress", "phase", "bytes_done", "bytes_total", "error", "worker", "heartbeat", "resumes", "started_at", "finished_at"]
+    verbose_name_plural = "Download to this node"
+    fields = [
+        "status",
+        "progress",
+        "phase",
+        "bytes_done",
+        "bytes_total",
+        "error",
+        "worker",
+        "heartbeat",
+        "resumes",
+        "started_at",
+        "finished_at",
+    ]
     readonly_fields = fields
 
     @admin.display(description="Progress")
@@ -57,7 +72,11 @@ def download_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, querys
         except ServiceError as exc:
             modeladmin.message_user(request, exc.message, messages.ERROR)
     if started:
-        modeladmin.message_user(request, f"{started} download(s) queued or joined; progress shows in the Lifecycle column.", messages.SUCCESS)
+        modeladmin.message_user(
+            request,
+            f"{started} download(s) queued or joined; progress shows in the Lifecycle column.",
+            messages.SUCCESS,
+        )
 
 
 class LifecycleModelAdmin(RegistryModelAdmin):
@@ -72,7 +91,9 @@ class LifecycleModelAdmin(RegistryModelAdmin):
     def lifecycle_state(self, obj: Model) -> str:
         return _progress_html(getattr(obj, "download_job", None))
 
-    def get_inlines(self, request: HttpRequest, obj: Model | None) -> list[type[admin.options.InlineModelAdmin]]:
+    def get_inlines(
+        self, request: HttpRequest, obj: Model | None
+    ) -> list[type[admin.options.InlineModelAdmin]]:
         return list(self.inlines) if obj is not None else []
 
 
@@ -82,7 +103,19 @@ admin.site.register(Model, LifecycleModelAdmin)
 
 @admin.register(DownloadJob)
 class DownloadJobAdmin(admin.ModelAdmin):
-    list_display = ["model", "status", "progress", "phase", "bytes_done", "bytes_total", "error", "worker", "heartbeat", "resumes", "finished_at"]
+    list_display = [
+        "model",
+        "status",
+        "progress",
+        "phase",
+        "bytes_done",
+        "bytes_total",
+        "error",
+        "worker",
+        "heartbeat",
+        "resumes",
+        "finished_at",
+    ]
     list_filter = ["status", "phase"]
     search_fields = ["model__id", "model__name", "error"]
     readonly_fields = [field.name for field in DownloadJob._meta.fields]

@@ -48,7 +48,11 @@ class ModelDownloadApi(_ModelActionApi):
             "Watch it on the WebSocket `/model/{model}/download/progress`."
         ),
         request=None,
-        responses={200: ModelObjectSerializer, 404: _error("Unknown model id"), 409: _error("Nothing to download from")},
+        responses={
+            200: ModelObjectSerializer,
+            404: _error("Unknown model id"),
+            409: _error("Nothing to download from"),
+        },
         tags=["lifecycle"],
     )
     def post(self, request: Request, model: str) -> Response:
@@ -62,7 +66,11 @@ class ModelDownloadCancelApi(_ModelActionApi):
         summary="Cancel a running download",
         description="The transfer stops within a second, partial files are removed, and the status becomes CANCELED.",
         request=None,
-        responses={200: ModelObjectSerializer, 404: _error("Unknown model id"), 409: _error("No download of this model is running")},
+        responses={
+            200: ModelObjectSerializer,
+            404: _error("Unknown model id"),
+            409: _error("No download of this model is running"),
+        },
         tags=["lifecycle"],
     )
     def post(self, request: Request, model: str) -> Response:
@@ -72,7 +80,7 @@ class ModelDownloadCancelApi(_ModelActionApi):
 class ModelSnapshotApi(APIView):
     @extend_schema(
         summary="A model's lifecycle snapshot",
-        description="The spec answers an unknown id with 410 (\"model was not found.\").",
+        description='The spec answers an unknown id with 410 ("model was not found.").',
         responses={200: ModelObjectSerializer, 410: _error("model was not found.")},
         tags=["lifecycle"],
     )
@@ -104,12 +112,20 @@ class ModelUpdateApi(APIView):
     def post(self, request: Request) -> Response:
         data = request.data
         if not isinstance(data, dict):
-            raise ValidationFailed.single(["body"], "The body must be a Model object (a JSON object).", "model_attributes_type")
+            raise ValidationFailed.single(
+                ["body"], "The body must be a Model object (a JSON object).", "model_attributes_type"
+            )
         known = set(ModelUpdateSerializer().fields) | ModelUpdateSerializer.READ_ONLY_KEYS
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValidationFailed.single(["body"], f"Unsupported key(s) found: {', '.join(unknown)}", "extra_forbidden")
-        serializer = ModelUpdateSerializer(data={key: value for key, value in data.items() if key not in ModelUpdateSerializer.READ_ONLY_KEYS})
+            raise ValidationFailed.single(
+                ["body"], f"Unsupported key(s) found: {', '.join(unknown)}", "extra_forbidden"
+            )
+        serializer = ModelUpdateSerializer(
+            data={
+                key: value for key, value in data.items() if key not in ModelUpdateSerializer.READ_ONLY_KEYS
+            }
+        )
         if not serializer.is_valid():
             raise ValidationFailed(validation_errors_from_drf(serializer.errors))
         changes = dict(serializer.validated_data)

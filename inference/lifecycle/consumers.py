@@ -42,7 +42,9 @@ class DownloadProgressConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group_name(self.model_id), self.channel_name)
             self.group = group_name(self.model_id)
         except Exception:  # e.g. Redis unreachable: polling alone still delivers every change
-            logger.warning("Channel layer unavailable; progress of %s by polling only", self.model_id, exc_info=True)
+            logger.warning(
+                "Channel layer unavailable; progress of %s by polling only", self.model_id, exc_info=True
+            )
         frame, version = await database_sync_to_async(selectors.download_frame)(model_id=self.model_id)
         await self._emit(frame, version)
         if not self.finished:
@@ -72,8 +74,13 @@ class DownloadProgressConsumer(AsyncJsonWebsocketConsumer):
         try:
             while not self.finished:
                 await asyncio.sleep(POLL_SECONDS)
-                frame, version = await database_sync_to_async(selectors.download_frame)(model_id=self.model_id)
-                if frame["status"] == DownloadStatus.IN_PROGRESS and time.monotonic() - last_stale_check >= STALE_CHECK_SECONDS:
+                frame, version = await database_sync_to_async(selectors.download_frame)(
+                    model_id=self.model_id
+                )
+                if (
+                    frame["status"] == DownloadStatus.IN_PROGRESS
+                    and time.monotonic() - last_stale_check >= STALE_CHECK_SECONDS
+                ):
                     last_stale_check = time.monotonic()
                     await database_sync_to_async(services.download_recover_if_stale)(model_id=self.model_id)
                 await self._emit(frame, version)
@@ -89,7 +96,9 @@ class DownloadProgressConsumer(AsyncJsonWebsocketConsumer):
         """Send a frame unless it is older than, or the same as, the last one sent (two routes deliver)."""
         if self.finished:
             return
-        if self.last is not None and (version < self.last[0] or (version == self.last[0] and frame == self.last[1])):
+        if self.last is not None and (
+            version < self.last[0] or (version == self.last[0] and frame == self.last[1])
+        ):
             return
         self.last = (version, frame)
         await self.send_json(frame)

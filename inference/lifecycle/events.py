@@ -33,13 +33,20 @@ def frame_of(job: DownloadJob | None, *, cached: bool = False) -> dict[str, Any]
     """The WebSocket frame (and the snapshot's `download` object) for a job, or for no job at all."""
     if job is None:
         status = DownloadStatus.COMPLETED if cached else DownloadStatus.UNKNOWN
-        return {"status": str(status), "percentage": 100.0 if cached else 0.0, "bytes_done": 0, "bytes_total": 0, "phase": "", "error": None}
-    status = job.status
-    if status == DownloadStatus.COMPLETED and not cached:
-        status = DownloadStatus.RESET  # its files have since left this node's cache: a download must start over
+        return {
+            "status": str(status),
+            "percentage": 100.0 if cached else 0.0,
+            "bytes_done": 0,
+            "bytes_total": 0,
+            "phase": "",
+            "error": None,
+        }
+    if job.status == DownloadStatus.COMPLETED and not cached:
+        # Its files have since left this node's cache: a download must start over.
+        return {**frame_of(None), "status": str(DownloadStatus.RESET), "bytes_total": job.bytes_total}
     return {
-        "status": str(status),
-        "percentage": 0.0 if status == DownloadStatus.RESET and job.status == DownloadStatus.COMPLETED else job.percentage,
+        "status": str(job.status),
+        "percentage": job.percentage,
         "bytes_done": job.bytes_done,
         "bytes_total": job.bytes_total,
         "phase": job.phase,

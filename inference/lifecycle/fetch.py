@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
 import requests
 import urllib3
 
@@ -125,7 +126,9 @@ def fetch(
             attempt += 1
             if attempt > retries:
                 raise FetchFailed(f"Download of {url} failed after {attempt} attempt(s): {last_error}")
-            logger.warning("Download of %s interrupted (%s); retrying (%d/%d)", url, last_error, attempt, retries)
+            logger.warning(
+                "Download of %s interrupted (%s); retrying (%d/%d)", url, last_error, attempt, retries
+            )
             if transfer.canceled.wait(min(2.0 ** (attempt - 1), 10.0)):
                 raise FetchCanceled()
 
@@ -184,7 +187,10 @@ def _attempt(
                 total = int(match.group(3)) if match.group(3) != "*" else 0
             elif response.status_code == 200:
                 if offset:
-                    logger.info("%s: the server sent the whole file (changed, or no Range support); starting over", url)
+                    logger.info(
+                        "%s: the server sent the whole file (changed, or no Range support); starting over",
+                        url,
+                    )
                 offset = 0
                 total = int(response.headers.get("Content-Length") or 0)
             elif response.status_code == 416 and offset:

@@ -35,10 +35,18 @@ class DownloadPhase(models.TextChoices):
 class DownloadJob(models.Model):
     """The latest download of one model to this node's cache (a new download reuses the row with a new run_id)."""
 
-    model = models.OneToOneField(Model, on_delete=models.CASCADE, primary_key=True, related_name="download_job")
-    run_id = models.CharField(max_length=32, help_text="Identifies one run; tasks of an older run do nothing.")
-    status = models.CharField(max_length=16, choices=DownloadStatus.choices, default=DownloadStatus.INITIALIZED)
-    phase = models.CharField(max_length=8, choices=DownloadPhase.choices, blank=True, default=DownloadPhase.NONE)
+    model = models.OneToOneField(
+        Model, on_delete=models.CASCADE, primary_key=True, related_name="download_job"
+    )
+    run_id = models.CharField(
+        max_length=32, help_text="Identifies one run; tasks of an older run do nothing."
+    )
+    status = models.CharField(
+        max_length=16, choices=DownloadStatus.choices, default=DownloadStatus.INITIALIZED
+    )
+    phase = models.CharField(
+        max_length=8, choices=DownloadPhase.choices, blank=True, default=DownloadPhase.NONE
+    )
     bytes_done = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -5,5 +5,9 @@ from django.urls import path
 from inference.lifecycle.consumers import DownloadProgressConsumer
 
 websocket_urlpatterns = [
-    path("model/<str:model>/download/progress", DownloadProgressConsumer.as_asgi(), name="lifecycle-download-progress"),
+    path(
+        "model/<str:model>/download/progress",
+        DownloadProgressConsumer.as_asgi(),
+        name="lifecycle-download-progress",
+    ),
 ]

@@ -55,7 +55,10 @@ def model_object(model: Model) -> dict[str, Any]:
         "id": model.pk,
         "name": model.name,
         "version": model.version,
-        "created": {"value": model.created_date.isoformat().replace("+00:00", "Z"), "readable": f"{timesince(model.created_date)} ago".replace("\xa0", " ")},
+        "created": {
+            "value": model.created_date.isoformat().replace("+00:00", "Z"),
+            "readable": f"{timesince(model.created_date)} ago".replace("\xa0", " "),
+        },
         "description": description_of(model.overview),
         "cloud": False,
         "type": model.format or model.detected_format or "unknown",

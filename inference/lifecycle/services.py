@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,13 @@ from inference.cache import MaterializeCanceled, MaterializeFailed, cached_path,
 from inference.lifecycle.errors import LifecycleNotFound, NotCustom, NothingToCancel
 from inference.lifecycle.events import now_version, publish
 from inference.lifecycle.fetch import FetchCanceled, FetchFailed, Transfer, fetch
-from inference.lifecycle.models import ACTIVE_STATUSES, TERMINAL_STATUSES, DownloadJob, DownloadPhase, DownloadStatus
+from inference.lifecycle.models import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    DownloadJob,
+    DownloadPhase,
+    DownloadStatus,
+)
 from registry import services as registry_services
 from registry.artifacts import ArchiveRejected, StagedArchive
 from registry.models import Model
@@ -108,13 +115,18 @@ def _start(model: Model, *, enqueue: bool) -> tuple[DownloadJob, bool]:
                 "error": "", "cancel_requested": False, "finished_at": now, "version": now_version(),
             }  # fmt: skip
             if job is None:
-                job = DownloadJob.objects.create(model=model, run_id=uuid.uuid4().hex, created_at=now, **fields)
+                job = DownloadJob.objects.create(
+                    model=model, run_id=uuid.uuid4().hex, created_at=now, **fields
+                )
             elif job.status != DownloadStatus.COMPLETED:
                 DownloadJob.objects.filter(pk=model.pk).update(**fields)
                 job.refresh_from_db()
             return job, False
         if not model.file and not model.source_url:
-            raise ServiceError(f"Model {model.pk!r} has neither a stored file nor a source_url to download from.", status_code=409)
+            raise ServiceError(
+                f"Model {model.pk!r} has neither a stored file nor a source_url to download from.",
+                status_code=409,
+            )
         run_id = uuid.uuid4().hex
         fields = {
             "run_id": run_id, "status": DownloadStatus.INITIALIZED, "phase": DownloadPhase.NONE, "bytes_done": 0,
@@ -146,18 +158,29 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
         state = job.status if job else "no download was ever started"
         raise NothingToCancel(f"No download of model {model_id!r} is running to cancel ({state}).")
     now = timezone.now()
-    canceled_here = DownloadJob.objects.filter(
-        Q(status__in=[DownloadStatus.INITIALIZED, DownloadStatus.RESET]) | Q(status=DownloadStatus.IN_PROGRESS, heartbeat__lt=_stale_cutoff(now)),
-        pk=model_id,
-        run_id=job.run_id,
-    ).update(status=DownloadStatus.CANCELED, cancel_requested=True, phase=DownloadPhase.NONE, finished_at=now, version=now_version())
+    waiting = Q(status__in=[DownloadStatus.INITIALIZED, DownloadStatus.RESET])
+    if job.status == DownloadStatus.IN_PROGRESS and (
+        job.heartbeat is None or job.heartbeat < _stale_cutoff(now) or _worker_is_dead(job.worker)
+    ):
+        waiting |= Q(
+            status=DownloadStatus.IN_PROGRESS, heartbeat=job.heartbeat
+        )  # its worker is gone: nobody else will
+    canceled_here = DownloadJob.objects.filter(waiting, pk=model_id, run_id=job.run_id).update(
+        status=DownloadStatus.CANCELED,
+        cancel_requested=True,
+        phase=DownloadPhase.NONE,
+        finished_at=now,
+        version=now_version(),
+    )
     if canceled_here:
         remove_partial_files(model_id)
         job.refresh_from_db()
         publish(job)
         logger.info("Download of model %s canceled before a worker ran it", model_id)
         return job
-    DownloadJob.objects.filter(pk=model_id, run_id=job.run_id, status=DownloadStatus.IN_PROGRESS).update(cancel_requested=True)
+    DownloadJob.objects.filter(pk=model_id, run_id=job.run_id, status=DownloadStatus.IN_PROGRESS).update(
+        cancel_requested=True
+    )
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         job.refresh_from_db()
@@ -206,10 +229,17 @@ def download_recover(*, model_id: str | None = None) -> int:
         stale = job.heartbeat is None or job.heartbeat < _stale_cutoff(now)
         if not stale and not _worker_is_dead(job.worker):
             continue
-        guard = DownloadJob.objects.filter(pk=job.pk, run_id=job.run_id, status=DownloadStatus.IN_PROGRESS, heartbeat=job.heartbeat)
+        guard = DownloadJob.objects.filter(
+            pk=job.pk, run_id=job.run_id, status=DownloadStatus.IN_PROGRESS, heartbeat=job.heartbeat
+        )
         seen = job.heartbeat.isoformat() if job.heartbeat else "never"
         if job.cancel_requested:
-            changed = guard.update(status=DownloadStatus.CANCELED, phase=DownloadPhase.NONE, finished_at=now, version=now_version())
+            changed = guard.update(
+                status=DownloadStatus.CANCELED,
+                phase=DownloadPhase.NONE,
+                finished_at=now,
+                version=now_version(),
+            )
             if changed:
                 remove_partial_files(job.pk)
         elif job.resumes >= settings.LIFECYCLE_MAX_RESUMES:
@@ -223,22 +253,37 @@ def download_recover(*, model_id: str | None = None) -> int:
             )
         else:
             with transaction.atomic():
-                changed = guard.update(status=DownloadStatus.RESET, resumes=F("resumes") + 1, version=now_version())
+                changed = guard.update(
+                    status=DownloadStatus.RESET, resumes=F("resumes") + 1, version=now_version()
+                )
                 if changed:
-                    model_pk, run_id = job.pk, job.run_id
-                    transaction.on_commit(lambda: _enqueue(model_pk, run_id))
+                    transaction.on_commit(partial(_enqueue, job.pk, job.run_id))
         if changed:
             recovered += 1
             job.refresh_from_db()
-            logger.warning("Download of model %s lost its worker %s (last heartbeat %s): now %s", job.pk, job.worker, seen, job.status)
+            logger.warning(
+                "Download of model %s lost its worker %s (last heartbeat %s): now %s",
+                job.pk,
+                job.worker,
+                seen,
+                job.status,
+            )
             publish(job)
     return recovered
 
 
 def download_recover_if_stale(*, model_id: str) -> None:
     """Cheap check for readers (snapshot, WebSocket): recover only when the job looks abandoned."""
-    job = DownloadJob.objects.filter(pk=model_id, status=DownloadStatus.IN_PROGRESS).values("heartbeat", "worker").first()
-    if job and (job["heartbeat"] is None or job["heartbeat"] < _stale_cutoff(timezone.now()) or _worker_is_dead(job["worker"])):
+    job = (
+        DownloadJob.objects.filter(pk=model_id, status=DownloadStatus.IN_PROGRESS)
+        .values("heartbeat", "worker")
+        .first()
+    )
+    if job and (
+        job["heartbeat"] is None
+        or job["heartbeat"] < _stale_cutoff(timezone.now())
+        or _worker_is_dead(job["worker"])
+    ):
         download_recover(model_id=model_id)
 
 
@@ -249,14 +294,26 @@ def download_run(*, model_id: str, run_id: str) -> str:
     """Run one delivered download task. Returns the final status; does nothing for an outdated or taken run."""
     now = timezone.now()
     claimed = DownloadJob.objects.filter(
-        Q(status__in=[DownloadStatus.INITIALIZED, DownloadStatus.RESET]) | Q(status=DownloadStatus.IN_PROGRESS, heartbeat__lt=_stale_cutoff(now)),
+        Q(status__in=[DownloadStatus.INITIALIZED, DownloadStatus.RESET])
+        | Q(status=DownloadStatus.IN_PROGRESS, heartbeat__lt=_stale_cutoff(now)),
         pk=model_id,
         run_id=run_id,
         cancel_requested=False,
-    ).update(status=DownloadStatus.IN_PROGRESS, worker=node_id(), heartbeat=now, started_at=now, version=now_version())
+    ).update(
+        status=DownloadStatus.IN_PROGRESS,
+        worker=node_id(),
+        heartbeat=now,
+        started_at=now,
+        version=now_version(),
+    )
     if not claimed:
         status = DownloadJob.objects.filter(pk=model_id).values_list("status", flat=True).first()
-        logger.info("Download task of model %s (run %s) has nothing to do (job: %s)", model_id, run_id, status or "gone")
+        logger.info(
+            "Download task of model %s (run %s) has nothing to do (job: %s)",
+            model_id,
+            run_id,
+            status or "gone",
+        )
         return str(status or DownloadStatus.UNKNOWN)
     return _DownloadRun(model_id, run_id).run()
 
@@ -276,7 +333,9 @@ class _DownloadRun:
         self._stop = threading.Event()
 
     def _row(self) -> Any:
-        return DownloadJob.objects.filter(pk=self.model_id, run_id=self.run_id, status=DownloadStatus.IN_PROGRESS)
+        return DownloadJob.objects.filter(
+            pk=self.model_id, run_id=self.run_id, status=DownloadStatus.IN_PROGRESS
+        )
 
     def run(self) -> str:
         watcher = threading.Thread(target=self._watch, name=f"download-watch-{self.model_id}", daemon=True)
@@ -288,7 +347,13 @@ class _DownloadRun:
             watcher.join(timeout=5)
         if status == DownloadStatus.CANCELED:
             remove_partial_files(self.model_id)
-        fields: dict[str, Any] = {"status": status, "error": error, "finished_at": timezone.now(), "heartbeat": timezone.now(), "version": now_version()}
+        fields: dict[str, Any] = {
+            "status": status,
+            "error": error,
+            "finished_at": timezone.now(),
+            "heartbeat": timezone.now(),
+            "version": now_version(),
+        }
         if status == DownloadStatus.COMPLETED:
             fields.update(phase=DownloadPhase.NONE, bytes_done=self.total, bytes_total=self.total)
         self._row().update(**fields)
@@ -304,7 +369,12 @@ class _DownloadRun:
             model = Model.objects.get(pk=self.model_id)
             if not model.file:
                 model = self._fetch(model)
-            materialize(model, progress=self.progress, should_cancel=self.transfer.is_canceled, on_phase=self.set_phase)
+            materialize(
+                model,
+                progress=self.progress,
+                should_cancel=self.transfer.is_canceled,
+                on_phase=self.set_phase,
+            )
             return DownloadStatus.COMPLETED, ""
         except (FetchCanceled, MaterializeCanceled):
             return DownloadStatus.CANCELED, ""
@@ -325,13 +395,17 @@ class _DownloadRun:
 
     def _fetch(self, model: Model) -> Model:
         self.set_phase(DownloadPhase.FETCH)
-        validator = DownloadJob.objects.filter(pk=self.model_id).values_list("validator", flat=True).first() or ""
+        validator = (
+            DownloadJob.objects.filter(pk=self.model_id).values_list("validator", flat=True).first() or ""
+        )
         fetched = fetch(
             model.source_url,
             fetch_destination(model),
             expected_sha256=model.sha256,
             validator=validator,
-            on_validator=lambda value: DownloadJob.objects.filter(pk=self.model_id, run_id=self.run_id).update(validator=value[:512]),
+            on_validator=lambda value: DownloadJob.objects.filter(
+                pk=self.model_id, run_id=self.run_id
+            ).update(validator=value[:512]),
             progress=self.progress,
             transfer=self.transfer,
             connect_timeout=settings.LIFECYCLE_CONNECT_TIMEOUT,
@@ -339,10 +413,17 @@ class _DownloadRun:
             retries=settings.LIFECYCLE_RETRIES,
         )
         if fetched.resumed_from:
-            logger.info("Download of model %s resumed at byte %d of %d", self.model_id, fetched.resumed_from, fetched.size)
+            logger.info(
+                "Download of model %s resumed at byte %d of %d",
+                self.model_id,
+                fetched.resumed_from,
+                fetched.size,
+            )
         if self.transfer.is_canceled():
             raise FetchCanceled()
-        return registry_services.model_attach_archive(model_id=model.pk, archive=StagedArchive(fetched.path, fetched.sha256))
+        return registry_services.model_attach_archive(
+            model_id=model.pk, archive=StagedArchive(fetched.path, fetched.sha256)
+        )
 
     def set_phase(self, phase: str) -> None:
         self.phase = DownloadPhase(phase)
@@ -352,16 +433,28 @@ class _DownloadRun:
     def progress(self, done: int, total: int) -> None:
         self.done, self.total = done, total
         percent = done * 100 / total if total else 0.0
-        if time.monotonic() - self._last_write >= PROGRESS_INTERVAL or percent - self._last_percent >= 1.0 or (total and done >= total):
+        if (
+            time.monotonic() - self._last_write >= PROGRESS_INTERVAL
+            or percent - self._last_percent >= 1.0
+            or (total and done >= total)
+        ):
             self._write()
 
     def _write(self, *, force: bool = False) -> None:
         self._last_write = time.monotonic()
         self._last_percent = self.done * 100 / self.total if self.total else 0.0
         version = now_version()
-        fields = {"phase": self.phase, "bytes_done": self.done, "bytes_total": self.total, "heartbeat": timezone.now(), "version": version}
+        fields = {
+            "phase": self.phase,
+            "bytes_done": self.done,
+            "bytes_total": self.total,
+            "heartbeat": timezone.now(),
+            "version": version,
+        }
         if self._row().update(**fields):
-            job = DownloadJob(model_id=self.model_id, run_id=self.run_id, status=DownloadStatus.IN_PROGRESS, **fields)
+            job = DownloadJob(
+                model_id=self.model_id, run_id=self.run_id, status=DownloadStatus.IN_PROGRESS, **fields
+            )
             publish(job)
         elif not force:
             self.transfer.cancel()  # the row left IN-PROGRESS under us (canceled as stale, or a newer run)
@@ -371,8 +464,17 @@ class _DownloadRun:
         last_beat = time.monotonic()
         try:
             while not self._stop.wait(MONITOR_INTERVAL):
-                row = DownloadJob.objects.filter(pk=self.model_id).values("run_id", "status", "cancel_requested").first()
-                if row is None or row["run_id"] != self.run_id or row["status"] != DownloadStatus.IN_PROGRESS or row["cancel_requested"]:
+                row = (
+                    DownloadJob.objects.filter(pk=self.model_id)
+                    .values("run_id", "status", "cancel_requested")
+                    .first()
+                )
+                if (
+                    row is None
+                    or row["run_id"] != self.run_id
+                    or row["status"] != DownloadStatus.IN_PROGRESS
+                    or row["cancel_requested"]
+                ):
                     self.transfer.cancel()
                     return
                 if time.monotonic() - last_beat >= HEARTBEAT_INTERVAL:

@@ -7,5 +7,9 @@ urlpatterns = [
     path("model/update", apis.ModelUpdateApi.as_view(), name="lifecycle-model-update"),
     path("model/<str:model>", apis.ModelSnapshotApi.as_view(), name="lifecycle-model-snapshot"),
     path("model/<str:model>/download", apis.ModelDownloadApi.as_view(), name="lifecycle-model-download"),
-    path("model/<str:model>/download/cancel", apis.ModelDownloadCancelApi.as_view(), name="lifecycle-model-download-cancel"),
+    path(
+        "model/<str:model>/download/cancel",
+        apis.ModelDownloadCancelApi.as_view(),
+        name="lifecycle-model-download-cancel",
+    ),
 ]

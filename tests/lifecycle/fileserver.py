@@ -29,6 +29,13 @@ class Served:
         self.etag = self.etag or f'"{hashlib.sha256(self.body).hexdigest()[:16]}"'
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # clients that cancel or die mid-transfer reset their connection: expected here
+
+
 @dataclass
 class FileServer:
     files: dict[str, Served] = field(default_factory=dict)
@@ -59,11 +66,21 @@ class FileServer:
                 start = 0
                 match = re.match(r"^bytes=(\d+)-$", self.headers.get("Range", ""))
                 if_range = self.headers.get("If-Range")
-                if match and (if_range is None or if_range == served.etag) and int(match.group(1)) < len(served.body):
+                if (
+                    match
+                    and (if_range is None or if_range == served.etag)
+                    and int(match.group(1)) < len(served.body)
+                ):
                     start = int(match.group(1))
                     self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(served.body) - 1}/{len(served.body)}")
-                elif match and int(match.group(1)) >= len(served.body) and (if_range is None or if_range == served.etag):
+                    self.send_header(
+                        "Content-Range", f"bytes {start}-{len(served.body) - 1}/{len(served.body)}"
+                    )
+                elif (
+                    match
+                    and int(match.group(1)) >= len(served.body)
+                    and (if_range is None or if_range == served.etag)
+                ):
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{len(served.body)}")
                     self.send_header("Content-Length", "0")
@@ -103,8 +120,7 @@ class FileServer:
                 except (BrokenPipeError, ConnectionResetError):
                     return
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

@@ -34,24 +34,49 @@ def client() -> APIClient:
 
 def upload(client: APIClient, tmp_path, **fields: str) -> str:
     archive = model_zip(tmp_path)
-    data = {"file": SimpleUploadedFile("m.zip", archive, content_type="application/zip"), "name": "const", "version": "3", **fields}
+    data = {
+        "file": SimpleUploadedFile("m.zip", archive, content_type="application/zip"),
+        "name": "const",
+        "version": "3",
+        **fields,
+    }
     response = client.post("/models", data, format="multipart")
     assert response.status_code == 201, response.content
     return response.content.decode()
 
 
 def test_snapshot_of_an_uploaded_model(client, tmp_path):
-    model_id = upload(client, tmp_path, overview='{"description": "Adds nothing", "other": 1}', category="classification")
+    model_id = upload(
+        client, tmp_path, overview='{"description": "Adds nothing", "other": 1}', category="classification"
+    )
     body = client.get(f"/model/{model_id}").json()
     assert set(body) == SNAPSHOT_KEYS
     assert body["id"] == model_id and body["name"] == "const" and body["version"] == "3"
-    assert body["description"] == "Adds nothing" and body["usage"] == "classification" and body["type"] == "openvino"
+    assert (
+        body["description"] == "Adds nothing"
+        and body["usage"] == "classification"
+        and body["type"] == "openvino"
+    )
     assert body["cloud"] is False and body["custom"] is True and body["cpu"] is True
-    assert body["downloaded"] is False and body["downloading"] is False and body["loaded"] is False and body["ram"] is None
+    assert (
+        body["downloaded"] is False
+        and body["downloading"] is False
+        and body["loaded"] is False
+        and body["ram"] is None
+    )
     assert body["unique"] == "const:3"
-    assert body["bytes"]["value"] == Model.objects.get(pk=model_id).size and body["bytes"]["readable"].endswith("KB")
+    assert body["bytes"]["value"] == Model.objects.get(pk=model_id).size and body["bytes"][
+        "readable"
+    ].endswith("KB")
     assert body["created"]["readable"].endswith("ago") and body["created"]["value"].endswith("Z")
-    assert body["download"] == {"status": "UNKNOWN", "percentage": 0.0, "bytes_done": 0, "bytes_total": 0, "phase": "", "error": None}
+    assert body["download"] == {
+        "status": "UNKNOWN",
+        "percentage": 0.0,
+        "bytes_done": 0,
+        "bytes_total": 0,
+        "phase": "",
+        "error": None,
+    }
 
 
 def test_snapshot_of_an_unknown_model_is_410_as_the_spec_says(client):
@@ -64,25 +89,49 @@ def test_loaded_and_ram_come_from_live_server_process_reports(client, tmp_path):
     model_id = upload(client, tmp_path)
     now = timezone.now()
     live = ServingProcess.objects.create(id="h:1:a", host="h", pid=1, started_at=now, last_seen=now)
-    dead = ServingProcess.objects.create(id="h:2:a", host="h", pid=2, started_at=now, last_seen=now - timedelta(minutes=5))
-    VersionReport.objects.create(process=dead, servable_name="const", version=3, state=VersionState.AVAILABLE, ram_bytes=999)
+    dead = ServingProcess.objects.create(
+        id="h:2:a", host="h", pid=2, started_at=now, last_seen=now - timedelta(minutes=5)
+    )
+    VersionReport.objects.create(
+        process=dead, servable_name="const", version=3, state=VersionState.AVAILABLE, ram_bytes=999
+    )
     assert client.get(f"/model/{model_id}").json()["loaded"] is False  # only a dead process holds it
-    VersionReport.objects.create(process=live, servable_name="const", version=3, state=VersionState.AVAILABLE, ram_bytes=2048)
+    VersionReport.objects.create(
+        process=live, servable_name="const", version=3, state=VersionState.AVAILABLE, ram_bytes=2048
+    )
     body = client.get(f"/model/{model_id}").json()
     assert body["loaded"] is True and body["ram"] == {"value": 2048, "readable": "2.0 KB"}
 
 
 def test_register_from_url_json_and_multipart(client):
     digest = "ab" * 32
-    response = client.post("/models", {"name": "remote", "version": "1", "source_url": "https://example.com/m.zip", "sha256": digest.upper()}, format="json")
+    response = client.post(
+        "/models",
+        {
+            "name": "remote",
+            "version": "1",
+            "source_url": "https://example.com/m.zip",
+            "sha256": digest.upper(),
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     model = Model.objects.get(pk=response.content.decode())
-    assert model.source_url == "https://example.com/m.zip" and model.sha256 == digest and not model.file and model.size == 0
+    assert (
+        model.source_url == "https://example.com/m.zip"
+        and model.sha256 == digest
+        and not model.file
+        and model.size == 0
+    )
     assert client.get(f"/models/{model.pk}").json()["file_url"] is None
     files = client.get(f"/models/{model.pk}/files")
     assert files.status_code == 404 and b"registered from a URL" in files.content
 
-    response = client.post("/models", {"name": "remote", "version": "2", "source_url": "http://127.0.0.1:1/x.zip"}, format="multipart")
+    response = client.post(
+        "/models",
+        {"name": "remote", "version": "2", "source_url": "http://127.0.0.1:1/x.zip"},
+        format="multipart",
+    )
     assert response.status_code == 201, response.content
 
 
@@ -102,7 +151,12 @@ def test_register_from_url_rejects_bad_input(client, fields, loc, message):
 
 
 def test_file_and_url_together_is_rejected(client, tmp_path):
-    data = {"file": SimpleUploadedFile("m.zip", model_zip(tmp_path)), "name": "x", "version": "1", "source_url": "https://e.com/m.zip"}
+    data = {
+        "file": SimpleUploadedFile("m.zip", model_zip(tmp_path)),
+        "name": "x",
+        "version": "1",
+        "source_url": "https://e.com/m.zip",
+    }
     response = client.post("/models", data, format="multipart")
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "source_url"]
 
@@ -115,7 +169,12 @@ def test_update_a_custom_model(client, tmp_path):
     response = client.post("/model/update", snapshot, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["name"] == "renamed" and body["version"] == "4" and body["description"] == "new words" and body["usage"] == "detection"
+    assert (
+        body["name"] == "renamed"
+        and body["version"] == "4"
+        and body["description"] == "new words"
+        and body["usage"] == "detection"
+    )
     assert body["downloaded"] is False
     model = Model.objects.get(pk=model_id)
     assert model.overview == {"description": "new words", "keep": True} and model.category == "detection"
@@ -187,19 +246,31 @@ def test_download_of_a_stored_model_unpacks_into_the_cache(client, tmp_path):
     job = services.download_start(model_id=model_id, enqueue=False)
     assert services.download_run(model_id=model_id, run_id=job.run_id) == "COMPLETED"
     folder = cached_path(Model.objects.get(pk=model_id))
-    assert folder is not None and (folder / "model.xml").exists() and folder.parent.name == "const" and folder.name == "3"
+    assert (
+        folder is not None
+        and (folder / "model.xml").exists()
+        and folder.parent.name == "const"
+        and folder.name == "3"
+    )
     body = client.get(f"/model/{model_id}").json()
     assert body["downloaded"] is True and body["downloading"] is False
     assert body["download"]["status"] == "COMPLETED" and body["download"]["percentage"] == 100.0
     # Once in the cache, another download is done at once (no task).
     again = services.download_start(model_id=model_id)
     assert again.status == DownloadStatus.COMPLETED and OrmQ.objects.count() == 0
-    assert services.download_run(model_id=model_id, run_id=job.run_id) == "COMPLETED"  # a redelivered task is a no-op
+    assert (
+        services.download_run(model_id=model_id, run_id=job.run_id) == "COMPLETED"
+    )  # a redelivered task is a no-op
 
 
 def _stale_job(model_id: str, **fields) -> DownloadJob:
     job = services.download_start(model_id=model_id, enqueue=False)
-    DownloadJob.objects.filter(pk=model_id).update(status=DownloadStatus.IN_PROGRESS, heartbeat=timezone.now() - timedelta(minutes=5), worker="elsewhere:1", **fields)
+    DownloadJob.objects.filter(pk=model_id).update(
+        status=DownloadStatus.IN_PROGRESS,
+        heartbeat=timezone.now() - timedelta(minutes=5),
+        worker="elsewhere:1",
+        **fields,
+    )
     job.refresh_from_db()
     return job
 
@@ -226,11 +297,17 @@ def test_stale_download_resumed_too_often_fails_with_the_reason(client, tmp_path
 def test_download_of_a_dead_local_worker_is_recovered_without_waiting(client, tmp_path):
     model_id = upload(client, tmp_path)
     _stale_job(model_id)
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    DownloadJob.objects.filter(pk=model_id).update(heartbeat=timezone.now(), worker=f"{socket.gethostname()}:{finished.stdout.strip()}")
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    DownloadJob.objects.filter(pk=model_id).update(
+        heartbeat=timezone.now(), worker=f"{socket.gethostname()}:{finished.stdout.strip()}"
+    )
     assert services.download_recover() == 1
     assert DownloadJob.objects.get(pk=model_id).status == DownloadStatus.RESET
-    DownloadJob.objects.filter(pk=model_id).update(status=DownloadStatus.IN_PROGRESS, heartbeat=timezone.now(), worker=services.node_id())
+    DownloadJob.objects.filter(pk=model_id).update(
+        status=DownloadStatus.IN_PROGRESS, heartbeat=timezone.now(), worker=services.node_id()
+    )
     assert services.download_recover() == 0  # a live worker with a fresh heartbeat is left alone
 
 
@@ -247,11 +324,37 @@ def test_deleting_a_model_mid_download_is_refused(client, tmp_path):
 def test_url_model_download_fetches_stores_and_unpacks(client, tmp_path, file_server):
     archive = model_zip(tmp_path, padding=100_000)
     url = file_server.serve("/m.zip", Served(archive))
-    response = client.post("/models", {"name": "remote", "version": "1", "source_url": url, "sha256": sha256_of(archive)}, format="json")
+    response = client.post(
+        "/models",
+        {"name": "remote", "version": "1", "source_url": url, "sha256": sha256_of(archive)},
+        format="json",
+    )
     model_id = response.content.decode()
     job = services.download_start(model_id=model_id, enqueue=False)
     assert services.download_run(model_id=model_id, run_id=job.run_id) == "COMPLETED"
     model = Model.objects.get(pk=model_id)
-    assert model.file and model.size == len(archive) and model.sha256 == sha256_of(archive) and model.detected_format == "openvino"
+    assert (
+        model.file
+        and model.size == len(archive)
+        and model.sha256 == sha256_of(archive)
+        and model.detected_format == "openvino"
+    )
     assert cached_path(model) is not None
     assert not any(services.partial_folder().glob(f"{model_id}-*"))
+
+
+def test_cancel_of_a_download_whose_worker_died_removes_its_partial_file(client, tmp_path):
+    model_id = upload(client, tmp_path)
+    _stale_job(model_id)
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    DownloadJob.objects.filter(pk=model_id).update(
+        heartbeat=timezone.now(), worker=f"{socket.gethostname()}:{finished.stdout.strip()}"
+    )
+    services.partial_folder().mkdir(parents=True, exist_ok=True)
+    partial = services.partial_folder() / f"{model_id}-abc.zip.part"
+    partial.write_bytes(b"half")
+    response = client.post(f"/model/{model_id}/download/cancel")
+    assert response.status_code == 200 and response.json()["download"]["status"] == "CANCELED"
+    assert not partial.exists()

@@ -16,7 +16,9 @@ BODY = os.urandom(600_000)
 def test_complete_file_is_verified_and_renamed(file_server, tmp_path):
     url = file_server.serve("/m.zip", Served(BODY))
     seen = []
-    result = fetch(url, tmp_path / "m.zip", expected_sha256=sha256_of(BODY), progress=lambda d, t: seen.append((d, t)))
+    result = fetch(
+        url, tmp_path / "m.zip", expected_sha256=sha256_of(BODY), progress=lambda d, t: seen.append((d, t))
+    )
     assert result.path.read_bytes() == BODY and result.sha256 == sha256_of(BODY)
     assert not (tmp_path / "m.zip.part").exists()
     assert seen[-1] == (len(BODY), len(BODY))
@@ -27,7 +29,9 @@ def test_dropped_connection_resumes_with_range(file_server, tmp_path):
     served = Served(BODY, drop_after=200_000, drop_times=1)
     url = file_server.serve("/m.zip", served)
     validators = []
-    result = fetch(url, tmp_path / "m.zip", expected_sha256=sha256_of(BODY), on_validator=validators.append, retries=2)
+    result = fetch(
+        url, tmp_path / "m.zip", expected_sha256=sha256_of(BODY), on_validator=validators.append, retries=2
+    )
     assert result.path.read_bytes() == BODY
     first, second = file_server.requests_for("/m.zip")
     assert "Range" not in first

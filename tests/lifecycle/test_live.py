@@ -1,6 +1,7 @@
 """The lifecycle across real processes: two uvicorn server processes, a django-q2 worker, a slow HTTP source,
 and a WebSocket client; with the default in-memory channel layer (progress crosses processes by the database)."""
 
+import sqlite3
 import statistics
 import time
 import uuid
@@ -47,7 +48,12 @@ def register_url(live: LiveService, url: str, *, sha256: str | None = None, name
 
 
 def upload(live: LiveService, archive: bytes, name: str) -> str:
-    response = requests.post(f"{live.url}/models", data={"name": name, "version": "1"}, files={"file": ("m.zip", archive)}, timeout=30)
+    response = requests.post(
+        f"{live.url}/models",
+        data={"name": name, "version": "1"},
+        files={"file": ("m.zip", archive)},
+        timeout=30,
+    )
     assert response.status_code == 201, response.text
     return response.text
 
@@ -85,7 +91,14 @@ def test_url_download_streams_progress_and_joins_a_second_call(live, source, tmp
 
     with open_progress(live.url, model_id) as ws:
         first = read_frames(ws, count=1, timeout=5)
-        assert first.last == {"status": "UNKNOWN", "percentage": 0.0, "bytes_done": 0, "bytes_total": 0, "phase": "", "error": None}
+        assert first.last == {
+            "status": "UNKNOWN",
+            "percentage": 0.0,
+            "bytes_done": 0,
+            "bytes_total": 0,
+            "phase": "",
+            "error": None,
+        }
         started = download(live, model_id)
         joined = download(live, model_id)
         assert started["downloading"] and joined["downloading"] and not started["downloaded"]
@@ -93,12 +106,16 @@ def test_url_download_streams_progress_and_joins_a_second_call(live, source, tmp
 
     assert progress.close_code == 1000, progress.statuses
     assert progress.last["status"] == "COMPLETED" and progress.last["percentage"] == 100.0
-    fetching = [(t, f) for t, f in zip(progress.times, progress.frames, strict=True) if f["status"] == "IN-PROGRESS" and f["phase"] == "fetch"]
+    fetching = [
+        (t, f)
+        for t, f in zip(progress.times, progress.frames, strict=True)
+        if f["status"] == "IN-PROGRESS" and f["phase"] == "fetch"
+    ]
     assert len(fetching) >= 8, progress.frames
     assert fetching[-1][1]["bytes_total"] == len(archive)
     done = [f["bytes_done"] for _, f in fetching]
     assert done == sorted(done)
-    gaps = [b[0] - a[0] for a, b in zip(fetching, fetching[1:])]
+    gaps = [b[0] - a[0] for a, b in zip(fetching, fetching[1:], strict=False)]
     assert statistics.median(gaps) <= 0.3, gaps
     assert max(gaps) <= 1.0, gaps
     assert len(source.requests_for("/progress.zip")) == 1  # the second call joined the first download
@@ -108,7 +125,9 @@ def test_url_download_streams_progress_and_joins_a_second_call(live, source, tmp
     assert body["unique"] == "progress:1"
     assert (live.data_dir / "models" / "progress" / "1" / "model.xml").exists()
     registered = requests.get(f"{live.url}/models/{model_id}", timeout=10).json()
-    assert registered["sha256"] == sha256_of(archive) and registered["file_url"].endswith(f"/models/{model_id}/files")
+    assert registered["sha256"] == sha256_of(archive) and registered["file_url"].endswith(
+        f"/models/{model_id}/files"
+    )
     assert leftovers(live, model_id) == []
 
     # A late subscriber gets the current (terminal) state at once, then the close.
@@ -151,40 +170,77 @@ def test_late_subscriber_then_cancel_mid_transfer(live, source, tmp_path):
     assert again.status_code == 409 and "No download" in again.json()["detail"]
 
 
-def test_worker_killed_mid_download_resumes_with_range(live, source, tmp_path):
+def job_row(live: LiveService, model_id: str) -> dict:
+    """The job row read straight from the live service's SQLite file (no API call, so no reader-side recovery)."""
+    with sqlite3.connect(live.data_dir / "modelhub.sqlite3", timeout=10) as db:
+        db.row_factory = sqlite3.Row
+        return dict(
+            db.execute("SELECT * FROM lifecycle_downloadjob WHERE model_id = ?", (model_id,)).fetchone()
+        )
+
+
+def test_worker_killed_mid_download_resumes_with_range_when_a_worker_starts(live, source, tmp_path):
     archive = model_zip(tmp_path, padding=2_500_000)
     served = Served(archive, rate=500_000)
     url = source.serve("/crash.zip", served)
     model_id = register_url(live, url, sha256=sha256_of(archive))
     download(live, model_id)
-    wait_for(lambda: snapshot(live, model_id)["download"]["bytes_done"] > 500_000, 20, "bytes to flow", live)
+    wait_for(lambda: job_row(live, model_id)["bytes_done"] > 500_000, 20, "bytes to flow", live)
 
     live.kill_worker()
     partial = leftovers(live, model_id)
     assert partial and partial[0].stat().st_size > 0
-    # A reader sees that the worker process of this host is gone (or its heartbeat stale): queued again to resume.
-    body = wait_for(lambda: (b := snapshot(live, model_id))["download"]["status"] == "RESET" and b, 6, "RESET", live)
-    assert body["downloading"]
-    live.start_worker()
+    dead_worker = job_row(live, model_id)["worker"]
+    assert job_row(live, model_id)["status"] == "IN-PROGRESS"
+    live.start_worker()  # on start it finds the job of a dead process and queues it again (RESET)
+    row = wait_for(
+        lambda: (r := job_row(live, model_id))["status"] == "COMPLETED" and r, 30, "COMPLETED", live
+    )
+    assert row["resumes"] == 1 and row["worker"] != dead_worker
+    assert "Recovered 1 interrupted download(s) at worker start" in (live.data_dir / "worker.out").read_text()
 
-    with open_progress(live.url, model_id) as ws:
-        progress = read_frames(ws, timeout=60)
-    assert progress.last["status"] == "COMPLETED", (progress.frames[-3:], live.log_tail())
     ranges = [headers.get("Range", "") for headers in source.requests_for("/crash.zip")]
     assert ranges[0] == "" and ranges[-1].startswith("bytes=") and int(ranges[-1][6:-1]) > 0, ranges
     assert source.requests_for("/crash.zip")[-1]["If-Range"] == served.etag
     body = snapshot(live, model_id)
     assert body["downloaded"] and body["bytes"]["value"] == len(archive)
+    assert requests.get(f"{live.url}/models/{model_id}", timeout=10).json()["sha256"] == sha256_of(archive)
     assert leftovers(live, model_id) == []
+
+
+def test_reader_recovers_a_download_whose_worker_died(live, source, tmp_path):
+    archive = model_zip(tmp_path, padding=2_000_000)
+    url = source.serve("/crash2.zip", Served(archive, rate=500_000))
+    model_id = register_url(live, url, sha256=sha256_of(archive))
+    with open_progress(live.url, model_id) as ws:
+        progress = read_frames(ws, count=1, timeout=5)
+        download(live, model_id)
+        wait_for(lambda: job_row(live, model_id)["bytes_done"] > 300_000, 20, "bytes to flow", live)
+        live.kill_worker()
+        # The WebSocket's poller notices the dead worker and queues the job again; a new worker resumes it.
+        wait_for(lambda: job_row(live, model_id)["status"] == "RESET", 10, "RESET", live)
+        live.start_worker()
+        read_frames(ws, progress, timeout=60)
+    assert "RESET" in progress.statuses and progress.last["status"] == "COMPLETED", progress.statuses
+    assert source.requests_for("/crash2.zip")[-1]["Range"] != "bytes=0-"
 
 
 def test_failures_are_visible_on_the_socket_and_in_the_snapshot(live, source, tmp_path):
     archive = model_zip(tmp_path)
     cases = {
         "missing": (register_url(live, source.base_url + "/missing.zip"), "404 Not Found"),
-        "timeout": (register_url(live, source.serve("/hang.zip", Served(archive, hang=True))), "read timeout"),
-        "checksum": (register_url(live, source.serve("/bad.zip", Served(archive)), sha256="0" * 64), "sha256 mismatch"),
-        "not a zip": (register_url(live, source.serve("/text.zip", Served(b"hello, not a zip"))), "not a valid ZIP"),
+        "timeout": (
+            register_url(live, source.serve("/hang.zip", Served(archive, hang=True))),
+            "read timeout",
+        ),
+        "checksum": (
+            register_url(live, source.serve("/bad.zip", Served(archive)), sha256="0" * 64),
+            "sha256 mismatch",
+        ),
+        "not a zip": (
+            register_url(live, source.serve("/text.zip", Served(b"hello, not a zip"))),
+            "not a valid ZIP",
+        ),
     }
     sockets = {}
     for name, (model_id, _) in cases.items():
@@ -193,7 +249,10 @@ def test_failures_are_visible_on_the_socket_and_in_the_snapshot(live, source, tm
     for name, (model_id, reason) in cases.items():
         with sockets[name] as ws:
             progress = read_frames(ws, timeout=30)
-        assert progress.last["status"] == "FAILED" and reason in progress.last["error"], (name, progress.frames)
+        assert progress.last["status"] == "FAILED" and reason in progress.last["error"], (
+            name,
+            progress.frames,
+        )
         assert progress.close_code == 1000
         body = snapshot(live, model_id)
         assert body["download"]["status"] == "FAILED" and reason in body["download"]["error"]
@@ -212,7 +271,9 @@ def test_websocket_to_an_unknown_model_closes_with_4404(live):
 
 def test_download_model_command_shows_progress(live, source, tmp_path):
     archive = model_zip(tmp_path, padding=1_000_000)
-    model_id = register_url(live, source.serve("/cli.zip", Served(archive, rate=1_000_000)), sha256=sha256_of(archive))
+    model_id = register_url(
+        live, source.serve("/cli.zip", Served(archive, rate=1_000_000)), sha256=sha256_of(archive)
+    )
     result = live.manage("download_model", model_id, check=False, timeout=60)
     assert result.returncode == 0, result.stderr + live.log_tail()
     assert "Fetching from the source URL" in result.stderr and "100%" in result.stderr

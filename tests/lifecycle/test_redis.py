@@ -23,7 +23,10 @@ from tests.live import LiveService, free_port, live_service
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed (apt-get install redis-server)"),
+    pytest.mark.skipif(
+        shutil.which("redis-server") is None,
+        reason="redis-server is not installed (apt-get install redis-server)",
+    ),
 ]
 
 
@@ -32,7 +35,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     folder = tmp_path_factory.mktemp("redis")
     server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -55,7 +70,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveService]:
-    with live_service(tmp_path_factory.mktemp("lifecycle-redis"), workers=2, env={"REDIS_URL": redis_url}) as service:
+    with live_service(
+        tmp_path_factory.mktemp("lifecycle-redis"), workers=2, env={"REDIS_URL": redis_url}
+    ) as service:
         yield service
 
 
@@ -80,7 +97,9 @@ def test_worker_progress_reaches_redis_and_the_websocket(live, redis_url, tmp_pa
     source = FileServer().start()
     try:
         archive = model_zip(tmp_path, padding=1_000_000)
-        model_id = register_url(live, source.serve("/r.zip", Served(archive, rate=800_000)), sha256=sha256_of(archive))
+        model_id = register_url(
+            live, source.serve("/r.zip", Served(archive, rate=800_000)), sha256=sha256_of(archive)
+        )
         with open_progress(live.url, model_id) as ws:
             read_frames(ws, count=1, timeout=5)
 
@@ -92,7 +111,9 @@ def test_worker_progress_reaches_redis_and_the_websocket(live, redis_url, tmp_pa
     finally:
         source.stop()
 
-    fetching = [frame for frame in published if frame["status"] == "IN-PROGRESS" and frame["phase"] == "fetch"]
+    fetching = [
+        frame for frame in published if frame["status"] == "IN-PROGRESS" and frame["phase"] == "fetch"
+    ]
     assert len(fetching) >= 5, published  # sent by the worker process, received here through Redis
     assert published[-1]["status"] == "COMPLETED"
     assert progress.last["status"] == "COMPLETED" and progress.close_code == 1000

@@ -26,10 +26,16 @@ class Progress:
 
 
 def open_progress(base_url: str, model_id: str) -> ClientConnection:
-    return connect(f"{base_url.replace('http://', 'ws://')}/model/{model_id}/download/progress", proxy=None, open_timeout=10)
+    return connect(
+        f"{base_url.replace('http://', 'ws://')}/model/{model_id}/download/progress",
+        proxy=None,
+        open_timeout=10,
+    )
 
 
-def read_frames(ws: ClientConnection, progress: Progress | None = None, *, timeout: float = 60, count: int | None = None) -> Progress:
+def read_frames(
+    ws: ClientConnection, progress: Progress | None = None, *, timeout: float = 60, count: int | None = None
+) -> Progress:
     """Read frames until the server closes the socket (or `count` frames arrived)."""
     progress = progress or Progress()
     deadline = time.monotonic() + timeout

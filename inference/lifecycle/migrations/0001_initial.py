@@ -5,36 +5,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('registry', '0001_initial'),
+        ("registry", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DownloadJob',
+            name="DownloadJob",
             fields=[
-                ('model', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='download_job', serialize=False, to='registry.model')),
-                ('run_id', models.CharField(help_text='Identifies one run; tasks of an older run do nothing.', max_length=32)),
-                ('status', models.CharField(choices=[('UNKNOWN', 'Unknown'), ('INITIALIZED', 'Initialized'), ('IN-PROGRESS', 'In Progress'), ('COMPLETED', 'Completed'), ('FAILED', 'Failed'), ('CANCELED', 'Canceled'), ('RESET', 'Reset')], default='INITIALIZED', max_length=16)),
-                ('phase', models.CharField(blank=True, choices=[('', '-'), ('fetch', 'Fetching from the source URL'), ('copy', 'Copying from artifact storage'), ('unpack', 'Unpacking into the model cache')], default='', max_length=8)),
-                ('bytes_done', models.BigIntegerField(default=0)),
-                ('bytes_total', models.BigIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('worker', models.CharField(blank=True, help_text='host:pid of the process running it.', max_length=200)),
-                ('heartbeat', models.DateTimeField(blank=True, null=True)),
-                ('resumes', models.PositiveIntegerField(default=0, help_text='Times it was resumed after its worker died.')),
-                ('validator', models.CharField(blank=True, max_length=512)),
-                ('created_at', models.DateTimeField()),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('version', models.BigIntegerField(default=0)),
+                (
+                    "model",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="download_job",
+                        serialize=False,
+                        to="registry.model",
+                    ),
+                ),
+                (
+                    "run_id",
+                    models.CharField(
+                        help_text="Identifies one run; tasks of an older run do nothing.", max_length=32
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("UNKNOWN", "Unknown"),
+                            ("INITIALIZED", "Initialized"),
+                            ("IN-PROGRESS", "In Progress"),
+                            ("COMPLETED", "Completed"),
+                            ("FAILED", "Failed"),
+                            ("CANCELED", "Canceled"),
+                            ("RESET", "Reset"),
+                        ],
+                        default="INITIALIZED",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "phase",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "-"),
+                            ("fetch", "Fetching from the source URL"),
+                            ("copy", "Copying from artifact storage"),
+                            ("unpack", "Unpacking into the model cache"),
+                        ],
+                        default="",
+                        max_length=8,
+                    ),
+                ),
+                ("bytes_done", models.BigIntegerField(default=0)),
+                ("bytes_total", models.BigIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                (
+                    "worker",
+                    models.CharField(
+                        blank=True, help_text="host:pid of the process running it.", max_length=200
+                    ),
+                ),
+                ("heartbeat", models.DateTimeField(blank=True, null=True)),
+                (
+                    "resumes",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Times it was resumed after its worker died."
+                    ),
+                ),
+                ("validator", models.CharField(blank=True, max_length=512)),
+                ("created_at", models.DateTimeField()),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("version", models.BigIntegerField(default=0)),
             ],
             options={
-                'indexes': [models.Index(fields=['status'], name='lifecycle_job_status')],
+                "indexes": [models.Index(fields=["status"], name="lifecycle_job_status")],
             },
         ),
     ]

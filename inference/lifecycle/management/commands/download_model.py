@@ -25,7 +25,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("model_id", help="Registry model id")
-        parser.add_argument("--inline", action="store_true", help="Download in this process instead of a background worker.")
+        parser.add_argument(
+            "--inline", action="store_true", help="Download in this process instead of a background worker."
+        )
         parser.add_argument("--no-progress", action="store_true", help="Print only the outcome.")
 
     def handle(self, *args: Any, model_id: str, inline: bool, no_progress: bool, **options: Any) -> None:
@@ -48,7 +50,11 @@ class Command(BaseCommand):
         if runner is not None:
             runner.join(timeout=30)
         if job.status == DownloadStatus.COMPLETED:
-            self.stdout.write(self.style.SUCCESS(f"Model {model_id}: COMPLETED ({job.bytes_total} bytes in the model cache)."))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Model {model_id}: COMPLETED ({job.bytes_total} bytes in the model cache)."
+                )
+            )
             return
         raise CommandError(f"Model {model_id}: {job.status}" + (f": {job.error}" if job.error else "."))
 
@@ -71,19 +77,42 @@ class Command(BaseCommand):
                 if bar is not None:
                     bar.close()
                 phase = job.phase
-                bar = tqdm(total=job.bytes_total or None, desc=job.get_phase_display(), unit="B", unit_scale=True, unit_divisor=1024, file=self.stderr._out)
+                bar = tqdm(
+                    total=job.bytes_total or None,
+                    desc=job.get_phase_display(),
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    file=self.stderr._out,
+                )
             if bar is not None:
                 if job.bytes_total and bar.total != job.bytes_total:
                     bar.total = job.bytes_total
                 bar.update(max(job.bytes_done - bar.n, 0))
                 bar.set_postfix_str(job.status, refresh=True)
             if job.status in TERMINAL_STATUSES:
-                if show and bar is None and job.status == DownloadStatus.COMPLETED:  # finished between two polls
-                    bar = tqdm(total=job.bytes_total, initial=job.bytes_total, desc="Downloaded", unit="B", unit_scale=True, unit_divisor=1024, file=self.stderr._out)
+                if (
+                    show and bar is None and job.status == DownloadStatus.COMPLETED
+                ):  # finished between two polls
+                    bar = tqdm(
+                        total=job.bytes_total,
+                        initial=job.bytes_total,
+                        desc="Downloaded",
+                        unit="B",
+                        unit_scale=True,
+                        unit_divisor=1024,
+                        file=self.stderr._out,
+                    )
                 if bar is not None:
                     bar.close()
                 return job
-            if not hinted and job.status == DownloadStatus.INITIALIZED and time.monotonic() - started > WORKER_HINT_SECONDS:
+            if (
+                not hinted
+                and job.status == DownloadStatus.INITIALIZED
+                and time.monotonic() - started > WORKER_HINT_SECONDS
+            ):
                 hinted = True
-                self.stderr.write("Still waiting for a worker: is `make run` or `manage.py qcluster` running? (--inline downloads here)")
+                self.stderr.write(
+                    "Still waiting for a worker: is `make run` or `manage.py qcluster` running? (--inline downloads here)"
+                )
             time.sleep(POLL_SECONDS)
