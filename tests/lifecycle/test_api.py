@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from rest_framework.test import APIClient
 
-from inference.cache import cached_path
+from inference.cache import cached_path, evict
 from inference.lifecycle import services
 from inference.lifecycle.models import DownloadJob, DownloadStatus
 from inference.models import ServingProcess, VersionReport, VersionState
@@ -261,6 +261,11 @@ def test_download_of_a_stored_model_unpacks_into_the_cache(client, tmp_path):
     assert (
         services.download_run(model_id=model_id, run_id=job.run_id) == "COMPLETED"
     )  # a redelivered task is a no-op
+
+    evict(Model.objects.get(pk=model_id))  # its files leave this node's cache: the download must start over
+    body = client.get(f"/model/{model_id}").json()
+    assert body["downloaded"] is False and body["download"]["status"] == "RESET"
+    assert services.download_start(model_id=model_id, enqueue=False).status == DownloadStatus.INITIALIZED
 
 
 def _stale_job(model_id: str, **fields) -> DownloadJob:
