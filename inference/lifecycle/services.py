@@ -354,8 +354,9 @@ class _DownloadRun:
             "heartbeat": timezone.now(),
             "version": now_version(),
         }
-        if status == DownloadStatus.COMPLETED:
-            fields.update(phase=DownloadPhase.NONE, bytes_done=self.total, bytes_total=self.total)
+        if status == DownloadStatus.COMPLETED:  # the model's size, as the snapshot's `bytes`
+            size = Model.objects.filter(pk=self.model_id).values_list("size", flat=True).first() or self.total
+            fields.update(phase=DownloadPhase.NONE, bytes_done=size, bytes_total=size)
         self._row().update(**fields)
         job = DownloadJob.objects.filter(pk=self.model_id).first()
         if job is not None:
