@@ -45,7 +45,9 @@ class DownloadProgressConsumer(AsyncJsonWebsocketConsumer):
             logger.warning(
                 "Channel layer unavailable; progress of %s by polling only", self.model_id, exc_info=True
             )
-        frame, version = await database_sync_to_async(selectors.download_frame)(model_id=self.model_id)
+        frame, version = await database_sync_to_async(selectors.download_frame, thread_sensitive=False)(
+            model_id=self.model_id
+        )
         await self._emit(frame, version)
         if not self.finished:
             self.poller = asyncio.create_task(self._poll())
@@ -62,7 +64,9 @@ class DownloadProgressConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Clients need not send anything; whatever they send is answered with the current state."""
-        frame, version = await database_sync_to_async(selectors.download_frame)(model_id=self.model_id)
+        frame, version = await database_sync_to_async(selectors.download_frame, thread_sensitive=False)(
+            model_id=self.model_id
+        )
         self.last = None
         await self._emit(frame, version)
 
@@ -74,9 +78,9 @@ class DownloadProgressConsumer(AsyncJsonWebsocketConsumer):
         try:
             while not self.finished:
                 await asyncio.sleep(POLL_SECONDS)
-                frame, version = await database_sync_to_async(selectors.download_frame)(
-                    model_id=self.model_id
-                )
+                frame, version = await database_sync_to_async(
+                    selectors.download_frame, thread_sensitive=False
+                )(model_id=self.model_id)
                 if (
                     frame["status"] == DownloadStatus.IN_PROGRESS
                     and time.monotonic() - last_stale_check >= STALE_CHECK_SECONDS

@@ -404,9 +404,7 @@ class _DownloadRun:
             fetch_destination(model),
             expected_sha256=model.sha256,
             validator=validator,
-            on_validator=lambda value: DownloadJob.objects.filter(
-                pk=self.model_id, run_id=self.run_id
-            ).update(validator=value[:512]),
+            on_validator=self._save_validator,
             progress=self.progress,
             transfer=self.transfer,
             connect_timeout=settings.LIFECYCLE_CONNECT_TIMEOUT,
@@ -425,6 +423,9 @@ class _DownloadRun:
         return registry_services.model_attach_archive(
             model_id=model.pk, archive=StagedArchive(fetched.path, fetched.sha256)
         )
+
+    def _save_validator(self, value: str) -> None:
+        DownloadJob.objects.filter(pk=self.model_id, run_id=self.run_id).update(validator=value[:512])
 
     def set_phase(self, phase: str) -> None:
         self.phase = DownloadPhase(phase)
