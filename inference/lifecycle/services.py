@@ -8,6 +8,7 @@ registry. The DownloadJob row is the truth; every change to it is a conditional 
 import hashlib
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -57,21 +58,19 @@ def _model(model_id: str) -> Model:
     return model
 
 
-def partial_folder() -> Path:
-    return Path(settings.FILE_UPLOAD_TEMP_DIR) / "downloads"
+def partial_folder(model_id: str) -> Path:
+    """This model's partial and fetched files (in the upload temp folder: same disk as local storage)."""
+    return Path(settings.FILE_UPLOAD_TEMP_DIR) / "downloads" / model_id
 
 
 def fetch_destination(model: Model) -> Path:
     """Where a URL model's ZIP is fetched to; the URL is part of the name so a new URL never resumes an old file."""
-    url_key = hashlib.sha1(model.source_url.encode()).hexdigest()[:12]
-    return partial_folder() / f"{model.pk}-{url_key}.zip"
+    url_key = hashlib.sha1(model.source_url.encode()).hexdigest()[:16]
+    return partial_folder(model.pk) / f"{url_key}.zip"
 
 
 def remove_partial_files(model_id: str) -> None:
-    folder = partial_folder()
-    if folder.exists():
-        for path in folder.glob(f"{model_id}-*"):
-            path.unlink(missing_ok=True)
+    shutil.rmtree(partial_folder(model_id), ignore_errors=True)
 
 
 def _enqueue(model_id: str, run_id: str) -> None:
@@ -345,7 +344,7 @@ class _DownloadRun:
         finally:
             self._stop.set()
             watcher.join(timeout=5)
-        if status == DownloadStatus.CANCELED:
+        if status in (DownloadStatus.CANCELED, DownloadStatus.COMPLETED):  # FAILED keeps them to resume later
             remove_partial_files(self.model_id)
         fields: dict[str, Any] = {
             "status": status,
@@ -353,6 +352,8 @@ class _DownloadRun:
             "finished_at": timezone.now(),
             "heartbeat": timezone.now(),
             "version": now_version(),
+            "bytes_done": self.done,
+            "bytes_total": self.total,
         }
         if status == DownloadStatus.COMPLETED:  # the model's size, as the snapshot's `bytes`
             size = Model.objects.filter(pk=self.model_id).values_list("size", flat=True).first() or self.total

@@ -345,7 +345,7 @@ def test_url_model_download_fetches_stores_and_unpacks(client, tmp_path, file_se
         and model.detected_format == "openvino"
     )
     assert cached_path(model) is not None
-    assert not any(services.partial_folder().glob(f"{model_id}-*"))
+    assert not services.partial_folder(model_id).exists()
 
 
 def test_cancel_of_a_download_whose_worker_died_removes_its_partial_file(client, tmp_path):
@@ -357,9 +357,32 @@ def test_cancel_of_a_download_whose_worker_died_removes_its_partial_file(client,
     DownloadJob.objects.filter(pk=model_id).update(
         heartbeat=timezone.now(), worker=f"{socket.gethostname()}:{finished.stdout.strip()}"
     )
-    services.partial_folder().mkdir(parents=True, exist_ok=True)
-    partial = services.partial_folder() / f"{model_id}-abc.zip.part"
+    services.partial_folder(model_id).mkdir(parents=True, exist_ok=True)
+    partial = services.partial_folder(model_id) / "abc.zip.part"
     partial.write_bytes(b"half")
     response = client.post(f"/model/{model_id}/download/cancel")
     assert response.status_code == 200 and response.json()["download"]["status"] == "CANCELED"
     assert not partial.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failed_transfer_keeps_its_partial_file_and_the_next_download_resumes(
+    client, tmp_path, file_server, settings
+):
+    settings.LIFECYCLE_RETRIES = 0
+    archive = model_zip(tmp_path, padding=300_000)
+    url = file_server.serve("/flaky.zip", Served(archive, drop_after=100_000, drop_times=1))
+    body = {"name": "flaky", "version": "1", "source_url": url, "sha256": sha256_of(archive)}
+    model_id = client.post("/models", body, format="json").content.decode()
+
+    job = services.download_start(model_id=model_id, enqueue=False)
+    assert services.download_run(model_id=model_id, run_id=job.run_id) == "FAILED"
+    failed = client.get(f"/model/{model_id}").json()["download"]
+    assert "connection broke" in failed["error"] and 0 < failed["bytes_done"] < len(archive)
+    assert any(services.partial_folder(model_id).iterdir())
+
+    job = services.download_start(model_id=model_id, enqueue=False)
+    assert services.download_run(model_id=model_id, run_id=job.run_id) == "COMPLETED"
+    second = file_server.requests_for("/flaky.zip")[-1]
+    assert second["Range"] == f"bytes={failed['bytes_done']}-"
+    assert Model.objects.get(pk=model_id).sha256 == sha256_of(archive)
