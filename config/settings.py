@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "registry",
     "geti",
     "inference",
+    "inference.lifecycle",
     "deployments",
 ]
 
@@ -186,6 +187,13 @@ MODEL_CONFIG_PATH = env_str("MODEL_CONFIG_PATH")
 INFERENCE_DEFAULT_DEVICE = env_str("MODELHUB_TARGET_DEVICE", "CPU")
 INFERENCE_MAX_REQUEST_BYTES = env_int("MODELHUB_MAX_INFER_REQUEST_BYTES", 256 * 1024**2, minimum=1024)
 INFERENCE_RECONCILE_SECONDS = env_float("MODELHUB_RECONCILE_SECONDS", 0.5)
+
+# --- Model lifecycle: downloads into this node's model cache ---------------------------------------------
+LIFECYCLE_CONNECT_TIMEOUT = env_float("MODELHUB_DOWNLOAD_CONNECT_TIMEOUT", 10.0)
+LIFECYCLE_READ_TIMEOUT = env_float("MODELHUB_DOWNLOAD_READ_TIMEOUT", 30.0)
+LIFECYCLE_RETRIES = env_int("MODELHUB_DOWNLOAD_RETRIES", 3, minimum=0)
+LIFECYCLE_STALE_SECONDS = env_float("MODELHUB_DOWNLOAD_STALE_SECONDS", 15.0)
+LIFECYCLE_MAX_RESUMES = env_int("MODELHUB_DOWNLOAD_MAX_RESUMES", 3, minimum=0)
 
 # --- Geti ------------------------------------------------------------------------------------------------
 GETI_HOST = env_str("GETI_HOST")

@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="registry/redoc.html"), name="redoc"),
     path("", include("registry.urls")),
     path("", include("geti.urls")),
+    path("", include("inference.lifecycle.urls")),
     path("", include("deployments.urls")),
 ]

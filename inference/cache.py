@@ -93,8 +93,18 @@ def model_file_in(folder: Path) -> Path:
     return folder / candidates[0]
 
 
-def materialize(model: Model, *, progress: Progress | None = None, should_cancel: ShouldCancel | None = None) -> Path:
-    """Unpack the model's ZIP into this node's cache (no-op when already there) and return the folder."""
+def materialize(
+    model: Model,
+    *,
+    progress: Progress | None = None,
+    should_cancel: ShouldCancel | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> Path:
+    """Unpack the model's ZIP into this node's cache (no-op when already there) and return the folder.
+
+    `on_phase` hears "copy" (fetching the ZIP from remote storage such as S3) and "unpack"; `progress`
+    gets (bytes_done, bytes_total) of the current phase.
+    """
     done = cached_path(model)
     if done is not None:
         return done
@@ -106,14 +116,15 @@ def materialize(model: Model, *, progress: Progress | None = None, should_cancel
     staging = target.parent / f".{identity.version}.unpacking-{uuid.uuid4().hex[:8]}"
     local_zip: Path | None = None
     try:
-        archive_path, copy_bytes = _local_archive(model)
-        if copy_bytes:
+        archive_path, is_copy = _local_archive(model, progress=progress, should_cancel=should_cancel, on_phase=on_phase)
+        if is_copy:
             local_zip = archive_path
+        if on_phase:
+            on_phase("unpack")
         with zipfile.ZipFile(archive_path) as archive:
             members = [info for info in archive.infolist() if not info.is_dir()]
-            unpacked_total = sum(info.file_size for info in members)
-            total = copy_bytes + unpacked_total
-            done_bytes = copy_bytes
+            total = sum(info.file_size for info in members)
+            done_bytes = 0
             if progress:
                 progress(done_bytes, total)
             for info in members:
@@ -142,19 +153,37 @@ def materialize(model: Model, *, progress: Progress | None = None, should_cancel
             local_zip.unlink(missing_ok=True)
 
 
-def _local_archive(model: Model) -> tuple[Path, int]:
-    """A local path of the ZIP: the stored file itself on local storage, else a temporary copy (and its size)."""
+def _local_archive(
+    model: Model,
+    *,
+    progress: Progress | None = None,
+    should_cancel: ShouldCancel | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> tuple[Path, bool]:
+    """A local path of the ZIP: the stored file itself on local storage, else a temporary copy (True)."""
     try:
-        return Path(model.file.path), 0
+        return Path(model.file.path), False
     except NotImplementedError:  # remote storage (S3): copy it down first
         pass
+    if on_phase:
+        on_phase("copy")
     handle = tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR, suffix=".zip", delete=False)
     copied = 0
-    with handle, open_from_storage(model.file.name) as source:
-        while chunk := source.read(CHUNK):
-            handle.write(chunk)
-            copied += len(chunk)
-    return Path(handle.name), copied
+    try:
+        with handle, open_from_storage(model.file.name) as source:
+            if progress:
+                progress(0, model.size)
+            while chunk := source.read(CHUNK):
+                if should_cancel and should_cancel():
+                    raise MaterializeCanceled()
+                handle.write(chunk)
+                copied += len(chunk)
+                if progress:
+                    progress(copied, max(model.size, copied))
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return Path(handle.name), True
 
 
 def evict(model: Model) -> bool:

@@ -77,8 +77,9 @@ class LiveService:
 
     def start_worker(self) -> None:
         log = open(self.data_dir / "worker.out", "ab")
+        # Its own session: the cluster's worker processes are grandchildren, and kill_worker must reach them too.
         self.processes["worker"] = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def stop_process(self, name: str, *, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
@@ -97,8 +98,10 @@ class LiveService:
         process = self.processes.pop("worker", None)
         if process is None:
             return
-        subprocess.run(["pkill", "-KILL", "-P", str(process.pid)], check=False)
-        process.kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         process.wait()
 
     def stop(self) -> None:

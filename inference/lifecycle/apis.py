@@ -1,0 +1,133 @@
+"""HTTP endpoints of the model lifecycle (spec/model-lifecycle-api.txt): validate, call a service, render.
+
+Errors are {"detail": "<message>"}; validation errors the registry's 422 list. The WebSocket
+/model/{model}/download/progress is `consumers.DownloadProgressConsumer`.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import ValidationFailed, validation_errors_from_drf
+from inference.lifecycle import selectors, services
+from inference.lifecycle.serializers import ModelObjectSerializer, ModelUpdateSerializer
+from registry.apis import VALIDATION_ERROR
+
+DETAIL = inline_serializer("LifecycleError", {"detail": serializers.CharField()})
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(DETAIL, description=description)
+
+
+class _ModelActionApi(APIView):
+    """POST /model/{model}/<action>: run one service on the model, answer its Model object."""
+
+    action: Callable[..., Any]
+
+    def post(self, request: Request, model: str) -> Response:
+        type(self).action(model_id=model)
+        return Response(selectors.model_object(selectors.model_get(model_id=model)))
+
+
+class ModelDownloadApi(_ModelActionApi):
+    action = services.download_start
+
+    @extend_schema(
+        summary="Download a model to this node",
+        description=(
+            "Returns the Model object at once; a background worker copies the model's ZIP from artifact storage "
+            "(or, for a model registered with a `source_url`, fetches it over HTTP(S) with resume and sha256 "
+            "check) and unpacks it into this node's model cache. A call while a download runs joins it. "
+            "Watch it on the WebSocket `/model/{model}/download/progress`."
+        ),
+        request=None,
+        responses={
+            200: ModelObjectSerializer,
+            404: _error("Unknown model id"),
+            409: _error("Nothing to download from"),
+        },
+        tags=["lifecycle"],
+    )
+    def post(self, request: Request, model: str) -> Response:
+        return super().post(request, model)
+
+
+class ModelDownloadCancelApi(_ModelActionApi):
+    action = services.download_cancel
+
+    @extend_schema(
+        summary="Cancel a running download",
+        description="The transfer stops within a second, partial files are removed, and the status becomes CANCELED.",
+        request=None,
+        responses={
+            200: ModelObjectSerializer,
+            404: _error("Unknown model id"),
+            409: _error("No download of this model is running"),
+        },
+        tags=["lifecycle"],
+    )
+    def post(self, request: Request, model: str) -> Response:
+        return super().post(request, model)
+
+
+class ModelSnapshotApi(APIView):
+    @extend_schema(
+        summary="A model's lifecycle snapshot",
+        description='The spec answers an unknown id with 410 ("model was not found.").',
+        responses={200: ModelObjectSerializer, 410: _error("model was not found.")},
+        tags=["lifecycle"],
+    )
+    def get(self, request: Request, model: str) -> Response:
+        services.download_recover_if_stale(model_id=model)
+        return Response(selectors.model_snapshot(model_id=model))
+
+
+class ModelUpdateApi(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        summary="Update a custom model",
+        description=(
+            "Body: a Model object (as GET /model/{model} returns it). `name`, `version`, `description`, `type` "
+            "(format) and `usage` (category) change; computed fields are ignored. Only for custom models "
+            "(uploaded by a user): a model imported from Geti is a 403."
+        ),
+        request=ModelUpdateSerializer,
+        responses={
+            200: ModelObjectSerializer,
+            403: _error("Not a custom model"),
+            404: _error("Unknown model id"),
+            409: _error("Another model has the same name, version, precision and project"),
+            422: VALIDATION_ERROR,
+        },
+        tags=["lifecycle"],
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data
+        if not isinstance(data, dict):
+            raise ValidationFailed.single(
+                ["body"], "The body must be a Model object (a JSON object).", "model_attributes_type"
+            )
+        known = set(ModelUpdateSerializer().fields) | ModelUpdateSerializer.READ_ONLY_KEYS
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValidationFailed.single(
+                ["body"], f"Unsupported key(s) found: {', '.join(unknown)}", "extra_forbidden"
+            )
+        serializer = ModelUpdateSerializer(
+            data={
+                key: value for key, value in data.items() if key not in ModelUpdateSerializer.READ_ONLY_KEYS
+            }
+        )
+        if not serializer.is_valid():
+            raise ValidationFailed(validation_errors_from_drf(serializer.errors))
+        changes = dict(serializer.validated_data)
+        model = services.model_update_from_object(model_id=changes.pop("id"), changes=changes)
+        return Response(selectors.model_object(model))

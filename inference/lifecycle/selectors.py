@@ -1,0 +1,103 @@
+"""Reads of the model lifecycle: the spec's Model object and the download progress of one model."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Sum
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from inference.cache import cached_path, identity_for
+from inference.lifecycle.errors import LifecycleNotFound, SnapshotGone
+from inference.lifecycle.events import frame_of
+from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob, DownloadStatus
+from inference.models import VersionReport, VersionState
+from registry.models import Model
+
+# A server process whose heartbeat is older than this is not counted as holding anything.
+LIVE_PROCESS_SECONDS = 30
+
+
+def _bytes(value: int) -> dict[str, Any]:
+    return {"value": value, "readable": filesizeformat(value).replace("\xa0", " ")}
+
+
+def description_of(overview: Any) -> str:
+    if isinstance(overview, dict):
+        return str(overview.get("description") or "")
+    return overview if isinstance(overview, str) else ""
+
+
+def serving_memory(*, servable_name: str, version: int) -> tuple[bool, int | None]:
+    """(loaded, ram): loaded when a live server process reports the version AVAILABLE; ram = their total bytes."""
+    reports = VersionReport.objects.filter(
+        servable_name=servable_name,
+        version=version,
+        state=VersionState.AVAILABLE,
+        process__last_seen__gte=timezone.now() - timedelta(seconds=LIVE_PROCESS_SECONDS),
+    )
+    summary = reports.aggregate(ram=Sum("ram_bytes"))
+    loaded = reports.exists()
+    return loaded, (summary["ram"] or 0) if loaded else None
+
+
+def model_object(model: Model) -> dict[str, Any]:
+    """The Model object of the lifecycle API (documented by `serializers.ModelObjectSerializer`)."""
+    identity = identity_for(model)
+    job = DownloadJob.objects.filter(pk=model.pk).first()
+    cached = cached_path(model) is not None
+    loaded, ram = serving_memory(servable_name=identity.servable_name, version=identity.version)
+    size = model.size or (job.bytes_total if job and job.phase == "fetch" else 0)
+    device = (model.target_device or settings.INFERENCE_DEFAULT_DEVICE or "CPU").upper()
+    return {
+        "id": model.pk,
+        "name": model.name,
+        "version": model.version,
+        "created": {
+            "value": model.created_date.isoformat().replace("+00:00", "Z"),
+            "readable": f"{timesince(model.created_date)} ago".replace("\xa0", " "),
+        },
+        "description": description_of(model.overview),
+        "cloud": False,
+        "type": model.format or model.detected_format or "unknown",
+        "usage": model.category,
+        "custom": model.is_custom,
+        "downloaded": cached,
+        "downloading": job is not None and job.status in ACTIVE_STATUSES,
+        "loaded": loaded,
+        "unique": str(identity),
+        "bytes": _bytes(size),
+        "ram": _bytes(ram) if ram is not None else None,
+        "cpu": "CPU" in device,
+        "download": frame_of(job, cached=cached),
+    }
+
+
+def model_snapshot(*, model_id: str) -> dict[str, Any]:
+    model = Model.objects.filter(pk=model_id).first()
+    if model is None:
+        raise SnapshotGone(model_id)
+    return model_object(model)
+
+
+def model_get(*, model_id: str) -> Model:
+    model = Model.objects.filter(pk=model_id).first()
+    if model is None:
+        raise LifecycleNotFound(model_id)
+    return model
+
+
+def model_exists(*, model_id: str) -> bool:
+    return Model.objects.filter(pk=model_id).exists()
+
+
+def download_frame(*, model_id: str) -> tuple[dict[str, Any], int]:
+    """The WebSocket's view of a model's download: (frame, change stamp of the job row)."""
+    job = DownloadJob.objects.filter(pk=model_id).first()
+    cached = False
+    if job is None or job.status == DownloadStatus.COMPLETED:
+        model = Model.objects.filter(pk=model_id).first()
+        cached = model is not None and cached_path(model) is not None
+    return frame_of(job, cached=cached), job.version if job else 0
