@@ -9,6 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +52,41 @@ KSERVE = "KServe"
 
 
 def render() -> tuple[bytes, str]:
+    """Prometheus text of every server process. Counters keep OVMS's names (`ovms_requests_success`, where
+    prometheus_client would write `ovms_requests_success_total`)."""
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    parts = []
+    for family in sorted(registry.collect(), key=lambda f: f.name):
+        if family.type == "counter":
+            parts.append(_counter_text(family))
+        else:
+            parts.append(generate_latest(_Single(family)))
+    return b"".join(parts), CONTENT_TYPE_LATEST
+
+
+class _Single:
+    def __init__(self, family: Metric) -> None:
+        self.family = family
+
+    def collect(self) -> list[Metric]:
+        return [self.family]
+
+
+def _counter_text(family: Metric) -> bytes:
+    name = family.name.removesuffix("_total")
+    lines = [f"# HELP {name} {family.documentation}", f"# TYPE {name} counter"]
+    for sample in sorted(family.samples, key=lambda s: sorted(s.labels.items())):
+        if sample.name.endswith("_created"):
+            continue
+        labels = ",".join(f'{key}="{_escape(value)}"' for key, value in sorted(sample.labels.items()))
+        value = int(sample.value) if float(sample.value).is_integer() else sample.value
+        lines.append(f"{name}{{{labels}}} {value}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def prepare_directory() -> None:

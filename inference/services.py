@@ -4,10 +4,12 @@ process (on every host) picks it up within one reconcile period."""
 import logging
 import re
 import time
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from config.errors import ServiceError, ValidationFailed
 from inference import config_file
@@ -148,3 +150,28 @@ def _config_file_names() -> set[str]:
         return {model.name for model in config_file.read_config(settings.MODEL_CONFIG_PATH)}
     except (config_file.ConfigFileMissing, config_file.ConfigFileInvalid):
         return set()
+
+
+def servable_set_default(*, name: str, version: int | None, switch_at: datetime | None = None) -> Servable:
+    """Pin the default version of a servable (None: back to the highest AVAILABLE one, as OVMS).
+
+    With `switch_at`, the default in effect now stays until that moment, which every server process learns
+    in advance: they all switch at the same instant (green deployments). Without it, the switch happens as
+    each process reconciles (within one reconcile period).
+    """
+    with transaction.atomic():
+        servable = Servable.objects.select_for_update().filter(name=name).first()
+        if servable is None:
+            raise ServiceError(f"Servable {name} is not served.", status_code=404)
+        if version is not None and not servable.versions.filter(version=version).exists():
+            raise ServingConflict(f"Servable {name} has no version {version}.")
+        now = timezone.now()
+        in_effect = servable.default_version
+        if servable.default_switch_at is not None and now < servable.default_switch_at:
+            in_effect = servable.previous_default_version
+        servable.previous_default_version = in_effect if switch_at is not None else None
+        servable.default_version = version
+        servable.default_switch_at = switch_at
+        servable.save()
+        ServingGeneration.bump()
+    return servable
