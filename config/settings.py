@@ -192,8 +192,9 @@ INFERENCE_STALE_SECONDS = env_float("MODELHUB_STALE_PROCESS_SECONDS", 10.0)
 INFERENCE_TIMEOUT_SECONDS = env_float("MODELHUB_INFERENCE_TIMEOUT_SECONDS", 60.0)
 INFERENCE_DEFAULT_PLUGIN_CONFIG = {"PERFORMANCE_HINT": env_str("MODELHUB_PERFORMANCE_HINT", "THROUGHPUT")}
 # Prometheus multiprocess mode: every server process writes here and /metrics reads all. prometheus_client
-# reads the variable when first imported (django-q2 imports it while apps load), so it is set here.
-INFERENCE_METRICS_DIR = env_path("PROMETHEUS_MULTIPROC_DIR", DATA_DIR / "metrics")
+# reads PROMETHEUS_MULTIPROC_DIR when first imported (django-q2 imports it while apps load), so it is set
+# here, always from this process's own data folder (an inherited value may belong to another instance).
+INFERENCE_METRICS_DIR = env_path("MODELHUB_METRICS_DIR", DATA_DIR / "metrics")
 INFERENCE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(INFERENCE_METRICS_DIR)
 
