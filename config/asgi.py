@@ -19,6 +19,7 @@ from config.asgi_limits import LimitRequestBody  # noqa: E402
 from config.lifespan import LifespanRouter  # noqa: E402
 from config.websockets import websocket_urlpatterns  # noqa: E402
 from registry.streaming import StreamedModelUpload  # noqa: E402
+from inference.asgi import InferenceRouter  # noqa: E402
 
 
 def body_limit_for(path: str) -> tuple[int, str]:
@@ -31,7 +32,9 @@ def body_limit_for(path: str) -> tuple[int, str]:
 
 application = LifespanRouter(
     LimitRequestBody(
-        StreamedModelUpload(ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})),
+        ProtocolTypeRouter(
+            {"http": InferenceRouter(StreamedModelUpload(django_asgi_app)), "websocket": URLRouter(websocket_urlpatterns)}
+        ),
         body_limit_for,
     )
 )

@@ -4,6 +4,7 @@ Embedded defaults (SQLite in WAL mode, local files, in-memory channel layer, dja
 switch to PostgreSQL (DATABASE_URL), S3 (MODELHUB_S3_BUCKET) and Redis (REDIS_URL) without code changes.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -187,6 +188,16 @@ MODEL_CONFIG_PATH = env_str("MODEL_CONFIG_PATH")
 INFERENCE_DEFAULT_DEVICE = env_str("MODELHUB_TARGET_DEVICE", "CPU")
 INFERENCE_MAX_REQUEST_BYTES = env_int("MODELHUB_MAX_INFER_REQUEST_BYTES", 256 * 1024**2, minimum=1024)
 INFERENCE_RECONCILE_SECONDS = env_float("MODELHUB_RECONCILE_SECONDS", 0.5)
+INFERENCE_HEARTBEAT_SECONDS = env_float("MODELHUB_HEARTBEAT_SECONDS", 1.0)
+INFERENCE_STALE_SECONDS = env_float("MODELHUB_STALE_PROCESS_SECONDS", 10.0)
+INFERENCE_TIMEOUT_SECONDS = env_float("MODELHUB_INFERENCE_TIMEOUT_SECONDS", 60.0)
+INFERENCE_DEFAULT_PLUGIN_CONFIG = {"PERFORMANCE_HINT": env_str("MODELHUB_PERFORMANCE_HINT", "THROUGHPUT")}
+# Prometheus multiprocess mode: every server process writes here and /metrics reads all. prometheus_client
+# reads PROMETHEUS_MULTIPROC_DIR when first imported (django-q2 imports it while apps load), so it is set
+# here, always from this process's own data folder (an inherited value may belong to another instance).
+INFERENCE_METRICS_DIR = env_path("MODELHUB_METRICS_DIR", DATA_DIR / "metrics")
+INFERENCE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(INFERENCE_METRICS_DIR)
 
 # --- Model lifecycle: downloads into this node's model cache ---------------------------------------------
 LIFECYCLE_CONNECT_TIMEOUT = env_float("MODELHUB_DOWNLOAD_CONNECT_TIMEOUT", 10.0)
@@ -273,6 +284,8 @@ USE_TZ = True
 # --- Per-process services started by the ASGI server's lifespan (see config/lifespan.py) ------------------
 ASGI_STARTUP_HOOKS: list[str] = []
 ASGI_SHUTDOWN_HOOKS: list[str] = []
+ASGI_STARTUP_HOOKS.append("inference.runtime.startup")
+ASGI_SHUTDOWN_HOOKS.append("inference.runtime.shutdown")
 
 # --- Deployments -----------------------------------------------------------------------------------------
 # A processing task whose worker has not heartbeated for this long is failed (and its staging undone).

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("geti.urls")),
     path("", include("inference.lifecycle.urls")),
     path("", include("deployments.urls")),
+    path("", include("inference.urls")),
 ]

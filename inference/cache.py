@@ -5,6 +5,7 @@ cancellation; the folder appears atomically (unpacked beside it, then renamed) s
 model. Every server process and worker calls the same function, so any node can fill its own cache.
 """
 
+import fcntl
 import os
 import re
 import shutil
@@ -113,7 +114,19 @@ def materialize(
     identity = identity_for(model)
     target = version_dir(identity.servable_name, identity.version)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{identity.version}.unpacking-{uuid.uuid4().hex[:8]}"
+    # Several processes of this node (server processes, workers) may want the same model at once: one
+    # unpacks, the others wait and then find it complete (replacing a folder another process reads would
+    # pull the files from under it).
+    with open(target.parent / f".{identity.version}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = cached_path(model)
+        if done is not None:
+            return done
+        return _unpack(model, target, identity.version, progress, should_cancel)
+
+
+def _unpack(model: Model, target: Path, version: int, progress: Progress | None, should_cancel: ShouldCancel | None) -> Path:
+    staging = target.parent / f".{version}.unpacking-{uuid.uuid4().hex[:8]}"
     local_zip: Path | None = None
     try:
         archive_path, is_copy = _local_archive(model, progress=progress, should_cancel=should_cancel, on_phase=on_phase)

@@ -1,0 +1,198 @@
+"""Request handling of the inference protocols, shared by the lean ASGI path (inference/asgi.py) and the
+Django/DRF views (inference/apis.py): (method, path, headers, body) in, a `Reply` out. No database access."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import openvino as ov
+import orjson
+
+from inference import metrics
+from inference.protocols import errors, kserve, tfs
+from inference.protocols.errors import InferenceError
+from inference.protocols.routing import Kind, Route, resolve
+from inference.protocols.tensors import loads
+from inference.protocols.validation import RequestTensor, validate_inputs
+from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView
+
+logger = logging.getLogger(__name__)
+
+JSON = b"application/json"
+OCTET_STREAM = b"application/octet-stream"
+_EMPTY = b""
+SERVER_VERSION = f"modelhub 0.1.0 (OpenVINO {ov.get_version().split('-')[0]})"
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    header_length: int | None = None  # Inference-Header-Content-Length of a binary KServe response
+
+
+def error_reply(error: InferenceError) -> Reply:
+    return Reply(error.status, error.body())
+
+
+async def handle(runtime: Runtime, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Reply:
+    try:
+        route = resolve(method, path)
+        kind = route.kind
+        if kind is Kind.KFS_INFER:
+            return await _kserve_infer(runtime, route, headers, body)
+        if kind is Kind.TFS_PREDICT:
+            return await _tfs_predict(runtime, route, body)
+        if kind is Kind.KFS_LIVE:
+            return Reply(200, _EMPTY)
+        if kind is Kind.KFS_READY:
+            return Reply(200 if runtime.ready else 503, _EMPTY)
+        if kind is Kind.KFS_SERVER_METADATA:
+            return Reply(200, kserve.server_metadata(SERVER_VERSION))
+        if kind is Kind.KFS_MODEL_READY:
+            return _kserve_model_ready(runtime, route)
+        if kind is Kind.KFS_MODEL_METADATA:
+            return _kserve_metadata(runtime, route)
+        if kind is Kind.TFS_STATUS:
+            return _tfs_status(runtime, route)
+        if kind is Kind.TFS_METADATA:
+            return _tfs_metadata(runtime, route)
+        if kind is Kind.CONFIG_STATUS:
+            return Reply(200, all_statuses(runtime))
+        if kind is Kind.CONFIG_RELOAD:
+            changed = await runtime.reload()
+            return Reply(201 if changed else 200, all_statuses(runtime))
+        if kind is Kind.METRICS:
+            text, content_type = await asyncio.to_thread(metrics.render)
+            return Reply(200, text, content_type.encode())
+        raise errors.INVALID_URL
+    except InferenceError as error:
+        return error_reply(error)
+    except Exception:
+        logger.exception("Unexpected failure answering %s %s", method, path)
+        return error_reply(errors.INTERNAL_ERROR)
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name or key.lower() == name:
+            return value
+    return None
+
+
+async def _kserve_infer(runtime: Runtime, route: Route, headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Reply:
+    started = time.perf_counter()
+    version: LoadedVersion | None = None
+    try:
+        length = kserve.header_length(_header(headers, b"inference-header-content-length"), len(body))
+        request = kserve.parse_infer(body, length)
+        version = runtime.servable(route.name).resolve(route.version)
+        tensors: dict[str, RequestTensor] = {}
+        for tensor in request.inputs:
+            tensors.setdefault(tensor.name, tensor)
+        arrays = validate_inputs(version.inputs_sorted, tensors, len(request.inputs))
+        selected = kserve.selected_outputs(request, version.outputs)
+        results = await version.infer(arrays)
+        payload, header_length = kserve.infer_response(
+            route.name, version.version, request.id, [(spec, binary, results[spec.index]) for spec, binary in selected]
+        )
+    except InferenceError as error:
+        _count_failure(runtime, route, version, metrics.KSERVE, "ModelInfer")
+        return error_reply(error)
+    _count_success(version, metrics.KSERVE, "ModelInfer", started)
+    if header_length is None:
+        return Reply(200, payload)
+    return Reply(200, payload, OCTET_STREAM, header_length)
+
+
+async def _tfs_predict(runtime: Runtime, route: Route, body: bytes) -> Reply:
+    started = time.perf_counter()
+    if route.processing_method != "predict":
+        raise errors.REST_NOT_FOUND
+    version = runtime.servable(route.name).resolve(route.version)
+    try:
+        order, tensors, sent = tfs.parse_predict(loads(body), version.inputs_by_name)
+        arrays = validate_inputs(version.inputs_sorted, tensors, sent, tfs=True)
+        results = await version.infer(arrays)
+        payload = tfs.predict_response(order, [(spec.name, results[spec.index]) for spec in version.outputs])
+    except InferenceError as error:
+        _count_failure(runtime, route, version, metrics.TFS, "Predict")
+        return error_reply(error)
+    _count_success(version, metrics.TFS, "Predict", started)
+    return Reply(200, payload)
+
+
+def _count_success(version: LoadedVersion, api: str, method: str, started: float) -> None:
+    if version.metrics is not None:
+        version.metrics.count(api, method, True)
+        version.metrics.request_time.observe((time.perf_counter() - started) * 1e6)
+
+
+def _count_failure(runtime: Runtime, route: Route, version: LoadedVersion | None, api: str, method: str) -> None:
+    """Failures are counted for models that exist (OVMS has no reporter for unknown names)."""
+    if version is None:
+        view = runtime.servables.get(route.name)
+        if view is None:
+            return
+        try:
+            version = view.resolve(route.version)
+        except InferenceError:
+            return
+    if version.metrics is not None:
+        version.metrics.count(api, method, False)
+
+
+def _kserve_model_ready(runtime: Runtime, route: Route) -> Reply:
+    view = runtime.servable(route.name)
+    version = view.default_choice() if route.version is None else view.versions.get(route.version)
+    if version is None:
+        raise errors.MODEL_VERSION_MISSING
+    if version.state != AVAILABLE:
+        raise errors.MODEL_VERSION_NOT_LOADED_YET
+    if version.metrics is not None:
+        version.metrics.count(metrics.KSERVE, "ModelReady", True)
+    return Reply(200, _EMPTY)
+
+
+def _kserve_metadata(runtime: Runtime, route: Route) -> Reply:
+    view = runtime.servable(route.name)
+    version = view.resolve(route.version)
+    if version.metrics is not None:
+        version.metrics.count(metrics.KSERVE, "ModelMetadata", True)
+    return Reply(200, kserve.metadata_response(route.name, view.available_versions(), version.inputs, version.outputs))
+
+
+def _tfs_metadata(runtime: Runtime, route: Route) -> Reply:
+    view = runtime.servable(route.name)
+    version = view.resolve(route.version)
+    if version.metrics is not None:
+        version.metrics.count(metrics.TFS, "GetModelMetadata", True)
+    return Reply(200, tfs.metadata_response(route.name, version.version, version.inputs, version.outputs))
+
+
+def _tfs_status(runtime: Runtime, route: Route) -> Reply:
+    view = runtime.servable(route.name)
+    if route.version is not None:
+        version = view.versions.get(route.version)
+        if version is None:
+            raise errors.MODEL_VERSION_MISSING
+        return Reply(200, tfs.status_response([_status(version)]))
+    return Reply(200, tfs.status_response(_statuses(view)))
+
+
+def _status(version: LoadedVersion) -> dict[str, Any]:
+    return tfs.version_status(version.version, version.state_name, version.error_code)
+
+
+def _statuses(view: ServableView) -> list[dict[str, Any]]:
+    return [_status(view.versions[number]) for number in sorted(view.versions)]
+
+
+def all_statuses(runtime: Runtime) -> bytes:
+    """Every servable's status, the body of GET /v1/config and POST /v1/config/reload."""
+    servables = runtime.servables
+    return orjson.dumps({name: {"model_version_status": _statuses(servables[name])} for name in sorted(servables)})

@@ -1,0 +1,98 @@
+"""URL dispatch of the inference protocols with OVMS's regular expressions and its method rules:
+a known path with the wrong method is 406, an unknown path (or a version like -1) is 400."""
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from inference.protocols import errors
+
+
+class Kind(Enum):
+    TFS_PREDICT = "Predict"
+    TFS_STATUS = "GetModelStatus"
+    TFS_METADATA = "GetModelMetadata"
+    CONFIG_RELOAD = "ConfigReload"
+    CONFIG_STATUS = "ConfigStatus"
+    KFS_LIVE = "ServerLive"
+    KFS_READY = "ServerReady"
+    KFS_SERVER_METADATA = "ServerMetadata"
+    KFS_MODEL_METADATA = "ModelMetadata"
+    KFS_MODEL_READY = "ModelReady"
+    KFS_INFER = "ModelInfer"
+    METRICS = "Metrics"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    kind: Kind
+    name: str = ""
+    version: int | None = None  # None (or 0 in the URL): the default version
+    processing_method: str = ""
+
+
+_PREDICT = re.compile(r"(.?)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/(\w+)))?:(classify|regress|predict)")
+_STATUS = re.compile(r"(.?)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/(\w+)))?(?:/(metadata))?")
+_RELOAD = re.compile(r"(.?)/v1/config/reload")
+_CONFIG = re.compile(r"(.?)/v1/config")
+_KFS_READY = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(?:/(ready))")
+_KFS_METADATA = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(?:/)?")
+_KFS_INFER = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(?:/(infer))")
+_KFS_LIVE = re.compile(r"/v2/health/live")
+_KFS_HEALTH_READY = re.compile(r"/v2/health/ready")
+_KFS_SERVER = re.compile(r"/v2")
+_METRICS = re.compile(r"(.?)/metrics")
+
+_GET_ONLY = (_STATUS, _KFS_LIVE, _CONFIG, _KFS_HEALTH_READY, _KFS_SERVER, _KFS_METADATA, _KFS_READY, _METRICS)
+_POST_ONLY = (_PREDICT, _KFS_INFER, _RELOAD)
+
+
+def handles(path: str) -> bool:
+    """Paths answered by the inference protocols (everything else belongs to Django)."""
+    return path.startswith(("/v1/", "/v2")) or path == "/v1" or path == "/metrics"
+
+
+def resolve(method: str, path: str) -> Route:
+    if method not in ("GET", "POST"):
+        raise errors.UNSUPPORTED_METHOD
+    if ".." in path:
+        raise errors.INVALID_URL
+    if method == "POST":
+        if m := _PREDICT.fullmatch(path):
+            return Route(Kind.TFS_PREDICT, m[2], _version(m[3]), m[5])
+        if m := _KFS_INFER.fullmatch(path):
+            return Route(Kind.KFS_INFER, m[1], _version(m[2]))
+        if _RELOAD.fullmatch(path):
+            return Route(Kind.CONFIG_RELOAD)
+        if any(pattern.fullmatch(path) for pattern in _GET_ONLY):
+            raise errors.UNSUPPORTED_METHOD
+        raise errors.INVALID_URL
+    if m := _STATUS.fullmatch(path):
+        kind = Kind.TFS_METADATA if m[5] == "metadata" else Kind.TFS_STATUS
+        return Route(kind, m[2] or "", _version(m[3]))
+    if _CONFIG.fullmatch(path):
+        return Route(Kind.CONFIG_STATUS)
+    if _KFS_LIVE.fullmatch(path):
+        return Route(Kind.KFS_LIVE)
+    if _KFS_HEALTH_READY.fullmatch(path):
+        return Route(Kind.KFS_READY)
+    if _KFS_SERVER.fullmatch(path):
+        return Route(Kind.KFS_SERVER_METADATA)
+    if m := _KFS_METADATA.fullmatch(path):
+        return Route(Kind.KFS_MODEL_METADATA, m[1], _version(m[2]))
+    if m := _KFS_READY.fullmatch(path):
+        return Route(Kind.KFS_MODEL_READY, m[1], _version(m[2]))
+    if _METRICS.fullmatch(path):
+        return Route(Kind.METRICS)
+    if any(pattern.fullmatch(path) for pattern in _POST_ONLY):
+        raise errors.UNSUPPORTED_METHOD
+    raise errors.INVALID_URL
+
+
+def _version(text: str | None) -> int | None:
+    if not text:
+        return None
+    version = int(text)
+    if version >= 2**63:
+        raise errors.MODEL_VERSION_MISSING
+    return version or None
