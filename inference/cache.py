@@ -122,10 +122,17 @@ def materialize(
         done = cached_path(model)
         if done is not None:
             return done
-        return _unpack(model, target, identity.version, progress, should_cancel)
+        return _unpack(model, target, identity.version, progress, should_cancel, on_phase)
 
 
-def _unpack(model: Model, target: Path, version: int, progress: Progress | None, should_cancel: ShouldCancel | None) -> Path:
+def _unpack(
+    model: Model,
+    target: Path,
+    version: int,
+    progress: Progress | None,
+    should_cancel: ShouldCancel | None,
+    on_phase: Callable[[str], None] | None,
+) -> Path:
     staging = target.parent / f".{version}.unpacking-{uuid.uuid4().hex[:8]}"
     local_zip: Path | None = None
     try:
