@@ -205,6 +205,7 @@ LIFECYCLE_READ_TIMEOUT = env_float("MODELHUB_DOWNLOAD_READ_TIMEOUT", 30.0)
 LIFECYCLE_RETRIES = env_int("MODELHUB_DOWNLOAD_RETRIES", 3, minimum=0)
 LIFECYCLE_STALE_SECONDS = env_float("MODELHUB_DOWNLOAD_STALE_SECONDS", 15.0)
 LIFECYCLE_MAX_RESUMES = env_int("MODELHUB_DOWNLOAD_MAX_RESUMES", 3, minimum=0)
+LIFECYCLE_LOAD_WAIT_SECONDS = env_float("MODELHUB_LOAD_WAIT_SECONDS", 60.0)
 
 # --- Geti ------------------------------------------------------------------------------------------------
 GETI_HOST = env_str("GETI_HOST")

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ValidationFailed, validation_errors_from_drf
-from inference.lifecycle import selectors, services
+from inference.lifecycle import loading, selectors, services
 from inference.lifecycle.serializers import ModelObjectSerializer, ModelUpdateSerializer
 from registry.apis import VALIDATION_ERROR
 
@@ -71,6 +71,42 @@ class ModelDownloadCancelApi(_ModelActionApi):
             404: _error("Unknown model id"),
             409: _error("No download of this model is running"),
         },
+        tags=["lifecycle"],
+    )
+    def post(self, request: Request, model: str) -> Response:
+        return super().post(request, model)
+
+
+class ModelLoadApi(_ModelActionApi):
+    action = loading.model_load
+
+    @extend_schema(
+        summary="Load a downloaded model into memory",
+        description=(
+            "Serves the model on every server process (TFS `/v1/models/{name}` and KServe `/v2/models/{name}`, "
+            "`name` and version as in the Model object's `unique`) and waits until they report it AVAILABLE."
+        ),
+        request=None,
+        responses={
+            200: ModelObjectSerializer,
+            404: _error("Unknown model id"),
+            409: _error("The model is not downloaded to this node"),
+            500: _error("The model could not be compiled"),
+        },
+        tags=["lifecycle"],
+    )
+    def post(self, request: Request, model: str) -> Response:
+        return super().post(request, model)
+
+
+class ModelUnloadApi(_ModelActionApi):
+    action = loading.model_unload
+
+    @extend_schema(
+        summary="Unload a model from memory",
+        description="Stops serving the model on every server process and waits until they dropped it; `ram` becomes null.",
+        request=None,
+        responses={200: ModelObjectSerializer, 404: _error("Unknown model id"), 409: _error("The model is not loaded")},
         tags=["lifecycle"],
     )
     def post(self, request: Request, model: str) -> Response:

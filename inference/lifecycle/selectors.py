@@ -1,24 +1,18 @@
 """Reads of the model lifecycle: the spec's Model object and the download progress of one model."""
 
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Sum
 from django.template.defaultfilters import filesizeformat
-from django.utils import timezone
 from django.utils.timesince import timesince
 
 from inference.cache import cached_path, identity_for
 from inference.lifecycle.errors import LifecycleNotFound, SnapshotGone
 from inference.lifecycle.events import frame_of
 from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob, DownloadStatus
-from inference.models import VersionReport, VersionState
+from inference.models import VersionState
+from inference.selectors import served_versions_of, serving_status, version_reports
 from registry.models import Model
-
-# A server process whose heartbeat is older than this is not counted as holding anything.
-LIVE_PROCESS_SECONDS = 30
-
 
 def _bytes(value: int) -> dict[str, Any]:
     return {"value": value, "readable": filesizeformat(value).replace("\xa0", " ")}
@@ -30,17 +24,16 @@ def description_of(overview: Any) -> str:
     return overview if isinstance(overview, str) else ""
 
 
-def serving_memory(*, servable_name: str, version: int) -> tuple[bool, int | None]:
-    """(loaded, ram): loaded when a live server process reports the version AVAILABLE; ram = their total bytes."""
-    reports = VersionReport.objects.filter(
-        servable_name=servable_name,
-        version=version,
-        state=VersionState.AVAILABLE,
-        process__last_seen__gte=timezone.now() - timedelta(seconds=LIVE_PROCESS_SECONDS),
-    )
-    summary = reports.aggregate(ram=Sum("ram_bytes"))
-    loaded = reports.exists()
-    return loaded, (summary["ram"] or 0) if loaded else None
+def serving_memory(model: Model) -> tuple[str | None, bool, int | None]:
+    """(servable:version, loaded, ram) of a served model: loaded when every live server process has it
+    AVAILABLE; ram = the memory those processes report for it, summed."""
+    served = served_versions_of(model.pk)
+    if not served:
+        return None, False, None
+    row = served[0]
+    status = serving_status(row.servable.name, row.version)
+    ram = sum(report.ram_bytes or 0 for report in version_reports(row.servable.name, row.version) if report.state == VersionState.AVAILABLE)
+    return f"{row.servable.name}:{row.version}", status.loaded, ram if status.loaded else None
 
 
 def model_object(model: Model) -> dict[str, Any]:
@@ -48,7 +41,7 @@ def model_object(model: Model) -> dict[str, Any]:
     identity = identity_for(model)
     job = DownloadJob.objects.filter(pk=model.pk).first()
     cached = cached_path(model) is not None
-    loaded, ram = serving_memory(servable_name=identity.servable_name, version=identity.version)
+    unique, loaded, ram = serving_memory(model)
     size = model.size or (job.bytes_total if job and job.phase == "fetch" else 0)
     device = (model.target_device or settings.INFERENCE_DEFAULT_DEVICE or "CPU").upper()
     return {
@@ -67,7 +60,7 @@ def model_object(model: Model) -> dict[str, Any]:
         "downloaded": cached,
         "downloading": job is not None and job.status in ACTIVE_STATUSES,
         "loaded": loaded,
-        "unique": str(identity),
+        "unique": unique or str(identity),
         "bytes": _bytes(size),
         "ram": _bytes(ram) if ram is not None else None,
         "cpu": "CPU" in device,

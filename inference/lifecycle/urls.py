@@ -12,4 +12,6 @@ urlpatterns = [
         apis.ModelDownloadCancelApi.as_view(),
         name="lifecycle-model-download-cancel",
     ),
+    path("model/<str:model>/load", apis.ModelLoadApi.as_view(), name="lifecycle-model-load"),
+    path("model/<str:model>/unload", apis.ModelUnloadApi.as_view(), name="lifecycle-model-unload"),
 ]
