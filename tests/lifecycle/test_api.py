@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from inference.cache import cached_path, evict
 from inference.lifecycle import services
 from inference.lifecycle.models import DownloadJob, DownloadStatus
-from inference.models import ServingProcess, VersionReport, VersionState
+from inference.models import Servable, ServedVersion, ServingProcess, VersionReport, VersionState
 from registry.models import Model
 from tests.lifecycle.conftest import model_zip, sha256_of
 from tests.lifecycle.fileserver import Served
@@ -87,6 +87,8 @@ def test_snapshot_of_an_unknown_model_is_410_as_the_spec_says(client):
 
 def test_loaded_and_ram_come_from_live_server_process_reports(client, tmp_path):
     model_id = upload(client, tmp_path)
+    servable = Servable.objects.create(name="const")
+    ServedVersion.objects.create(servable=servable, version=3, model_id=model_id)
     now = timezone.now()
     live = ServingProcess.objects.create(id="h:1:a", host="h", pid=1, started_at=now, last_seen=now)
     dead = ServingProcess.objects.create(
