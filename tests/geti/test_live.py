@@ -118,3 +118,21 @@ def test_the_token_is_not_in_any_log(service, geti):
     text = "".join(path.read_text(errors="replace") for path in logs)
     assert "Geti import" in text  # the worker logged the imports (DEBUG level)
     assert geti.token not in text
+
+
+def test_an_imported_model_is_downloaded_loaded_and_served(service, geti):
+    group, _, fp32 = geti.optimized("Vehicle detection", "YOLOX", 2, "OpenVINO", "FP32")
+    assert post_import(service, geti.projects[0].id, (fp32.id, group.id)).status_code == 201
+    assert requests.post(f"{service.url}/model/{fp32.id}/download", timeout=30).status_code == 200
+    deadline = time.monotonic() + 60
+    while not requests.get(f"{service.url}/model/{fp32.id}", timeout=10).json()["downloaded"]:
+        assert time.monotonic() < deadline, service.log_tail()
+        time.sleep(0.2)
+    loaded = requests.post(f"{service.url}/model/{fp32.id}/load", timeout=90)
+    assert loaded.status_code == 200, loaded.text
+    name, version = loaded.json()["unique"].split(":")
+    body = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+    answer = requests.post(f"{service.url}/v2/models/{name}/versions/{version}/infer", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["data"] == [fp32.value] * 4
+    assert requests.post(f"{service.url}/model/{fp32.id}/unload", timeout=90).status_code == 200
