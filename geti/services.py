@@ -40,8 +40,9 @@ NOTHING_REGISTERED = "No model(s) registered."
 CONFLICT_TIP = (
     "Tip: Delete the previously mentioned model(s) or remove the id(s) from the request body then try again."
 )
-# A running job whose heartbeat is older than this lost its worker; a redelivered task may take it over.
-STALE_AFTER = timedelta(minutes=5)
+# A running job whose heartbeat is older than this lost its worker (it beats at least every 5 s): a redelivered
+# task may take it over, and a client reading it sees it failed rather than running forever.
+STALE_AFTER = timedelta(seconds=60)
 HEARTBEAT_EVERY = 1.0
 
 
@@ -431,12 +432,28 @@ def import_job_run(*, job_id: str, progress: ImportProgress | None = None) -> Ge
     return GetiImportJob.objects.get(pk=job_id)
 
 
+def import_job_fail_if_stale(job: GetiImportJob) -> GetiImportJob:
+    """A job whose worker died ends with a 500 and nothing registered, instead of answering 202 forever."""
+    if job.status != ImportStatus.RUNNING or job.heartbeat_at is None or job.heartbeat_at >= timezone.now() - STALE_AFTER:
+        return job
+    failed = GetiImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, heartbeat_at=job.heartbeat_at).update(
+        status=ImportStatus.FINISHED,
+        status_code=500,
+        message=f"The worker running this import stopped (last heartbeat {job.heartbeat_at.isoformat()}). {NOTHING_REGISTERED}",
+        finished_at=timezone.now(),
+    )
+    if failed:
+        _remove(list(GetiImport.objects.filter(job=job).values_list("model", flat=True)))
+        logger.warning("Geti import %s lost its worker; marked failed", job.pk)
+    return GetiImportJob.objects.get(pk=job.pk)
+
+
 def import_job_wait(*, job_id: str, timeout: float) -> GetiImportJob:
     """Poll the job row until it is finished or `timeout` seconds have passed; return its latest state."""
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
-        job = GetiImportJob.objects.get(pk=job_id)
+        job = import_job_fail_if_stale(GetiImportJob.objects.get(pk=job_id))
         left = deadline - time.monotonic()
         if job.status == ImportStatus.FINISHED or left <= 0:
             return job

@@ -91,3 +91,22 @@ def test_a_job_whose_worker_died_is_taken_over_and_its_partial_work_redone(fake_
     assert finished.message == f"Model(s): {fp16.id}, {fp32.id} registered."
     assert set(Model.objects.values_list("pk", flat=True)) == {fp16.id, fp32.id}
     assert set(GetiImport.objects.values_list("job", flat=True)) == {crashed.pk}
+
+
+def test_a_job_whose_worker_died_and_was_never_redelivered_reads_as_failed(fake_geti):
+    client = APIClient()
+    group, _, fp16 = fake_geti.optimized("Vehicle detection", "YOLOX", 1, "OpenVINO", "FP16")
+    project_id = fake_geti.projects[0].id
+    first = import_job_create(project_id=project_id, refs=[ModelRef(fp16.id, group.id)], enqueue=False)
+    import_job_run(job_id=first.pk)
+    crashed = import_job_create(project_id=project_id, refs=[ModelRef(fp16.id, group.id)], enqueue=False)
+    GetiImport.objects.filter(model_id=fp16.id).update(job=crashed)  # what the dead attempt had registered
+    GetiImportJob.objects.filter(pk=crashed.pk).update(
+        status=ImportStatus.RUNNING, attempts=1, heartbeat_at=timezone.now() - timedelta(minutes=2)
+    )
+
+    response = client.get(f"/projects/{project_id}/geti-models/download/{crashed.pk}")
+
+    assert response.status_code == 500
+    assert "worker running this import stopped" in response.content.decode()
+    assert not Model.objects.filter(pk=fp16.id).exists()
