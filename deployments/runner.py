@@ -199,8 +199,11 @@ def _deploy(run: TaskRun) -> str:
         run.metadata["switched_at"] = switch_at.isoformat().replace("+00:00", "Z")
         run.metadata["time_to_switch_seconds"] = round((switch_at - task.created_at).total_seconds(), 3)
         run.save()
+        acknowledged = _wait_for_acknowledgement(run, switch_at)
         _sleep_until(run, switch_at)
-        step["detail"] = f"default of {name} is version {version} since {run.metadata['switched_at']}"
+        step["detail"] = f"default of {name} is version {version} since {run.metadata['switched_at']}" + (
+            "" if acknowledged else " (a server process learned of it late: it switched when it did)"
+        )
 
     if previous:
         with run.step("drain", cancellable=False) as step:
@@ -308,6 +311,17 @@ def _switch(name: str, previous: dict[str, Any] | None, version: int, drain_seco
             )
         ServingGeneration.bump()
     return switch_at
+
+
+def _wait_for_acknowledgement(run: TaskRun, switch_at: Any) -> bool:
+    """True when every live server process has read the switch before the switch instant."""
+    generation = ServingGeneration.current()
+    while timezone.now() < switch_at:
+        if not live_processes().filter(generation_seen__lt=generation).exists():
+            return True
+        run.beat(cancellable=False)
+        time.sleep(0.05)
+    return not live_processes().filter(generation_seen__lt=generation).exists()
 
 
 def _retire(name: str, version: int) -> None:
