@@ -70,3 +70,32 @@ def ir_zip(model: ov.Model, tmp: Path, stem: str = "model") -> bytes:
 
 def onnx_zip(path: Path, name: str = "model.onnx") -> bytes:
     return zip_files({name: path})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write example model ZIPs for trying modelhub by hand (the README uses these)."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m tests.modelfiles", description=main.__doc__)
+    sub = parser.add_subparsers(dest="kind", required=True)
+    constant = sub.add_parser("constant", help="IR model: input 'input' f32 [1,4] -> 'output' filled with VALUE")
+    constant.add_argument("--value", type=float, required=True)
+    constant.add_argument("out", type=Path)
+    for name, help_text in (("magika", "magika's ONNX model (one input)"), ("silero", "Silero VAD ONNX model (two inputs, two outputs)"), ("two-io", "IR model with inputs a, b and outputs sum, prod")):
+        sub.add_parser(name, help=help_text).add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.kind == "constant":
+            data = ir_zip(build_constant_model(args.value), Path(tmp))
+        elif args.kind == "two-io":
+            data = ir_zip(build_two_io_model(), Path(tmp))
+        else:
+            data = onnx_zip(magika_onnx() if args.kind == "magika" else silero_vad_onnx())
+    args.out.write_bytes(data)
+    print(f"wrote {args.out} ({len(data)} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
