@@ -17,7 +17,7 @@ from inference.protocols.errors import InferenceError
 from inference.protocols.routing import Kind, Route, resolve
 from inference.protocols.tensors import loads
 from inference.protocols.validation import RequestTensor, validate_inputs
-from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView
+from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView, flush_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def error_reply(error: InferenceError) -> Reply:
     return Reply(error.status, error.body())
 
 
-async def handle(runtime: Runtime, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Reply:
+async def handle(runtime: Runtime, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray) -> Reply:
     try:
         route = resolve(method, path)
         kind = route.kind
@@ -67,6 +67,7 @@ async def handle(runtime: Runtime, method: str, path: str, headers: Iterable[tup
             changed = await runtime.reload()
             return Reply(201 if changed else 200, all_statuses(runtime))
         if kind is Kind.METRICS:
+            flush_metrics()
             text, content_type = await asyncio.to_thread(metrics.render)
             return Reply(200, text, content_type.encode())
         raise errors.INVALID_URL
@@ -84,7 +85,7 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
     return None
 
 
-async def _kserve_infer(runtime: Runtime, route: Route, headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Reply:
+async def _kserve_infer(runtime: Runtime, route: Route, headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray) -> Reply:
     started = time.perf_counter()
     version: LoadedVersion | None = None
     try:
@@ -109,7 +110,7 @@ async def _kserve_infer(runtime: Runtime, route: Route, headers: Iterable[tuple[
     return Reply(200, payload, OCTET_STREAM, header_length)
 
 
-async def _tfs_predict(runtime: Runtime, route: Route, body: bytes) -> Reply:
+async def _tfs_predict(runtime: Runtime, route: Route, body: bytes | bytearray) -> Reply:
     started = time.perf_counter()
     if route.processing_method != "predict":
         raise errors.REST_NOT_FOUND
@@ -129,7 +130,7 @@ async def _tfs_predict(runtime: Runtime, route: Route, body: bytes) -> Reply:
 def _count_success(version: LoadedVersion, api: str, method: str, started: float) -> None:
     if version.metrics is not None:
         version.metrics.count(api, method, True)
-        version.metrics.request_time.observe((time.perf_counter() - started) * 1e6)
+        version.metrics.request_times.append((time.perf_counter() - started) * 1e6)
 
 
 def _count_failure(runtime: Runtime, route: Route, version: LoadedVersion | None, api: str, method: str) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -49,6 +50,23 @@ streams = Gauge(
 
 TFS = "TensorFlowServing"
 KSERVE = "KServe"
+
+
+def observe_many(histogram: Histogram, values: list[float]) -> None:
+    """Observe many values with one write per bucket (prometheus_client writes two values per observe)."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:  # another prometheus_client layout: one by one
+        for value in values:
+            histogram.observe(value)
+        return
+    array = np.asarray(values, dtype=np.float64)
+    per_bucket = np.bincount(np.searchsorted(np.asarray(bounds), array, side="left"), minlength=len(bounds))
+    for index, amount in enumerate(per_bucket.tolist()):
+        if amount:
+            buckets[index].inc(amount)
+    total.inc(float(array.sum()))
 
 
 def render() -> tuple[bytes, str]:

@@ -58,7 +58,7 @@ def header_length(value: bytes | None, body_length: int) -> int | None:
     return length
 
 
-def parse_infer(body: bytes, json_length: int | None) -> InferRequest:
+def parse_infer(body: bytes | bytearray, json_length: int | None) -> InferRequest:
     if json_length is None:
         document = loads(body)
         binary = memoryview(b"")
