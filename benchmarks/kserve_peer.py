@@ -26,11 +26,13 @@ class OpenVINOModel(Model):
         self.ready = False
 
     def load(self) -> bool:
-        compiled = ov.Core().compile_model(self.path, "CPU", {"PERFORMANCE_HINT": self.hint})
+        core = ov.Core()
+        model = core.read_model(self.path)
+        compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": self.hint})
         self.nireq = self.nireq or compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
         self.queue = ov.AsyncInferQueue(compiled, self.nireq)
         self.queue.set_callback(self._done)
-        self.output_names = [port.get_any_name() for port in compiled.outputs]
+        self.output_names = [port.get_any_name() for port in model.outputs]
         self.output_types = [_DATATYPES[port.get_element_type().get_type_name()] for port in compiled.outputs]
         self.slots: asyncio.Semaphore | None = None
         self.ready = True

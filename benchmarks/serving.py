@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")), help="server processes")
     parser.add_argument("--skip-peer", action="store_true", help="do not measure KServe's server")
+    parser.add_argument("--nireq", type=int, help="serve with this many infer requests (default: the server's default)")
     parser.add_argument("--limit", nargs=2, metavar=("MODEL", "NIREQ"), help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.limit:
@@ -59,19 +60,19 @@ def main() -> int:
 
     models = {"silero": silero_vad_onnx(), "magika": magika_onnx()}
     results: dict[str, Any] = {"connections": options.connections, "seconds": options.seconds, "rounds": options.rounds,
-                               "workers": options.workers, "load_before": load, "models": {}}  # fmt: skip
+                               "workers": options.workers, "nireq": options.nireq, "load_before": load, "models": {}}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="modelhub-bench-") as scratch, Server(Path(scratch), options.workers) as server:
         bodies = Path(scratch) / "bodies"
         bodies.mkdir()
         for name, path in models.items():
-            server.register_and_serve(name, path)
+            server.register_and_serve(name, path, options.nireq)
         for name, path in models.items():
             requests = make_requests(name, bodies)
             check_answers(server.url, name, path, requests)
             nireq = server.nireq(name)
             print(f"\n== {name} (nireq {nireq})")
             samples: dict[str, list[dict[str, float]]] = {key: [] for key in ("limit", "json", "binary", "tfs", "peer")}
-            peer = Peer(peer_python, path, name) if peer_python else None
+            peer = Peer(peer_python, path, name, nireq) if peer_python else None
             try:
                 for round_number in range(options.rounds):
                     samples["limit"].append(run_limit(name, nireq, options.seconds))
@@ -131,7 +132,7 @@ class Server:
             raise RuntimeError(f"manage.py {' '.join(args)} failed: {done.stdout}{done.stderr}")
         return done.stdout
 
-    def register_and_serve(self, name: str, model: Path) -> None:
+    def register_and_serve(self, name: str, model: Path, nireq: int | None) -> None:
         from tests.modelfiles import onnx_zip
 
         archive = onnx_zip(model)
@@ -145,7 +146,7 @@ class Server:
         status, body, _ = http("POST", f"{self.url}/models", b"".join(parts), {"Content-Type": f"multipart/form-data; boundary={boundary}"})
         if status != 201:
             raise RuntimeError(f"registering {name} failed: {status} {body[:200]!r}")
-        self.manage("serve_model", name, "--wait", "--timeout", "300")
+        self.manage("serve_model", name, "--wait", "--timeout", "300", *(["--nireq", str(nireq)] if nireq else []))
 
     def nireq(self, name: str) -> int:
         _, text, _ = http("GET", f"{self.url}/metrics")
@@ -235,7 +236,7 @@ def check_answers(url: str, name: str, model: Path, requests: dict[str, Any]) ->
 
 
 def wrk(url: str, request: dict[str, Any], options: argparse.Namespace) -> dict[str, float]:
-    command = ["wrk", "-t1", f"-c{options.connections}", f"-d{options.seconds}s", "--latency", "-s", request["script"], url]
+    command = ["wrk", "-t1", f"-c{options.connections}", f"-d{max(1, round(options.seconds))}s", "--latency", "-s", request["script"], url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"wrk saw errors against {url}:\n{output}")
@@ -311,9 +312,10 @@ def ensure_peer_venv() -> Path:
 
 
 class Peer:
-    def __init__(self, python: Path, model: Path, name: str) -> None:
+    def __init__(self, python: Path, model: Path, name: str, nireq: int) -> None:
         from tests.live import free_port
 
+        self.nireq = nireq
         self.python = python
         self.model = model
         self.name = name
@@ -323,7 +325,8 @@ class Peer:
 
     def __enter__(self) -> "Peer":
         if self.process is None:
-            command = [str(self.python), str(ROOT / "benchmarks" / "kserve_peer.py"), str(self.model), self.name, str(self.port)]
+            command = [str(self.python), str(ROOT / "benchmarks" / "kserve_peer.py"), str(self.model), self.name, str(self.port),
+                       "--nireq", str(self.nireq), "--hint", HINT]
             self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_until(lambda: http("GET", f"{self.url}/v2/models/{self.name}/ready")[0] == 200, 120, "the KServe server did not start")
         return self
