@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import logging
 
-import numpy as np
 import openvino as ov
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 
@@ -43,7 +42,9 @@ class OpenVINOModel(Model):
         outputs = [request.get_output_tensor(i).data.copy() for i in range(len(self.output_names))]
         loop.call_soon_threadsafe(future.set_result, outputs)
 
-    async def predict(self, payload: InferRequest, headers: dict | None = None, response_headers: dict | None = None) -> InferResponse:
+    async def predict(
+        self, payload: InferRequest, headers: dict | None = None, response_headers: dict | None = None
+    ) -> InferResponse:
         loop = asyncio.get_running_loop()
         if self.slots is None:
             self.slots = asyncio.Semaphore(self.nireq)

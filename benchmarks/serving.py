@@ -36,13 +36,21 @@ HINT = os.environ.get("MODELHUB_PERFORMANCE_HINT", "THROUGHPUT")  # the server's
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of one measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement (median kept)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds per measurement (median kept)"
+    )
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")), help="server processes")
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")), help="server processes"
+    )
     parser.add_argument("--skip-peer", action="store_true", help="do not measure KServe's server")
-    parser.add_argument("--nireq", type=int, help="serve with this many infer requests (default: the server's default)")
+    parser.add_argument(
+        "--nireq", type=int, help="serve with this many infer requests (default: the server's default)"
+    )
     parser.add_argument("--limit", nargs=2, metavar=("MODEL", "NIREQ"), help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.limit:
@@ -53,7 +61,10 @@ def main() -> int:
         print("wrk is not installed. On Debian/Ubuntu: sudo apt-get install -y wrk", file=sys.stderr)
         return 2
     load = os.getloadavg()[0]
-    print(f"Load average {load:.2f} on {os.cpu_count()} cores" + ("  (busy machine: figures will be noisy)" if load > 0.7 else ""))
+    print(
+        f"Load average {load:.2f} on {os.cpu_count()} cores"
+        + ("  (busy machine: figures will be noisy)" if load > 0.7 else "")
+    )
     peer_python = None if options.skip_peer else ensure_peer_venv()
 
     from tests.modelfiles import magika_onnx, silero_vad_onnx  # the model files come with `make install-test`
@@ -61,7 +72,10 @@ def main() -> int:
     models = {"silero": silero_vad_onnx(), "magika": magika_onnx()}
     results: dict[str, Any] = {"connections": options.connections, "seconds": options.seconds, "rounds": options.rounds,
                                "workers": options.workers, "nireq": options.nireq, "load_before": load, "models": {}}  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="modelhub-bench-") as scratch, Server(Path(scratch), options.workers) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="modelhub-bench-") as scratch,
+        Server(Path(scratch), options.workers) as server,
+    ):
         bodies = Path(scratch) / "bodies"
         bodies.mkdir()
         for name, path in models.items():
@@ -71,7 +85,9 @@ def main() -> int:
             check_answers(server.url, name, path, requests)
             nireq = server.nireq(name)
             print(f"\n== {name} (nireq {nireq})")
-            samples: dict[str, list[dict[str, float]]] = {key: [] for key in ("limit", "json", "binary", "tfs", "peer")}
+            samples: dict[str, list[dict[str, float]]] = {
+                key: [] for key in ("limit", "json", "binary", "tfs", "peer")
+            }
             peer = Peer(peer_python, path, name, nireq) if peer_python else None
             try:
                 for round_number in range(options.rounds):
@@ -80,8 +96,13 @@ def main() -> int:
                         samples[key].append(wrk(server.url + requests[key]["path"], requests[key], options))
                     if peer:
                         with peer:
-                            samples["peer"].append(wrk(peer.url + requests["json"]["path"], requests["json"], options))
-                    print(f"   round {round_number + 1}: " + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in samples.items() if v))
+                            samples["peer"].append(
+                                wrk(peer.url + requests["json"]["path"], requests["json"], options)
+                            )
+                    print(
+                        f"   round {round_number + 1}: "
+                        + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in samples.items() if v)
+                    )
             finally:
                 if peer:
                     peer.close()
@@ -114,7 +135,9 @@ class Server:
 
         self.manage("migrate", "--noinput")
         command = server_command("127.0.0.1", str(self.port), self.workers, access_log=False)
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_until(lambda: http("GET", f"{self.url}/v2/health/ready")[0] == 200, 60, "modelhub did not start")
         return self
 
@@ -127,7 +150,9 @@ class Server:
                 self.process.kill()
 
     def manage(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
         if done.returncode:
             raise RuntimeError(f"manage.py {' '.join(args)} failed: {done.stdout}{done.stderr}")
         return done.stdout
@@ -139,14 +164,23 @@ class Server:
         boundary = "modelhubbench"
         parts = []
         for key, value in (("id", name), ("name", name), ("version", "1")):
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+            )
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}.zip"\r\n'
                      "Content-Type: application/zip\r\n\r\n".encode() + archive + b"\r\n")  # fmt: skip
         parts.append(f"--{boundary}--\r\n".encode())
-        status, body, _ = http("POST", f"{self.url}/models", b"".join(parts), {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        status, body, _ = http(
+            "POST",
+            f"{self.url}/models",
+            b"".join(parts),
+            {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
         if status != 201:
             raise RuntimeError(f"registering {name} failed: {status} {body[:200]!r}")
-        self.manage("serve_model", name, "--wait", "--timeout", "300", *(["--nireq", str(nireq)] if nireq else []))
+        self.manage(
+            "serve_model", name, "--wait", "--timeout", "300", *(["--nireq", str(nireq)] if nireq else [])
+        )
 
     def nireq(self, name: str) -> int:
         _, text, _ = http("GET", f"{self.url}/metrics")
@@ -188,7 +222,10 @@ def make_requests(name: str, folder: Path) -> dict[str, dict[str, Any]]:
         body_file = folder / f"{name}-{key}.body"
         body_file.write_bytes(request["body"])
         script = folder / f"{name}-{key}.lua"
-        lines = [f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()', 'wrk.method = "POST"']
+        lines = [
+            f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()',
+            'wrk.method = "POST"',
+        ]
         lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in request["headers"].items()]
         script.write_text("\n".join(lines) + "\n")
         request["script"] = str(script)
@@ -226,7 +263,7 @@ def check_answers(url: str, name: str, model: Path, requests: dict[str, Any]) ->
             for output in document["outputs"]:
                 size = output["parameters"]["binary_data_size"]
                 if output["name"] == first:
-                    got = np.frombuffer(body[length + offset: length + offset + size], np.float32)
+                    got = np.frombuffer(body[length + offset : length + offset + size], np.float32)
                 offset += size
         if not np.allclose(got.ravel(), reference.ravel(), rtol=1e-4, atol=1e-5):
             raise RuntimeError(f"{name} {key}: wrong answer")
@@ -236,7 +273,16 @@ def check_answers(url: str, name: str, model: Path, requests: dict[str, Any]) ->
 
 
 def wrk(url: str, request: dict[str, Any], options: argparse.Namespace) -> dict[str, float]:
-    command = ["wrk", "-t1", f"-c{options.connections}", f"-d{max(1, round(options.seconds))}s", "--latency", "-s", request["script"], url]
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{options.connections}",
+        f"-d{max(1, round(options.seconds))}s",
+        "--latency",
+        "-s",
+        request["script"],
+        url,
+    ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"wrk saw errors against {url}:\n{output}")
@@ -253,7 +299,11 @@ def _millis(text: str) -> float:
 def median(samples: list[dict[str, float]]) -> dict[str, float]:
     ordered = sorted(samples, key=lambda s: s["rps"])
     middle = ordered[len(ordered) // 2]
-    return {**middle, "rps_all": [round(s["rps"], 1) for s in samples], "rps_median": statistics.median(s["rps"] for s in samples)}
+    return {
+        **middle,
+        "rps_all": [round(s["rps"], 1) for s in samples],
+        "rps_median": statistics.median(s["rps"] for s in samples),
+    }
 
 
 # --- the limit: in-process AsyncInferQueue --------------------------------------------------------------
@@ -282,7 +332,10 @@ def in_process_limit(name: str, nireq: int, seconds: float) -> dict[str, float]:
         done[0] += 1
 
     queue.set_callback(callback)
-    tensors = {i: ov.Tensor(np.ascontiguousarray(a), shared_memory=True) for i, a in enumerate(make_inputs(name).values())}
+    tensors = {
+        i: ov.Tensor(np.ascontiguousarray(a), shared_memory=True)
+        for i, a in enumerate(make_inputs(name).values())
+    }
     start_async = ov.AsyncInferQueue.__mro__[1].start_async
     warm_until = time.perf_counter() + 1.0
     while time.perf_counter() < warm_until:
@@ -305,9 +358,26 @@ def ensure_peer_venv() -> Path:
         import openvino
 
         version = openvino.get_version().split("-")[0]
-        print(f"Creating {PEER_VENV.relative_to(ROOT)} with kserve and openvino {version} (first run only)...", flush=True)
+        print(
+            f"Creating {PEER_VENV.relative_to(ROOT)} with kserve and openvino {version} (first run only)...",
+            flush=True,
+        )
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "kserve", f"openvino=={version}", "numpy", "uvloop", "httptools"], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "kserve",
+                f"openvino=={version}",
+                "numpy",
+                "uvloop",
+                "httptools",
+            ],
+            check=True,
+        )
     return python
 
 
@@ -325,10 +395,23 @@ class Peer:
 
     def __enter__(self) -> "Peer":
         if self.process is None:
-            command = [str(self.python), str(ROOT / "benchmarks" / "kserve_peer.py"), str(self.model), self.name, str(self.port),
-                       "--nireq", str(self.nireq), "--hint", HINT]
+            command = [
+                str(self.python),
+                str(ROOT / "benchmarks" / "kserve_peer.py"),
+                str(self.model),
+                self.name,
+                str(self.port),
+                "--nireq",
+                str(self.nireq),
+                "--hint",
+                HINT,
+            ]
             self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_until(lambda: http("GET", f"{self.url}/v2/models/{self.name}/ready")[0] == 200, 120, "the KServe server did not start")
+            wait_until(
+                lambda: http("GET", f"{self.url}/v2/models/{self.name}/ready")[0] == 200,
+                120,
+                "the KServe server did not start",
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -350,22 +433,46 @@ def report(results: dict[str, Any]) -> None:
     light = results["models"]["silero"]
     heavy = results["models"]["magika"]
     print("\nRequests/s (median of rounds), p99 latency:")
-    print(f"{'model':8} {'limit':>9} {'KServe JSON':>18} {'KServe binary':>18} {'TFS predict':>18} {'peer (kserve)':>18}")
+    print(
+        f"{'model':8} {'limit':>9} {'KServe JSON':>18} {'KServe binary':>18} {'TFS predict':>18} {'peer (kserve)':>18}"
+    )
     for name, values in results["models"].items():
         cells = [f"{values['limit']['rps']:9.0f}"]
         for key in ("json", "binary", "tfs", "peer"):
-            cells.append(f"{values[key]['rps']:8.0f} ({values[key]['p99_ms']:5.1f} ms)" if key in values else f"{'-':>18}")
+            cells.append(
+                f"{values[key]['rps']:8.0f} ({values[key]['p99_ms']:5.1f} ms)"
+                if key in values
+                else f"{'-':>18}"
+            )
         print(f"{name:8} " + " ".join(cells))
     checks = []
     if "peer" in light:
-        checks.append(("light model, KServe JSON >= 3x the peer", light["json"]["rps"] / light["peer"]["rps"], 3.0))
+        checks.append(
+            ("light model, KServe JSON >= 3x the peer", light["json"]["rps"] / light["peer"]["rps"], 3.0)
+        )
         checks.append(("light model, KServe JSON p99 below the peer's (ratio = peer p99 / ours)",
                        light["peer"]["p99_ms"] / light["json"]["p99_ms"], 1.0))  # fmt: skip
-        checks.append(("heavy model, KServe JSON >= 1.4x the peer", heavy["json"]["rps"] / heavy["peer"]["rps"], 1.4))
-    checks.append(("heavy model, KServe JSON >= 0.8x the in-process limit", heavy["json"]["rps"] / heavy["limit"]["rps"], 0.8))
-    checks.append(("heavy model, binary data >= 0.9x the in-process limit", heavy["binary"]["rps"] / heavy["limit"]["rps"], 0.9))
+        checks.append(
+            ("heavy model, KServe JSON >= 1.4x the peer", heavy["json"]["rps"] / heavy["peer"]["rps"], 1.4)
+        )
+    checks.append(
+        (
+            "heavy model, KServe JSON >= 0.8x the in-process limit",
+            heavy["json"]["rps"] / heavy["limit"]["rps"],
+            0.8,
+        )
+    )
+    checks.append(
+        (
+            "heavy model, binary data >= 0.9x the in-process limit",
+            heavy["binary"]["rps"] / heavy["limit"]["rps"],
+            0.9,
+        )
+    )
     for name, values in results["models"].items():
-        checks.append((f"{name}: TFS predict >= 0.9x KServe JSON", values["tfs"]["rps"] / values["json"]["rps"], 0.9))
+        checks.append(
+            (f"{name}: TFS predict >= 0.9x KServe JSON", values["tfs"]["rps"] / values["json"]["rps"], 0.9)
+        )
     print("\nTargets:")
     results["targets"] = []
     for text, ratio, target in checks:
@@ -377,7 +484,9 @@ def report(results: dict[str, Any]) -> None:
 # --- helpers ----------------------------------------------------------------------------------------------
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, dict[str, str]]:
     import urllib.error
     import urllib.request
 

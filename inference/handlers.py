@@ -39,7 +39,9 @@ def error_reply(error: InferenceError) -> Reply:
     return Reply(error.status, error.body())
 
 
-async def handle(runtime: Runtime, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray) -> Reply:
+async def handle(
+    runtime: Runtime, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray
+) -> Reply:
     try:
         route = resolve(method, path)
         kind = route.kind
@@ -75,7 +77,7 @@ async def handle(runtime: Runtime, method: str, path: str, headers: Iterable[tup
         return error_reply(error)
     except Exception:
         logger.exception("Unexpected failure answering %s %s", method, path)
-        return error_reply(errors.INTERNAL_ERROR)
+        return error_reply(errors.INTERNAL_ERROR())
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -85,7 +87,9 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
     return None
 
 
-async def _kserve_infer(runtime: Runtime, route: Route, headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray) -> Reply:
+async def _kserve_infer(
+    runtime: Runtime, route: Route, headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray
+) -> Reply:
     started = time.perf_counter()
     version: LoadedVersion | None = None
     try:
@@ -99,7 +103,10 @@ async def _kserve_infer(runtime: Runtime, route: Route, headers: Iterable[tuple[
         selected = kserve.selected_outputs(request, version.outputs)
         results = await version.infer(arrays)
         payload, header_length = kserve.infer_response(
-            route.name, version.version, request.id, [(spec, binary, results[spec.index]) for spec, binary in selected]
+            route.name,
+            version.version,
+            request.id,
+            [(spec, binary, results[spec.index]) for spec, binary in selected],
         )
     except InferenceError as error:
         _count_failure(runtime, route, version, metrics.KSERVE, "ModelInfer")
@@ -133,7 +140,9 @@ def _count_success(version: LoadedVersion, api: str, method: str, started: float
         version.metrics.request_times.append((time.perf_counter() - started) * 1e6)
 
 
-def _count_failure(runtime: Runtime, route: Route, version: LoadedVersion | None, api: str, method: str) -> None:
+def _count_failure(
+    runtime: Runtime, route: Route, version: LoadedVersion | None, api: str, method: str
+) -> None:
     """Failures are counted for models that exist (OVMS has no reporter for unknown names)."""
     if version is None:
         view = runtime.servables.get(route.name)
@@ -164,7 +173,9 @@ def _kserve_metadata(runtime: Runtime, route: Route) -> Reply:
     version = view.resolve(route.version)
     if version.metrics is not None:
         version.metrics.count(metrics.KSERVE, "ModelMetadata", True)
-    return Reply(200, kserve.metadata_response(route.name, view.available_versions(), version.inputs, version.outputs))
+    return Reply(
+        200, kserve.metadata_response(route.name, view.available_versions(), version.inputs, version.outputs)
+    )
 
 
 def _tfs_metadata(runtime: Runtime, route: Route) -> Reply:
@@ -196,4 +207,6 @@ def _statuses(view: ServableView) -> list[dict[str, Any]]:
 def all_statuses(runtime: Runtime) -> bytes:
     """Every servable's status, the body of GET /v1/config and POST /v1/config/reload."""
     servables = runtime.servables
-    return orjson.dumps({name: {"model_version_status": _statuses(servables[name])} for name in sorted(servables)})
+    return orjson.dumps(
+        {name: {"model_version_status": _statuses(servables[name])} for name in sorted(servables)}
+    )

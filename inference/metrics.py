@@ -23,7 +23,9 @@ REQUEST_LABELS = ("api", "interface", "method", "name", "version")
 requests_success = Counter(
     "ovms_requests_success", "Number of successful requests to a model or a DAG.", REQUEST_LABELS
 )
-requests_fail = Counter("ovms_requests_fail", "Number of failed requests to a model or a DAG.", REQUEST_LABELS)
+requests_fail = Counter(
+    "ovms_requests_fail", "Number of failed requests to a model or a DAG.", REQUEST_LABELS
+)
 request_time_us = Histogram(
     "ovms_request_time_us", "Processing time of requests to a model or a DAG.", ("interface", "name", "version"),
     buckets=TIME_BUCKETS_US,

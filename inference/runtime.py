@@ -29,7 +29,14 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from inference import cache, config_file, metrics
-from inference.models import Servable, ServedVersion, ServingGeneration, ServingProcess, VersionReport, VersionState
+from inference.models import (
+    Servable,
+    ServedVersion,
+    ServingGeneration,
+    ServingProcess,
+    VersionReport,
+    VersionState,
+)
 from inference.protocols import errors
 from inference.protocols.tensors import BY_OV_NAME, UNSUPPORTED, Dim, TensorSpec
 from registry.models import Model
@@ -151,7 +158,9 @@ class LoadedVersion:
         """
         loop = asyncio.get_running_loop()
         slots = self._slots
-        if slots is None or self._slots_loop is not loop:  # one serving loop per process; tests may use others
+        if (
+            slots is None or self._slots_loop is not loop
+        ):  # one serving loop per process; tests may use others
             slots = self._slots = asyncio.Semaphore(self.nireq)
             self._slots_loop = loop
         metrics = self.metrics
@@ -189,12 +198,16 @@ class LoadedVersion:
         tensors = {index: ov.Tensor(_shareable(array), shared_memory=True) for index, array in arrays.items()}
         _start_async(queue, tensors, userdata)
 
-    def _done(self, request: ov.InferRequest, userdata: tuple[asyncio.AbstractEventLoop, asyncio.Future]) -> None:
+    def _done(
+        self, request: ov.InferRequest, userdata: tuple[asyncio.AbstractEventLoop, asyncio.Future]
+    ) -> None:
         finished = time.perf_counter()
         outputs: list[Any] | BaseException
         try:
             outputs = [
-                _string_output(request, i) if i in self._string_outputs else request.get_output_tensor(i).data.copy()
+                _string_output(request, i)
+                if i in self._string_outputs
+                else request.get_output_tensor(i).data.copy()
                 for i in range(self._output_count)
             ]
         except BaseException as exc:  # noqa: BLE001 - reported by the waiting request
@@ -220,7 +233,7 @@ def _settle(future: asyncio.Future, result: tuple[float, Any]) -> None:
 def _expire(future: asyncio.Future) -> None:
     if not future.done():
         logger.error("Inference did not complete within %ss", settings.INFERENCE_TIMEOUT_SECONDS)
-        future.set_exception(errors.INTERNAL_INFERENCE_ERROR)
+        future.set_exception(errors.INTERNAL_INFERENCE_ERROR())
 
 
 def _string_output(request: ov.InferRequest, index: int) -> np.ndarray:
@@ -316,7 +329,11 @@ class ServableView:
             raise errors.MODEL_VERSION_MISSING
         if found.state == AVAILABLE:
             return found
-        raise errors.MODEL_VERSION_NOT_LOADED_YET if found.state < AVAILABLE else errors.MODEL_VERSION_NOT_LOADED_ANYMORE
+        raise (
+            errors.MODEL_VERSION_NOT_LOADED_YET
+            if found.state < AVAILABLE
+            else errors.MODEL_VERSION_NOT_LOADED_ANYMORE
+        )
 
     def default_choice(self) -> LoadedVersion | None:
         pinned = self.default_version
@@ -345,7 +362,7 @@ class Runtime:
         self.started_at = timezone.now()
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{int(self.started_at.timestamp() * 1000)}"
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.config_error: errors.InferenceError | None = None
+        self.config_error: type[errors.InferenceError] | None = None
         self._core: ov.Core | None = None
         self._private_loop: asyncio.AbstractEventLoop | None = None
         self._threads: list[threading.Thread] = []
@@ -366,7 +383,10 @@ class Runtime:
         self.loop = loop
         metrics.prepare_directory()
         self._stop.clear()
-        for target, name in ((self._reconcile_loop, "inference-reconciler"), (self._heartbeat_loop, "inference-heartbeat")):
+        for target, name in (
+            (self._reconcile_loop, "inference-reconciler"),
+            (self._heartbeat_loop, "inference-heartbeat"),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -407,7 +427,9 @@ class Runtime:
     async def reload(self) -> bool:
         """Reconcile now (POST /v1/config/reload); True when anything changed."""
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
-        if not self._threads:  # no reconciler thread (tests, management commands): reconcile in a worker thread
+        if (
+            not self._threads
+        ):  # no reconciler thread (tests, management commands): reconcile in a worker thread
             changed = await asyncio.to_thread(self.reconcile, force=True)
             if self.config_error is not None:
                 raise self.config_error
@@ -451,7 +473,13 @@ class Runtime:
             generation = ServingGeneration.current()
             signature = self._config_files_signature()
             due = self._deadline is not None and time.time() >= self._deadline
-            if pending or not self.ready or due or generation != self._generation_seen or signature != self._config_signature:
+            if (
+                pending
+                or not self.ready
+                or due
+                or generation != self._generation_seen
+                or signature != self._config_signature
+            ):
                 changed = self.reconcile(force=bool(pending), generation=generation)
                 self._config_signature = signature
             else:
@@ -462,7 +490,7 @@ class Runtime:
             raise
         for future in pending:
             if self.config_error is not None:
-                future.set_exception(self.config_error)
+                future.set_exception(self.config_error())
             else:
                 future.set_result(changed)
 
@@ -495,7 +523,12 @@ class Runtime:
                     self._set_version(name, existing.copy_with_state(LOADING))
                 loaded = self._load(version_plan)
                 if loaded.state != AVAILABLE and existing.state == AVAILABLE:
-                    logger.error("Reloading %s:%s failed; the previous build keeps serving: %s", name, number, loaded.error)
+                    logger.error(
+                        "Reloading %s:%s failed; the previous build keeps serving: %s",
+                        name,
+                        number,
+                        loaded.error,
+                    )
                     self._report(existing, error=loaded.error)
                     continue
                 self._set_version(name, loaded)
@@ -511,9 +544,22 @@ class Runtime:
         self.ready = True
         return changed
 
-    def _publish(self, name: str, versions: dict[int, LoadedVersion], plan: ServablePlan | None, view: ServableView | None) -> None:
+    def _publish(
+        self,
+        name: str,
+        versions: dict[int, LoadedVersion],
+        plan: ServablePlan | None,
+        view: ServableView | None,
+    ) -> None:
         if plan is not None:
-            new = ServableView(name, versions, plan.default_version, plan.previous_default_version, plan.switch_at, plan.source)
+            new = ServableView(
+                name,
+                versions,
+                plan.default_version,
+                plan.previous_default_version,
+                plan.switch_at,
+                plan.source,
+            )
         else:
             new = ServableView(name, versions, source=view.source if view else "db")
         self.servables = {**self.servables, name: new}
@@ -573,7 +619,11 @@ class Runtime:
         plans = self._database_plans(now)
         for name, plan in self._config_plans().items():
             if name in plans:
-                logger.warning("Servable %s is defined in both the database and %s; config.json wins", name, settings.MODEL_CONFIG_PATH)
+                logger.warning(
+                    "Servable %s is defined in both the database and %s; config.json wins",
+                    name,
+                    settings.MODEL_CONFIG_PATH,
+                )
             plans[name] = plan
         return plans
 
@@ -589,7 +639,9 @@ class Runtime:
             switch_pending = servable.default_switch_at is not None and servable.default_switch_at > now
             if switch_pending:
                 deadlines.append(servable.default_switch_at)  # type: ignore[arg-type]
-            if servable.previous_default_version is not None and (servable.default_switch_at is None or switch_pending):
+            if servable.previous_default_version is not None and (
+                servable.default_switch_at is None or switch_pending
+            ):
                 wanted.add(servable.previous_default_version)
             for row in by_number.values():
                 if row.retain_until is not None and row.retain_until > now:
@@ -634,9 +686,15 @@ class Runtime:
             selected = config_file.select_versions(model.version_policy, list(folders))
             versions = {
                 number: _plan(
-                    model.name, number, device=model.target_device or settings.INFERENCE_DEFAULT_DEVICE,
-                    plugin_config=model.plugin_config, nireq=model.nireq, shape=model.shape,
-                    batch_size=model.batch_size, warmup=True, folder=folders[number],
+                    model.name,
+                    number,
+                    device=model.target_device or settings.INFERENCE_DEFAULT_DEVICE,
+                    plugin_config=model.plugin_config,
+                    nireq=model.nireq,
+                    shape=model.shape,
+                    batch_size=model.batch_size,
+                    warmup=True,
+                    folder=folders[number],
                     content=config_file.folder_fingerprint(folders[number]),
                 )  # fmt: skip
                 for number in selected
@@ -650,7 +708,9 @@ class Runtime:
         for name, view in self.servables.items():
             if view.source == "config":
                 versions = {n: v for n, v in view.versions.items() if v.state == AVAILABLE}
-                kept[name] = ServablePlan(name, {n: _same_plan(v) for n, v in versions.items()}, source="config")
+                kept[name] = ServablePlan(
+                    name, {n: _same_plan(v) for n, v in versions.items()}, source="config"
+                )
         return kept
 
     def _config_files_signature(self) -> Any:
@@ -679,7 +739,9 @@ class Runtime:
             return  # not a serving process (tests that reconcile in-process, management commands)
         try:
             if version.state == END:
-                VersionReport.objects.filter(process_id=self.process_id, servable_name=version.name, version=version.version).delete()
+                VersionReport.objects.filter(
+                    process_id=self.process_id, servable_name=version.name, version=version.version
+                ).delete()
                 self._reported.discard(key)
                 return
             VersionReport.objects.update_or_create(
@@ -740,11 +802,17 @@ def _plan(servable: str, version: int, *, content: Any, **options: Any) -> Versi
 
 def _same_plan(version: LoadedVersion) -> VersionPlan:
     """A plan that keeps a loaded version exactly as it is."""
-    return VersionPlan(version.name, version.version, "", {}, None, None, None, False, fingerprint=version.fingerprint)
+    return VersionPlan(
+        version.name, version.version, "", {}, None, None, None, False, fingerprint=version.fingerprint
+    )
 
 
 def _plugin_config(configured: dict[str, Any]) -> dict[str, str]:
-    config = {} if {"PERFORMANCE_HINT", "NUM_STREAMS"} & set(configured) else dict(settings.INFERENCE_DEFAULT_PLUGIN_CONFIG)
+    config = (
+        {}
+        if {"PERFORMANCE_HINT", "NUM_STREAMS"} & set(configured)
+        else dict(settings.INFERENCE_DEFAULT_PLUGIN_CONFIG)
+    )
     for key, value in configured.items():
         config[key] = ("YES" if value else "NO") if isinstance(value, bool) else str(value)
     return config
@@ -825,4 +893,3 @@ def startup() -> None:
 def shutdown() -> None:
     if _runtime is not None:
         _runtime.stop()
-

@@ -23,16 +23,27 @@ def served_value(url: str) -> float:
 
 def test_two_processes_serve_and_switch_together(tmp_path):
     with live_service(tmp_path / "data", workers=2, with_worker=False) as server:
-        register(server, ir_zip(build_constant_model(1.0), tmp_path), model_id="c1", name="const", version="1")
-        register(server, ir_zip(build_constant_model(2.0), tmp_path), model_id="c2", name="const", version="2")
+        register(
+            server, ir_zip(build_constant_model(1.0), tmp_path), model_id="c1", name="const", version="1"
+        )
+        register(
+            server, ir_zip(build_constant_model(2.0), tmp_path), model_id="c2", name="const", version="2"
+        )
         serve(server, "c1")
-        server.manage("shell", "-c", "from inference.services import servable_set_default as d; d(name='const', version=1)")
+        server.manage(
+            "shell",
+            "-c",
+            "from inference.services import servable_set_default as d; d(name='const', version=1)",
+        )
         serve(server, "c2")
 
         status = orjson.loads(server.manage("serving_status", "--json").stdout)
         assert len(status["processes"]) == 2
         versions = status["servables"][0]["versions"]
-        assert [[r["state"] for r in v["reports"]] for v in versions] == [["AVAILABLE", "AVAILABLE"], ["AVAILABLE", "AVAILABLE"]]
+        assert [[r["state"] for r in v["reports"]] for v in versions] == [
+            ["AVAILABLE", "AVAILABLE"],
+            ["AVAILABLE", "AVAILABLE"],
+        ]
         assert all(r["warmed_up"] for v in versions for r in v["reports"])
         assert {served_value(server.url) for _ in range(20)} == {1.0}  # pinned to version 1
 
