@@ -195,3 +195,16 @@ def servable_set_default(*, name: str, version: int | None, switch_at: datetime 
         servable.save()
         ServingGeneration.bump()
     return servable
+
+
+def served_version_retain(*, name: str, version: int, until: datetime | None) -> ServedVersion:
+    """Keep a version loaded until `until` even when its servable's version policy no longer selects it
+    (draining after a green switch); None lets the policy decide again."""
+    with transaction.atomic():
+        row = ServedVersion.objects.select_for_update().filter(servable__name=name, version=version).first()
+        if row is None:
+            raise ServiceError(f"Servable {name} has no version {version}.", status_code=404)
+        row.retain_until = until
+        row.save(update_fields=["retain_until"])
+        ServingGeneration.bump()
+    return row

@@ -20,7 +20,13 @@ from inference.models import (
 )
 from inference.runtime import AVAILABLE, END, Runtime
 from inference.selectors import live_processes, serving_status, version_progress
-from inference.services import servable_load, servable_set_default, servable_unload, wait_for_version
+from inference.services import (
+    servable_load,
+    servable_set_default,
+    servable_unload,
+    served_version_retain,
+    wait_for_version,
+)
 from tests.modelfiles import build_constant_model, ir_zip, magika_onnx, onnx_zip
 
 pytestmark = pytest.mark.django_db
@@ -185,7 +191,7 @@ class TestRuntimeInProcess:
             default_version=None,
             previous_default_version=None,
         )
-        ServedVersion.objects.filter(version=1).update(retain_until=timezone.now() + timedelta(seconds=30))
+        served_version_retain(name="const", version=1, until=timezone.now() + timedelta(seconds=30))
         runtime.reconcile()
         assert runtime.servable("const").versions[1].state == AVAILABLE  # kept while it drains
         ServedVersion.objects.filter(version=1).update(retain_until=timezone.now() - timedelta(seconds=1))
