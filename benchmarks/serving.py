@@ -65,7 +65,14 @@ def main() -> int:
         f"Load average {load:.2f} on {os.cpu_count()} cores"
         + ("  (busy machine: figures will be noisy)" if load > 0.7 else "")
     )
-    peer_python = None if options.skip_peer else ensure_peer_venv()
+    try:
+        peer_python = None if options.skip_peer else ensure_peer_venv()
+    except subprocess.CalledProcessError as exc:
+        print(
+            f"Could not install kserve into {PEER_VENV} ({exc}); run with --skip-peer to measure without it.",
+            file=sys.stderr,
+        )
+        return 2
 
     from tests.modelfiles import magika_onnx, silero_vad_onnx  # the model files come with `make install-test`
 
@@ -107,6 +114,7 @@ def main() -> int:
                 if peer:
                     peer.close()
             results["models"][name] = {key: median(values) for key, values in samples.items() if values}
+            results["models"][name]["nireq"] = nireq
     results["load_after"] = os.getloadavg()[0]
     report(results)
     RESULTS.mkdir(exist_ok=True)
