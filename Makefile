@@ -44,5 +44,9 @@ lint: install-test
 bench: install-test
 	$(PY) benchmarks/registry.py
 
+.PHONY: bench-serving
+bench-serving: install-test  # needs wrk (apt-get install -y wrk); makes benchmarks/.venv-kserve on first use
+	$(PY) benchmarks/serving.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache

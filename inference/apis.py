@@ -17,7 +17,9 @@ from inference.handlers import Reply, handle
 from inference.runtime import get_runtime
 
 NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="Servable (model) name")
-VERSION = OpenApiParameter("version", int, OpenApiParameter.PATH, description="Model version (a positive integer)")
+VERSION = OpenApiParameter(
+    "version", int, OpenApiParameter.PATH, description="Model version (a positive integer)"
+)
 ERROR = OpenApiResponse(s.ErrorSerializer, description='{"error": "<OVMS message>[ - <details>]"}')
 TFS = ["TensorFlow Serving API"]
 KSERVE = ["KServe v2 API"]
@@ -34,7 +36,9 @@ class ProtocolView(APIView):
     def dispatch_protocol(self, request: Request) -> HttpResponse:
         headers = [(key.lower().encode(), value.encode()) for key, value in request.headers.items()]
         runtime = get_runtime()
-        reply: Reply = runtime.run(handle(runtime, request.method or "GET", request.path, headers, request.body))
+        reply: Reply = runtime.run(
+            handle(runtime, request.method or "GET", request.path, headers, request.body)
+        )
         response = HttpResponse(reply.body, status=reply.status, content_type=reply.content_type.decode())
         if reply.header_length is not None:
             response["Inference-Header-Content-Length"] = str(reply.header_length)
@@ -103,7 +107,9 @@ class ConfigReloadApi(ProtocolView):
 
 
 class ServerLiveApi(ProtocolView):
-    @extend_schema(tags=KSERVE, summary="Server live", responses={200: OpenApiResponse(description="Live (empty body)")})
+    @extend_schema(
+        tags=KSERVE, summary="Server live", responses={200: OpenApiResponse(description="Live (empty body)")}
+    )
     def get(self, request: Request) -> HttpResponse:
         return self.dispatch_protocol(request)
 
@@ -122,7 +128,12 @@ class ServerMetadataApi(ProtocolView):
 
 
 class ModelMetadataApi(ProtocolView):
-    @extend_schema(tags=KSERVE, summary="Model metadata", parameters=[NAME], responses={200: s.ModelMetadataSerializer, **NOT_FOUND})
+    @extend_schema(
+        tags=KSERVE,
+        summary="Model metadata",
+        parameters=[NAME],
+        responses={200: s.ModelMetadataSerializer, **NOT_FOUND},
+    )
     def get(self, request: Request, **kwargs: Any) -> HttpResponse:
         return self.dispatch_protocol(request)
 

@@ -40,18 +40,18 @@ class InferenceRouter:
         await send({"type": "http.response.body", "body": reply.body})
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytearray:
+    """The whole body, writeable: binary tensors become numpy views of it that OpenVINO can share (no copy)."""
     message: dict[str, Any] = await receive()  # type: ignore[assignment]
     if message["type"] == "http.disconnect":
         raise ClientDisconnected()
-    body = message.get("body", b"")
     if not message.get("more_body"):
-        return body
-    chunks = [body]
+        return bytearray(message.get("body", b""))
+    chunks = [message.get("body", b"")]
     while True:
         message = await receive()  # type: ignore[assignment]
         if message["type"] == "http.disconnect":
             raise ClientDisconnected()
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
-            return b"".join(chunks)
+            return bytearray().join(chunks)

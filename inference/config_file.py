@@ -65,7 +65,7 @@ def read_config(path: str) -> list[ConfigModel]:
     for index, entry in enumerate(entries):
         config = entry.get("config") if isinstance(entry, dict) else None
         if not isinstance(config, dict):
-            raise ConfigFileInvalid(f"{path}: model_config_list[{index}] must be {{\"config\": {{...}}}}")
+            raise ConfigFileInvalid(f'{path}: model_config_list[{index}] must be {{"config": {{...}}}}')
         model = _model(config, Path(path).parent, f"model_config_list[{index}]")
         if model.name in names:
             raise ConfigFileInvalid(f"{path}: model name {model.name!r} is used twice")
@@ -129,7 +129,7 @@ def validate_version_policy(policy: Any, where: str = "model_version_policy") ->
         return
     if not isinstance(policy, dict) or len(policy) != 1:
         raise ConfigFileInvalid(f"{where}: model_version_policy must have exactly one of all/latest/specific")
-    (kind, options), = policy.items()
+    ((kind, options),) = policy.items()
     if kind == "all" and options == {}:
         return
     if kind == "latest" and isinstance(options, dict) and set(options) <= {"num_versions"}:

@@ -17,7 +17,7 @@ from inference.protocols.errors import InferenceError
 from inference.protocols.routing import Kind, Route, resolve
 from inference.protocols.tensors import loads
 from inference.protocols.validation import RequestTensor, validate_inputs
-from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView
+from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView, flush_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ def error_reply(error: InferenceError) -> Reply:
     return Reply(error.status, error.body())
 
 
-async def handle(runtime: Runtime, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Reply:
+async def handle(
+    runtime: Runtime, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray
+) -> Reply:
     try:
         route = resolve(method, path)
         kind = route.kind
@@ -67,6 +69,7 @@ async def handle(runtime: Runtime, method: str, path: str, headers: Iterable[tup
             changed = await runtime.reload()
             return Reply(201 if changed else 200, all_statuses(runtime))
         if kind is Kind.METRICS:
+            flush_metrics()
             text, content_type = await asyncio.to_thread(metrics.render)
             return Reply(200, text, content_type.encode())
         raise errors.INVALID_URL
@@ -74,7 +77,7 @@ async def handle(runtime: Runtime, method: str, path: str, headers: Iterable[tup
         return error_reply(error)
     except Exception:
         logger.exception("Unexpected failure answering %s %s", method, path)
-        return error_reply(errors.INTERNAL_ERROR)
+        return error_reply(errors.INTERNAL_ERROR())
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -84,7 +87,9 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
     return None
 
 
-async def _kserve_infer(runtime: Runtime, route: Route, headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Reply:
+async def _kserve_infer(
+    runtime: Runtime, route: Route, headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray
+) -> Reply:
     started = time.perf_counter()
     version: LoadedVersion | None = None
     try:
@@ -98,7 +103,10 @@ async def _kserve_infer(runtime: Runtime, route: Route, headers: Iterable[tuple[
         selected = kserve.selected_outputs(request, version.outputs)
         results = await version.infer(arrays)
         payload, header_length = kserve.infer_response(
-            route.name, version.version, request.id, [(spec, binary, results[spec.index]) for spec, binary in selected]
+            route.name,
+            version.version,
+            request.id,
+            [(spec, binary, results[spec.index]) for spec, binary in selected],
         )
     except InferenceError as error:
         _count_failure(runtime, route, version, metrics.KSERVE, "ModelInfer")
@@ -109,7 +117,7 @@ async def _kserve_infer(runtime: Runtime, route: Route, headers: Iterable[tuple[
     return Reply(200, payload, OCTET_STREAM, header_length)
 
 
-async def _tfs_predict(runtime: Runtime, route: Route, body: bytes) -> Reply:
+async def _tfs_predict(runtime: Runtime, route: Route, body: bytes | bytearray) -> Reply:
     started = time.perf_counter()
     if route.processing_method != "predict":
         raise errors.REST_NOT_FOUND
@@ -129,10 +137,12 @@ async def _tfs_predict(runtime: Runtime, route: Route, body: bytes) -> Reply:
 def _count_success(version: LoadedVersion, api: str, method: str, started: float) -> None:
     if version.metrics is not None:
         version.metrics.count(api, method, True)
-        version.metrics.request_time.observe((time.perf_counter() - started) * 1e6)
+        version.metrics.request_times.append((time.perf_counter() - started) * 1e6)
 
 
-def _count_failure(runtime: Runtime, route: Route, version: LoadedVersion | None, api: str, method: str) -> None:
+def _count_failure(
+    runtime: Runtime, route: Route, version: LoadedVersion | None, api: str, method: str
+) -> None:
     """Failures are counted for models that exist (OVMS has no reporter for unknown names)."""
     if version is None:
         view = runtime.servables.get(route.name)
@@ -163,7 +173,9 @@ def _kserve_metadata(runtime: Runtime, route: Route) -> Reply:
     version = view.resolve(route.version)
     if version.metrics is not None:
         version.metrics.count(metrics.KSERVE, "ModelMetadata", True)
-    return Reply(200, kserve.metadata_response(route.name, view.available_versions(), version.inputs, version.outputs))
+    return Reply(
+        200, kserve.metadata_response(route.name, view.available_versions(), version.inputs, version.outputs)
+    )
 
 
 def _tfs_metadata(runtime: Runtime, route: Route) -> Reply:
@@ -195,4 +207,6 @@ def _statuses(view: ServableView) -> list[dict[str, Any]]:
 def all_statuses(runtime: Runtime) -> bytes:
     """Every servable's status, the body of GET /v1/config and POST /v1/config/reload."""
     servables = runtime.servables
-    return orjson.dumps({name: {"model_version_status": _statuses(servables[name])} for name in sorted(servables)})
+    return orjson.dumps(
+        {name: {"model_version_status": _statuses(servables[name])} for name in sorted(servables)}
+    )

@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -22,7 +23,9 @@ REQUEST_LABELS = ("api", "interface", "method", "name", "version")
 requests_success = Counter(
     "ovms_requests_success", "Number of successful requests to a model or a DAG.", REQUEST_LABELS
 )
-requests_fail = Counter("ovms_requests_fail", "Number of failed requests to a model or a DAG.", REQUEST_LABELS)
+requests_fail = Counter(
+    "ovms_requests_fail", "Number of failed requests to a model or a DAG.", REQUEST_LABELS
+)
 request_time_us = Histogram(
     "ovms_request_time_us", "Processing time of requests to a model or a DAG.", ("interface", "name", "version"),
     buckets=TIME_BUCKETS_US,
@@ -49,6 +52,23 @@ streams = Gauge(
 
 TFS = "TensorFlowServing"
 KSERVE = "KServe"
+
+
+def observe_many(histogram: Histogram, values: list[float]) -> None:
+    """Observe many values with one write per bucket (prometheus_client writes two values per observe)."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:  # another prometheus_client layout: one by one
+        for value in values:
+            histogram.observe(value)
+        return
+    array = np.asarray(values, dtype=np.float64)
+    per_bucket = np.bincount(np.searchsorted(np.asarray(bounds), array, side="left"), minlength=len(bounds))
+    for index, amount in enumerate(per_bucket.tolist()):
+        if amount:
+            buckets[index].inc(amount)
+    total.inc(float(array.sum()))
 
 
 def render() -> tuple[bytes, str]:

@@ -78,6 +78,9 @@ class ServingGeneration(models.Model):
 
     value = models.BigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"generation {self.value}"
+
     @classmethod
     def bump(cls) -> None:
         """Call inside the transaction that changes Servable/ServedVersion rows."""
@@ -130,3 +133,6 @@ class VersionReport(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["process", "servable_name", "version"], name="inference_report_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.servable_name}:{self.version} {VersionState(self.state).name} on {self.process_id}"

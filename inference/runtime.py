@@ -29,7 +29,14 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from inference import cache, config_file, metrics
-from inference.models import Servable, ServedVersion, ServingGeneration, ServingProcess, VersionReport, VersionState
+from inference.models import (
+    Servable,
+    ServedVersion,
+    ServingGeneration,
+    ServingProcess,
+    VersionReport,
+    VersionState,
+)
 from inference.protocols import errors
 from inference.protocols.tensors import BY_OV_NAME, UNSUPPORTED, Dim, TensorSpec
 from registry.models import Model
@@ -39,6 +46,7 @@ logger = logging.getLogger(__name__)
 START, LOADING, AVAILABLE, UNLOADING, END = (state.value for state in VersionState)
 STATE_NAMES = {state.value: state.name for state in VersionState}
 T = TypeVar("T")
+METRICS_FLUSH_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,10 @@ class LoadedVersion:
         self.inputs_by_name: dict[str, TensorSpec] = {}
         self.outputs: tuple[TensorSpec, ...] = ()
         self._string_outputs: frozenset[int] = frozenset()
+        self._output_count = 0
         self._slots: asyncio.Semaphore | None = None
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
+        self._strings_in = False
         self.metrics: VersionMetrics | None = None
 
     def copy_with_state(self, state: int) -> "LoadedVersion":
@@ -108,7 +119,10 @@ class LoadedVersion:
         self.inputs_by_name = {spec.name: spec for spec in self.inputs}
         self.outputs = tuple(_spec(port, i, "output") for i, port in enumerate(model.outputs))
         self._string_outputs = frozenset(s.index for s in self.outputs if s.datatype.ov_name == "string")
-        self.nireq = nireq or max(int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")), 1)
+        self._output_count = len(self.outputs)
+        # Default: twice OpenVINO's optimal number, so that each stream has a job queued behind the one it runs
+        # while Python prepares the next (measured: +5-10% on a heavy model, +20-40% on a light one).
+        self.nireq = nireq or 2 * max(int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")), 1)
         self.queue = ov.AsyncInferQueue(compiled, self.nireq)
         self.metrics = VersionMetrics(self.name, self.version)
         try:
@@ -134,66 +148,92 @@ class LoadedVersion:
     def start_serving(self) -> None:
         assert self.queue is not None
         self.queue.set_callback(self._done)
+        self._strings_in = any(spec.datatype.numpy is None for spec in self.inputs)
 
     async def infer(self, arrays: dict[int, np.ndarray]) -> list[Any]:
         """Run one inference through the AsyncInferQueue without ever blocking the event loop.
 
-        At most `nireq` jobs are in flight (the semaphore), so `start_async` always finds an idle request;
-        the callback copies the outputs out on OpenVINO's thread and hands them to the loop.
+        At most `nireq` jobs are in flight (the semaphore), so `start_async` always finds an idle request; the
+        callback copies the outputs out on OpenVINO's thread and hands them to the loop.
         """
         loop = asyncio.get_running_loop()
         slots = self._slots
-        if slots is None:
+        if (
+            slots is None or self._slots_loop is not loop
+        ):  # one serving loop per process; tests may use others
             slots = self._slots = asyncio.Semaphore(self.nireq)
+            self._slots_loop = loop
         metrics = self.metrics
-        assert metrics is not None and self.queue is not None
+        assert metrics is not None
         waiting = time.perf_counter()
-        metrics.current.inc()
+        metrics.current += 1
         try:
             async with slots:
                 started = time.perf_counter()
-                metrics.wait_time.observe((started - waiting) * 1e6)
-                future: asyncio.Future[list[Any]] = loop.create_future()
+                future: asyncio.Future[tuple[float, Any]] = loop.create_future()
                 # OpenVINO does not call the Python callback when an inference fails: a timer frees the client.
                 timer = loop.call_later(settings.INFERENCE_TIMEOUT_SECONDS, _expire, future)
                 try:
-                    self.queue.start_async(arrays, (loop, future, started))
-                    return await future
+                    self._start(arrays, (loop, future))
+                    finished, outputs = await future
                 finally:
                     timer.cancel()
         finally:
-            metrics.current.dec()
+            metrics.current -= 1
+        metrics.wait_times.append((started - waiting) * 1e6)
+        metrics.inference_times.append((finished - started) * 1e6)
+        if isinstance(outputs, BaseException):
+            logger.error("Reading the outputs of %s:%s failed: %s", self.name, self.version, outputs)
+            raise errors.INTERNAL_INFERENCE_ERROR
+        return outputs
 
-    def _done(self, request: ov.InferRequest, userdata: tuple[asyncio.AbstractEventLoop, asyncio.Future, float]) -> None:
-        loop, future, started = userdata
-        elapsed = time.perf_counter() - started
-        result: list[Any] | BaseException
+    def _start(self, arrays: dict[int, np.ndarray], userdata: tuple[Any, ...]) -> None:
+        queue = self.queue
+        assert queue is not None
+        if self._strings_in:
+            queue.start_async(arrays, userdata)
+            return
+        # The arrays themselves become the request's input tensors (no copy); the tensors keep them alive.
+        # Calling the binding directly skips the Python wrapper's input dispatcher (~100 us a request).
+        tensors = {index: ov.Tensor(_shareable(array), shared_memory=True) for index, array in arrays.items()}
+        _start_async(queue, tensors, userdata)
+
+    def _done(
+        self, request: ov.InferRequest, userdata: tuple[asyncio.AbstractEventLoop, asyncio.Future]
+    ) -> None:
+        finished = time.perf_counter()
+        outputs: list[Any] | BaseException
         try:
-            result = [
-                _string_output(request, i) if i in self._string_outputs else request.get_output_tensor(i).data.copy()
-                for i in range(len(self.outputs))
+            outputs = [
+                _string_output(request, i)
+                if i in self._string_outputs
+                else request.get_output_tensor(i).data.copy()
+                for i in range(self._output_count)
             ]
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
-            result = exc
-        loop.call_soon_threadsafe(_settle, future, result)
-        assert self.metrics is not None
-        self.metrics.inference_time.observe(elapsed * 1e6)
+        except BaseException as exc:  # noqa: BLE001 - reported by the waiting request
+            outputs = exc
+        userdata[0].call_soon_threadsafe(_settle, userdata[1], (finished, outputs))
 
 
-def _settle(future: asyncio.Future, result: Any) -> None:
-    if future.done():
-        return
-    if isinstance(result, BaseException):
-        logger.error("Inference failed: %s", result)
-        future.set_exception(errors.INTERNAL_INFERENCE_ERROR)
-    else:
+def _shareable(array: np.ndarray) -> np.ndarray:
+    """OpenVINO shares only writeable C-contiguous memory (binary inputs are views of the request body)."""
+    if array.flags.c_contiguous and array.flags.writeable:
+        return array
+    return np.array(array, order="C")
+
+
+_start_async = ov.AsyncInferQueue.__mro__[1].start_async  # the C++ binding under openvino's Python wrapper
+
+
+def _settle(future: asyncio.Future, result: tuple[float, Any]) -> None:
+    if not future.done():
         future.set_result(result)
 
 
 def _expire(future: asyncio.Future) -> None:
     if not future.done():
         logger.error("Inference did not complete within %ss", settings.INFERENCE_TIMEOUT_SECONDS)
-        future.set_exception(errors.INTERNAL_INFERENCE_ERROR)
+        future.set_exception(errors.INTERNAL_INFERENCE_ERROR())
 
 
 def _string_output(request: ov.InferRequest, index: int) -> np.ndarray:
@@ -202,7 +242,9 @@ def _string_output(request: ov.InferRequest, index: int) -> np.ndarray:
 
 
 class VersionMetrics:
-    """Labelled metric children of one version, made once (looking up labels costs more than counting)."""
+    """Counts and timings of one version. The request path only appends to lists (~50 ns); `flush`, run on the
+    serving loop twice a second and before /metrics answers, writes them to the file-backed multiprocess
+    metrics in bulk (each such write costs microseconds, and a request makes nine of them)."""
 
     def __init__(self, name: str, version: int) -> None:
         v = str(version)
@@ -211,18 +253,44 @@ class VersionMetrics:
         self.request_time = metrics.request_time_us.labels("REST", name, v)
         self.inference_time = metrics.inference_time_us.labels(name, v)
         self.wait_time = metrics.wait_for_infer_req_time_us.labels(name, v)
-        self.current = metrics.current_requests.labels(name, v)
+        self.current_requests = metrics.current_requests.labels(name, v)
         self.queue_size = metrics.infer_req_queue_size.labels(name, v)
         self.streams = metrics.streams.labels(name, v)
+        self.current = 0
+        self.request_times: list[float] = []
+        self.inference_times: list[float] = []
+        self.wait_times: list[float] = []
+        self.counts: dict[tuple[str, str, bool], int] = {}
         self._counters: dict[tuple[str, str, bool], Any] = {}
+        _all_metrics.append(self)
 
     def count(self, api: str, method: str, ok: bool) -> None:
         key = (api, method, ok)
-        counter = self._counters.get(key)
-        if counter is None:
-            family = metrics.requests_success if ok else metrics.requests_fail
-            counter = self._counters[key] = family.labels(api, "REST", method, self.name, self.version)
-        counter.inc()
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def flush(self) -> None:
+        counts, self.counts = self.counts, {}
+        for key, amount in counts.items():
+            counter = self._counters.get(key)
+            if counter is None:
+                family = metrics.requests_success if key[2] else metrics.requests_fail
+                counter = self._counters[key] = family.labels(key[0], "REST", key[1], self.name, self.version)
+            counter.inc(amount)
+        for attribute, histogram in (("request_times", self.request_time), ("inference_times", self.inference_time),
+                                     ("wait_times", self.wait_time)):  # fmt: skip
+            values = getattr(self, attribute)
+            if values:
+                setattr(self, attribute, [])
+                metrics.observe_many(histogram, values)
+        self.current_requests.set(self.current)
+
+
+_all_metrics: list[VersionMetrics] = []
+
+
+def flush_metrics() -> None:
+    for version_metrics in list(_all_metrics):
+        version_metrics.flush()
 
 
 def _spec(port: ov.Output, index: int, kind: str) -> TensorSpec:
@@ -261,7 +329,11 @@ class ServableView:
             raise errors.MODEL_VERSION_MISSING
         if found.state == AVAILABLE:
             return found
-        raise errors.MODEL_VERSION_NOT_LOADED_YET if found.state < AVAILABLE else errors.MODEL_VERSION_NOT_LOADED_ANYMORE
+        raise (
+            errors.MODEL_VERSION_NOT_LOADED_YET
+            if found.state < AVAILABLE
+            else errors.MODEL_VERSION_NOT_LOADED_ANYMORE
+        )
 
     def default_choice(self) -> LoadedVersion | None:
         pinned = self.default_version
@@ -290,7 +362,7 @@ class Runtime:
         self.started_at = timezone.now()
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{int(self.started_at.timestamp() * 1000)}"
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.config_error: errors.InferenceError | None = None
+        self.config_error: type[errors.InferenceError] | None = None
         self._core: ov.Core | None = None
         self._private_loop: asyncio.AbstractEventLoop | None = None
         self._threads: list[threading.Thread] = []
@@ -311,13 +383,27 @@ class Runtime:
         self.loop = loop
         metrics.prepare_directory()
         self._stop.clear()
-        for target, name in ((self._reconcile_loop, "inference-reconciler"), (self._heartbeat_loop, "inference-heartbeat")):
+        for target, name in (
+            (self._reconcile_loop, "inference-reconciler"),
+            (self._heartbeat_loop, "inference-heartbeat"),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        if loop is not None:
+            loop.call_later(METRICS_FLUSH_SECONDS, self._flush_tick, loop)
+
+    def _flush_tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            flush_metrics()
+        except Exception:
+            logger.exception("Could not write metrics")
+        if not self._stop.is_set():
+            loop.call_later(METRICS_FLUSH_SECONDS, self._flush_tick, loop)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        flush_metrics()
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout)
@@ -341,7 +427,9 @@ class Runtime:
     async def reload(self) -> bool:
         """Reconcile now (POST /v1/config/reload); True when anything changed."""
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
-        if not self._threads:  # no reconciler thread (tests, management commands): reconcile in a worker thread
+        if (
+            not self._threads
+        ):  # no reconciler thread (tests, management commands): reconcile in a worker thread
             changed = await asyncio.to_thread(self.reconcile, force=True)
             if self.config_error is not None:
                 raise self.config_error
@@ -385,7 +473,13 @@ class Runtime:
             generation = ServingGeneration.current()
             signature = self._config_files_signature()
             due = self._deadline is not None and time.time() >= self._deadline
-            if pending or not self.ready or due or generation != self._generation_seen or signature != self._config_signature:
+            if (
+                pending
+                or not self.ready
+                or due
+                or generation != self._generation_seen
+                or signature != self._config_signature
+            ):
                 changed = self.reconcile(force=bool(pending), generation=generation)
                 self._config_signature = signature
             else:
@@ -396,7 +490,7 @@ class Runtime:
             raise
         for future in pending:
             if self.config_error is not None:
-                future.set_exception(self.config_error)
+                future.set_exception(self.config_error())
             else:
                 future.set_result(changed)
 
@@ -429,7 +523,12 @@ class Runtime:
                     self._set_version(name, existing.copy_with_state(LOADING))
                 loaded = self._load(version_plan)
                 if loaded.state != AVAILABLE and existing.state == AVAILABLE:
-                    logger.error("Reloading %s:%s failed; the previous build keeps serving: %s", name, number, loaded.error)
+                    logger.error(
+                        "Reloading %s:%s failed; the previous build keeps serving: %s",
+                        name,
+                        number,
+                        loaded.error,
+                    )
                     self._report(existing, error=loaded.error)
                     continue
                 self._set_version(name, loaded)
@@ -445,9 +544,22 @@ class Runtime:
         self.ready = True
         return changed
 
-    def _publish(self, name: str, versions: dict[int, LoadedVersion], plan: ServablePlan | None, view: ServableView | None) -> None:
+    def _publish(
+        self,
+        name: str,
+        versions: dict[int, LoadedVersion],
+        plan: ServablePlan | None,
+        view: ServableView | None,
+    ) -> None:
         if plan is not None:
-            new = ServableView(name, versions, plan.default_version, plan.previous_default_version, plan.switch_at, plan.source)
+            new = ServableView(
+                name,
+                versions,
+                plan.default_version,
+                plan.previous_default_version,
+                plan.switch_at,
+                plan.source,
+            )
         else:
             new = ServableView(name, versions, source=view.source if view else "db")
         self.servables = {**self.servables, name: new}
@@ -507,7 +619,11 @@ class Runtime:
         plans = self._database_plans(now)
         for name, plan in self._config_plans().items():
             if name in plans:
-                logger.warning("Servable %s is defined in both the database and %s; config.json wins", name, settings.MODEL_CONFIG_PATH)
+                logger.warning(
+                    "Servable %s is defined in both the database and %s; config.json wins",
+                    name,
+                    settings.MODEL_CONFIG_PATH,
+                )
             plans[name] = plan
         return plans
 
@@ -523,7 +639,9 @@ class Runtime:
             switch_pending = servable.default_switch_at is not None and servable.default_switch_at > now
             if switch_pending:
                 deadlines.append(servable.default_switch_at)  # type: ignore[arg-type]
-            if servable.previous_default_version is not None and (servable.default_switch_at is None or switch_pending):
+            if servable.previous_default_version is not None and (
+                servable.default_switch_at is None or switch_pending
+            ):
                 wanted.add(servable.previous_default_version)
             for row in by_number.values():
                 if row.retain_until is not None and row.retain_until > now:
@@ -568,9 +686,15 @@ class Runtime:
             selected = config_file.select_versions(model.version_policy, list(folders))
             versions = {
                 number: _plan(
-                    model.name, number, device=model.target_device or settings.INFERENCE_DEFAULT_DEVICE,
-                    plugin_config=model.plugin_config, nireq=model.nireq, shape=model.shape,
-                    batch_size=model.batch_size, warmup=True, folder=folders[number],
+                    model.name,
+                    number,
+                    device=model.target_device or settings.INFERENCE_DEFAULT_DEVICE,
+                    plugin_config=model.plugin_config,
+                    nireq=model.nireq,
+                    shape=model.shape,
+                    batch_size=model.batch_size,
+                    warmup=True,
+                    folder=folders[number],
                     content=config_file.folder_fingerprint(folders[number]),
                 )  # fmt: skip
                 for number in selected
@@ -584,7 +708,9 @@ class Runtime:
         for name, view in self.servables.items():
             if view.source == "config":
                 versions = {n: v for n, v in view.versions.items() if v.state == AVAILABLE}
-                kept[name] = ServablePlan(name, {n: _same_plan(v) for n, v in versions.items()}, source="config")
+                kept[name] = ServablePlan(
+                    name, {n: _same_plan(v) for n, v in versions.items()}, source="config"
+                )
         return kept
 
     def _config_files_signature(self) -> Any:
@@ -613,7 +739,9 @@ class Runtime:
             return  # not a serving process (tests that reconcile in-process, management commands)
         try:
             if version.state == END:
-                VersionReport.objects.filter(process_id=self.process_id, servable_name=version.name, version=version.version).delete()
+                VersionReport.objects.filter(
+                    process_id=self.process_id, servable_name=version.name, version=version.version
+                ).delete()
                 self._reported.discard(key)
                 return
             VersionReport.objects.update_or_create(
@@ -674,11 +802,17 @@ def _plan(servable: str, version: int, *, content: Any, **options: Any) -> Versi
 
 def _same_plan(version: LoadedVersion) -> VersionPlan:
     """A plan that keeps a loaded version exactly as it is."""
-    return VersionPlan(version.name, version.version, "", {}, None, None, None, False, fingerprint=version.fingerprint)
+    return VersionPlan(
+        version.name, version.version, "", {}, None, None, None, False, fingerprint=version.fingerprint
+    )
 
 
 def _plugin_config(configured: dict[str, Any]) -> dict[str, str]:
-    config = {} if {"PERFORMANCE_HINT", "NUM_STREAMS"} & set(configured) else dict(settings.INFERENCE_DEFAULT_PLUGIN_CONFIG)
+    config = (
+        {}
+        if {"PERFORMANCE_HINT", "NUM_STREAMS"} & set(configured)
+        else dict(settings.INFERENCE_DEFAULT_PLUGIN_CONFIG)
+    )
     for key, value in configured.items():
         config[key] = ("YES" if value else "NO") if isinstance(value, bool) else str(value)
     return config
@@ -759,4 +893,3 @@ def startup() -> None:
 def shutdown() -> None:
     if _runtime is not None:
         _runtime.stop()
-

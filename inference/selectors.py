@@ -7,7 +7,14 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from inference.models import Servable, ServedVersion, ServingGeneration, ServingProcess, VersionReport, VersionState
+from inference.models import (
+    Servable,
+    ServedVersion,
+    ServingGeneration,
+    ServingProcess,
+    VersionReport,
+    VersionState,
+)
 
 
 def live_processes() -> QuerySet[ServingProcess]:
@@ -19,7 +26,9 @@ def live_processes() -> QuerySet[ServingProcess]:
 def version_reports(name: str, version: int) -> list[VersionReport]:
     """What each live process holds for one servable version."""
     return list(
-        VersionReport.objects.filter(process__in=live_processes(), servable_name=name, version=version).select_related("process")
+        VersionReport.objects.filter(
+            process__in=live_processes(), servable_name=name, version=version
+        ).select_related("process")
     )
 
 
@@ -59,7 +68,11 @@ class ServingStatus:
 
 
 def served_versions_of(model_id: str) -> list[ServedVersion]:
-    return list(ServedVersion.objects.filter(model_id=model_id).select_related("servable").order_by("servable__name", "version"))
+    return list(
+        ServedVersion.objects.filter(model_id=model_id)
+        .select_related("servable")
+        .order_by("servable__name", "version")
+    )
 
 
 def serving_status(name: str, version: int) -> ServingStatus:

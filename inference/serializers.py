@@ -36,10 +36,16 @@ CONFIG_STATUS_SCHEMA = {
                     "type": "object",
                     "properties": {
                         "version": {"type": "string"},
-                        "state": {"type": "string", "enum": ["START", "LOADING", "AVAILABLE", "UNLOADING", "END"]},
+                        "state": {
+                            "type": "string",
+                            "enum": ["START", "LOADING", "AVAILABLE", "UNLOADING", "END"],
+                        },
                         "status": {
                             "type": "object",
-                            "properties": {"error_code": {"type": "string"}, "error_message": {"type": "string"}},
+                            "properties": {
+                                "error_code": {"type": "string"},
+                                "error_message": {"type": "string"},
+                            },
                         },
                     },
                 },
@@ -56,8 +62,12 @@ class TfsMetadataSerializer(serializers.Serializer):
 
 class TfsPredictRequestSerializer(serializers.Serializer):
     signature_name = serializers.CharField(required=False)
-    instances = serializers.JSONField(required=False, help_text="Row format: a list (one item per batch row).")
-    inputs = serializers.JSONField(required=False, help_text="Column format: a nested list, or {input name: list}.")
+    instances = serializers.JSONField(
+        required=False, help_text="Row format: a list (one item per batch row)."
+    )
+    inputs = serializers.JSONField(
+        required=False, help_text="Column format: a nested list, or {input name: list}."
+    )
 
 
 class TfsPredictResponseSerializer(serializers.Serializer):

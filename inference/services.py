@@ -39,7 +39,9 @@ def servable_load(*, model_id: str, config: dict[str, Any] | None = None) -> Ser
     if model is None:
         raise ModelNotFound()
     if not model.file:
-        raise ServingConflict(f"Model {model_id} has no stored file yet (registered from a URL: download it first).")
+        raise ServingConflict(
+            f"Model {model_id} has no stored file yet (registered from a URL: download it first)."
+        )
     identity = identity_for(model)
     name = options.pop("name", None) or identity.servable_name
     if name in _config_file_names():
@@ -70,7 +72,9 @@ def servable_unload(*, model_id: str) -> int:
     if not Model.objects.filter(pk=model_id).exists():
         raise ModelNotFound()
     with transaction.atomic():
-        rows = list(ServedVersion.objects.select_for_update().filter(model_id=model_id).select_related("servable"))
+        rows = list(
+            ServedVersion.objects.select_for_update().filter(model_id=model_id).select_related("servable")
+        )
         servables = {row.servable_id: row.servable for row in rows}
         removed = {(row.servable_id, row.version) for row in rows}
         ServedVersion.objects.filter(pk__in=[row.pk for row in rows]).delete()
@@ -90,7 +94,12 @@ def servable_unload(*, model_id: str) -> int:
 
 
 def wait_for_version(
-    name: str, version: int, *, timeout: float, state: VersionState = VersionState.AVAILABLE, poll: float = 0.2
+    name: str,
+    version: int,
+    *,
+    timeout: float,
+    state: VersionState = VersionState.AVAILABLE,
+    poll: float = 0.2,
 ) -> bool:
     """True once every live server process reports `name:version` in `state` (AVAILABLE also means warmed up
     when the servable warms up; END means no live process holds it). False on timeout, or at once when a
@@ -108,7 +117,12 @@ def wait_for_version(
 def _validated(config: dict[str, Any]) -> dict[str, Any]:
     unknown = set(config) - CONFIG_KEYS
     if unknown:
-        raise ValidationFailed([{"loc": ["body", "config", key], "msg": "Unknown serving setting.", "type": "value_error"} for key in sorted(unknown)])
+        raise ValidationFailed(
+            [
+                {"loc": ["body", "config", key], "msg": "Unknown serving setting.", "type": "value_error"}
+                for key in sorted(unknown)
+            ]
+        )
     options: dict[str, Any] = {}
     if config.get("name") is not None:
         if not isinstance(config["name"], str) or not re.match(SERVABLE_NAME_PATTERN, config["name"]):
@@ -116,12 +130,18 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
         options["name"] = config["name"]
     if config.get("target_device") is not None:
         if not isinstance(config["target_device"], str) or not config["target_device"]:
-            raise ValidationFailed.single(["body", "config", "target_device"], "Must be an OpenVINO device name such as CPU.")
+            raise ValidationFailed.single(
+                ["body", "config", "target_device"], "Must be an OpenVINO device name such as CPU."
+            )
         options["target_device"] = config["target_device"]
     if config.get("plugin_config") is not None:
         plugin_config = config["plugin_config"]
-        if not isinstance(plugin_config, dict) or not all(isinstance(v, (str, int, float, bool)) for v in plugin_config.values()):
-            raise ValidationFailed.single(["body", "config", "plugin_config"], "Must be an object of OpenVINO properties.")
+        if not isinstance(plugin_config, dict) or not all(
+            isinstance(v, (str, int, float, bool)) for v in plugin_config.values()
+        ):
+            raise ValidationFailed.single(
+                ["body", "config", "plugin_config"], "Must be an object of OpenVINO properties."
+            )
         options["plugin_config"] = plugin_config
     if "nireq" in config:
         nireq = config["nireq"]
@@ -175,3 +195,16 @@ def servable_set_default(*, name: str, version: int | None, switch_at: datetime 
         servable.save()
         ServingGeneration.bump()
     return servable
+
+
+def served_version_retain(*, name: str, version: int, until: datetime | None) -> ServedVersion:
+    """Keep a version loaded until `until` even when its servable's version policy no longer selects it
+    (draining after a green switch); None lets the policy decide again."""
+    with transaction.atomic():
+        row = ServedVersion.objects.select_for_update().filter(servable__name=name, version=version).first()
+        if row is None:
+            raise ServiceError(f"Servable {name} has no version {version}.", status_code=404)
+        row.retain_until = until
+        row.save(update_fields=["retain_until"])
+        ServingGeneration.bump()
+    return row

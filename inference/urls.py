@@ -18,11 +18,23 @@ register_converter(ServableNameConverter, "servable")
 urlpatterns = [
     # TensorFlow Serving REST API
     path("v1/models/<servable:name>", apis.TfsModelStatusApi.as_view(), name="tfs-status"),
-    path("v1/models/<servable:name>/versions/<int:version>", apis.TfsModelVersionStatusApi.as_view(), name="tfs-version-status"),
+    path(
+        "v1/models/<servable:name>/versions/<int:version>",
+        apis.TfsModelVersionStatusApi.as_view(),
+        name="tfs-version-status",
+    ),
     path("v1/models/<servable:name>/metadata", apis.TfsModelMetadataApi.as_view(), name="tfs-metadata"),
-    path("v1/models/<servable:name>/versions/<int:version>/metadata", apis.TfsModelVersionMetadataApi.as_view(), name="tfs-version-metadata"),
+    path(
+        "v1/models/<servable:name>/versions/<int:version>/metadata",
+        apis.TfsModelVersionMetadataApi.as_view(),
+        name="tfs-version-metadata",
+    ),
     path("v1/models/<servable:name>:predict", apis.TfsPredictApi.as_view(), name="tfs-predict"),
-    path("v1/models/<servable:name>/versions/<int:version>:predict", apis.TfsVersionPredictApi.as_view(), name="tfs-version-predict"),
+    path(
+        "v1/models/<servable:name>/versions/<int:version>:predict",
+        apis.TfsVersionPredictApi.as_view(),
+        name="tfs-version-predict",
+    ),
     path("v1/config", apis.ConfigStatusApi.as_view(), name="tfs-config"),
     path("v1/config/reload", apis.ConfigReloadApi.as_view(), name="tfs-config-reload"),
     # KServe v2 REST API
@@ -30,10 +42,22 @@ urlpatterns = [
     path("v2/health/live", apis.ServerLiveApi.as_view(), name="kserve-live"),
     path("v2/health/ready", apis.ServerReadyApi.as_view(), name="kserve-ready"),
     path("v2/models/<servable:name>", apis.ModelMetadataApi.as_view(), name="kserve-model-metadata"),
-    path("v2/models/<servable:name>/versions/<int:version>", apis.ModelVersionMetadataApi.as_view(), name="kserve-version-metadata"),
+    path(
+        "v2/models/<servable:name>/versions/<int:version>",
+        apis.ModelVersionMetadataApi.as_view(),
+        name="kserve-version-metadata",
+    ),
     path("v2/models/<servable:name>/ready", apis.ModelReadyApi.as_view(), name="kserve-model-ready"),
-    path("v2/models/<servable:name>/versions/<int:version>/ready", apis.ModelVersionReadyApi.as_view(), name="kserve-version-ready"),
+    path(
+        "v2/models/<servable:name>/versions/<int:version>/ready",
+        apis.ModelVersionReadyApi.as_view(),
+        name="kserve-version-ready",
+    ),
     path("v2/models/<servable:name>/infer", apis.ModelInferApi.as_view(), name="kserve-infer"),
-    path("v2/models/<servable:name>/versions/<int:version>/infer", apis.ModelVersionInferApi.as_view(), name="kserve-version-infer"),
+    path(
+        "v2/models/<servable:name>/versions/<int:version>/infer",
+        apis.ModelVersionInferApi.as_view(),
+        name="kserve-version-infer",
+    ),
     path("metrics", apis.MetricsApi.as_view(), name="metrics"),
 ]

@@ -10,15 +10,19 @@ import orjson
 
 
 class InferenceError(Exception):
-    """A protocol failure: HTTP status, OVMS message and optional details."""
+    """A protocol failure: HTTP status, OVMS message and optional details. Each OVMS status below is a subclass,
+    so `raise errors.X` raises a fresh exception (a shared instance would keep the last request's traceback)."""
 
-    __slots__ = ("status", "message", "details")
+    status = 500
+    message = "Internal server error"
 
-    def __init__(self, status: int, message: str, details: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+    def __init__(self, details: str = "") -> None:
+        super().__init__(self.message)
         self.details = details
+
+    @classmethod
+    def with_details(cls, details: str) -> "InferenceError":
+        return cls(details)
 
     @property
     def text(self) -> str:
@@ -27,15 +31,12 @@ class InferenceError(Exception):
     def body(self) -> bytes:
         return orjson.dumps({"error": self.text})
 
-    def with_details(self, details: str) -> "InferenceError":
-        return InferenceError(self.status, self.message, details)
-
     def __repr__(self) -> str:
         return f"InferenceError({self.status}, {self.text!r})"
 
 
-def _error(status: int, message: str) -> InferenceError:
-    return InferenceError(status, message)
+def _error(status: int, message: str) -> type[InferenceError]:
+    return type("InferenceError", (InferenceError,), {"status": status, "message": message})
 
 
 # Routing
@@ -57,29 +58,39 @@ BODY_NOT_OBJECT: Final = _error(400, "Request body should be JSON object")
 # TFS parser
 PREDICT_UNKNOWN_ORDER: Final = _error(400, "Invalid JSON structure. Could not detect row or column format")
 INSTANCES_NOT_AN_ARRAY: Final = _error(400, "Invalid JSON structure. Nonamed instance is not an array.")
-NAMED_INSTANCE_NOT_AN_OBJECT: Final = _error(400, "Invalid JSON structure. One of named instances is not a JSON object.")
+NAMED_INSTANCE_NOT_AN_OBJECT: Final = _error(
+    400, "Invalid JSON structure. One of named instances is not a JSON object."
+)
 INPUT_NOT_PREALLOCATED: Final = _error(500, "Internal allocation error")
 NO_INSTANCES_FOUND: Final = _error(400, "Invalid JSON structure. Missing instances in row format")
 INSTANCES_NOT_NAMED_OR_NONAMED: Final = _error(400, "Could not detect neither named or nonamed format")
 COULD_NOT_PARSE_INSTANCE: Final = _error(400, "Could not parse instance content. Not valid ndarray detected")
-INSTANCES_BATCH_SIZE_DIFFER: Final = _error(400, "Invalid JSON structure. Request inputs have different batch sizes")
+INSTANCES_BATCH_SIZE_DIFFER: Final = _error(
+    400, "Invalid JSON structure. Request inputs have different batch sizes"
+)
 INPUTS_NOT_AN_OBJECT: Final = _error(400, "Invalid JSON structure. One of inputs is not a JSON object.")
 NO_INPUTS_FOUND: Final = _error(400, "Invalid JSON structure, missing inputs")
 COULD_NOT_PARSE_INPUT: Final = _error(400, "Could not parse input content. Not valid ndarray detected")
 COULD_NOT_PARSE_OUTPUT: Final = _error(400, "Could not parse output content.")
 COULD_NOT_PARSE_PARAMETERS: Final = _error(400, "Could not parse request parameters")
-UNSUPPORTED_PRECISION: Final = _error(400, "Could not parse input content. Unsupported data precision detected")
+UNSUPPORTED_PRECISION: Final = _error(
+    400, "Could not parse input content. Unsupported data precision detected"
+)
 BASE64_DECODE_ERROR: Final = _error(400, "Decode Base64 to string error")
 PROTO_TO_STRING_ERROR: Final = _error(500, "Response parsing to JSON error")
 
 # KServe binary data extension
 BINARY_DATA_SIZE_INVALID: Final = _error(400, "binary_data_size parameter is invalid and cannot be parsed")
-BINARY_BUFFER_EXCEEDED: Final = _error(400, "Received buffer size is smaller than binary_data_size parameter indicates")
+BINARY_BUFFER_EXCEEDED: Final = _error(
+    400, "Received buffer size is smaller than binary_data_size parameter indicates"
+)
 HEADER_CONTENT_LENGTH_INVALID: Final = _error(
     400, "Inference-Header-Content-Length header is invalid and couldn't be parsed"
 )
 HEADER_CONTENT_LENGTH_EXCEEDED: Final = _error(400, "Inference header content length exceeded JSON size")
-CONTENTS_FIELD_NOT_EMPTY: Final = _error(400, "Request contains values both in binary data and in content value")
+CONTENTS_FIELD_NOT_EMPTY: Final = _error(
+    400, "Request contains values both in binary data and in content value"
+)
 
 # Request validation
 INVALID_NO_OF_INPUTS: Final = _error(400, "Invalid number of inputs")
@@ -107,4 +118,6 @@ INTERNAL_ERROR: Final = _error(500, "Internal server error")
 # Config reload / status (texts of the TFS config API)
 CONFIG_FILE_INVALID: Final = _error(500, "Config file not found or cannot open.")
 CONFIG_RELOAD_FAILED: Final = _error(412, "Reloading config file failed. Check server logs for more info.")
-MODELS_RELOAD_FAILED: Final = _error(500, "Reloading models versions failed. Check server logs for more info.")
+MODELS_RELOAD_FAILED: Final = _error(
+    500, "Reloading models versions failed. Check server logs for more info."
+)

@@ -47,9 +47,10 @@ def decode_images(blobs: list[bytes], spec: TensorSpec) -> np.ndarray:
 
 def _decode(blob: bytes) -> np.ndarray:
     try:
-        with Image.open(io.BytesIO(blob)) as image:
-            if image.format not in ("JPEG", "PNG", "BMP"):
+        with Image.open(io.BytesIO(blob)) as opened:
+            if opened.format not in ("JPEG", "PNG", "BMP"):
                 raise errors.IMAGE_PARSING_FAILED
+            image: Image.Image = opened
             if image.mode == "P":
                 image = image.convert("RGBA" if "transparency" in image.info else "RGB")
             elif image.mode not in _CHANNELS:
@@ -66,7 +67,11 @@ def _decode(blob: bytes) -> np.ndarray:
 
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     planes = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, c])).resize((width, height), Image.BILINEAR))
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[:, :, c])).resize(
+                (width, height), Image.Resampling.BILINEAR
+            )
+        )
         for c in range(image.shape[2])
     ]
     return np.stack(planes, axis=2)

@@ -58,7 +58,7 @@ def header_length(value: bytes | None, body_length: int) -> int | None:
     return length
 
 
-def parse_infer(body: bytes, json_length: int | None) -> InferRequest:
+def parse_infer(body: bytes | bytearray, json_length: int | None) -> InferRequest:
     if json_length is None:
         document = loads(body)
         binary = memoryview(b"")
@@ -132,7 +132,11 @@ def _input(node: Any, only_input: bool) -> RequestTensor:
         else:
             tensor.array = _numbers(data, datatype)
         return tensor
-    if "binary_data_size" not in parameters and datatype == BYTES.kserve and not (only_input and tensor.shape == (1,)):
+    if (
+        "binary_data_size" not in parameters
+        and datatype == BYTES.kserve
+        and not (only_input and tensor.shape == (1,))
+    ):
         raise errors.COULD_NOT_PARSE_INPUT  # the size of such data cannot be told from the shape
     return tensor
 
@@ -240,7 +244,9 @@ def _split_bytes(chunk: memoryview, name: str) -> list[bytes]:
         (length,) = struct.unpack_from("<I", chunk, offset)
         offset += 4
         if offset + length > end:
-            raise errors.INVALID_STRING_INPUT.with_details(f"element longer than the data; input name: {name}")
+            raise errors.INVALID_STRING_INPUT.with_details(
+                f"element longer than the data; input name: {name}"
+            )
         strings.append(bytes(chunk[offset : offset + length]))
         offset += length
     return strings
@@ -275,7 +281,9 @@ def infer_response(
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         elif array.dtype == object:
-            entry["data"] = [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in array.ravel().tolist()]
+            entry["data"] = [
+                v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in array.ravel().tolist()
+            ]
         else:
             entry["data"] = np.ascontiguousarray(array).reshape(-1)
         tensors.append(entry)
@@ -308,7 +316,9 @@ def _to_bytes(array: np.ndarray) -> bytes:
     return np.ascontiguousarray(array).tobytes()
 
 
-def metadata_response(name: str, versions: Sequence[int], inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> bytes:
+def metadata_response(
+    name: str, versions: Sequence[int], inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]
+) -> bytes:
     def tensors(specs: Sequence[TensorSpec]) -> list[dict[str, Any]]:
         return [{"name": s.name, "datatype": s.datatype.kserve, "shape": s.public_shape} for s in specs]
 

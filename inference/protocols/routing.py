@@ -31,8 +31,12 @@ class Route:
     processing_method: str = ""
 
 
-_PREDICT = re.compile(r"(.?)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/(\w+)))?:(classify|regress|predict)")
-_STATUS = re.compile(r"(.?)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/(\w+)))?(?:/(metadata))?")
+_PREDICT = re.compile(
+    r"(.?)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/(\w+)))?:(classify|regress|predict)"
+)
+_STATUS = re.compile(
+    r"(.?)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/(\w+)))?(?:/(metadata))?"
+)
 _RELOAD = re.compile(r"(.?)/v1/config/reload")
 _CONFIG = re.compile(r"(.?)/v1/config")
 _KFS_READY = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(?:/(ready))")

@@ -24,7 +24,9 @@ class _Unparsable(Exception):
     pass
 
 
-def parse_predict(document: Any, inputs: Mapping[str, TensorSpec]) -> tuple[str, dict[str, RequestTensor], int]:
+def parse_predict(
+    document: Any, inputs: Mapping[str, TensorSpec]
+) -> tuple[str, dict[str, RequestTensor], int]:
     """Returns (order, tensors by name, number of inputs sent). Inputs the model does not have are dropped."""
     if not isinstance(document, dict):
         raise errors.BODY_NOT_OBJECT
@@ -88,11 +90,11 @@ def _parse_columns(node: Any, inputs: Mapping[str, TensorSpec]) -> dict[str, Req
         raise errors.NO_INPUTS_FOUND
     tensors: dict[str, RequestTensor] = {}
     for name, value in node.items():
-        spec = inputs.get(name)
-        if spec is None:
+        known = inputs.get(name)
+        if known is None:
             continue
         try:
-            tensors[name] = _tensor_from_value(name, value, spec)
+            tensors[name] = _tensor_from_value(name, value, known)
         except _Unparsable:
             raise errors.COULD_NOT_PARSE_INPUT from None
     return tensors
@@ -188,12 +190,17 @@ def _default(value: Any) -> Any:
     raise TypeError
 
 
-def metadata_response(name: str, version: int, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> bytes:
+def metadata_response(
+    name: str, version: int, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]
+) -> bytes:
     def signature(specs: Sequence[TensorSpec]) -> dict[str, Any]:
         return {
             spec.name: {
                 "dtype": spec.datatype.tfs,
-                "tensorShape": {"dim": [{"size": str(size), "name": ""} for size in spec.public_shape], "unknownRank": False},
+                "tensorShape": {
+                    "dim": [{"size": str(size), "name": ""} for size in spec.public_shape],
+                    "unknownRank": False,
+                },
                 "name": spec.name,
             }
             for spec in specs
@@ -220,7 +227,11 @@ def metadata_response(name: str, version: int, inputs: Sequence[TensorSpec], out
 
 
 def version_status(version: int, state: str, error_code: str) -> dict[str, Any]:
-    return {"version": str(version), "state": state, "status": {"error_code": error_code, "error_message": error_code}}
+    return {
+        "version": str(version),
+        "state": state,
+        "status": {"error_code": error_code, "error_message": error_code},
+    }
 
 
 def status_response(statuses: list[dict[str, Any]]) -> bytes:

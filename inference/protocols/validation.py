@@ -56,7 +56,9 @@ def _validate_one(spec: TensorSpec, tensor: RequestTensor, tfs: bool) -> np.ndar
 
     if tensor.datatype != spec.datatype.kserve:
         actual = spec_tfs_name(tensor.datatype) if tfs else tensor.datatype
-        raise errors.INVALID_PRECISION.with_details(f"Expected: {spec.datatype.ovms}; Actual: {actual}; {where}")
+        raise errors.INVALID_PRECISION.with_details(
+            f"Expected: {spec.datatype.ovms}; Actual: {actual}; {where}"
+        )
     dims = spec.dims
     if dims is not None:
         if (not shape and dims) or len(shape) != len(dims):
@@ -86,7 +88,9 @@ def _validate_one(spec: TensorSpec, tensor: RequestTensor, tfs: bool) -> np.ndar
     if tensor.shaped:
         return array
     if array.size != count:
-        raise errors.INVALID_VALUE_COUNT.with_details(f"Expected: {count} values; Actual: {array.size} values; {where}")
+        raise errors.INVALID_VALUE_COUNT.with_details(
+            f"Expected: {count} values; Actual: {array.size} values; {where}"
+        )
     return array.reshape(shape)
 
 
@@ -101,7 +105,9 @@ def _bytes_input(spec: TensorSpec, tensor: RequestTensor, tfs: bool) -> np.ndarr
         return np.array(strings, dtype=object).reshape(tensor.shape)
     if spec.dims is None or len(spec.dims) != 4:
         actual = "DT_STRING" if tfs else "BYTES"
-        raise errors.INVALID_PRECISION.with_details(f"Expected: {spec.datatype.ovms}; Actual: {actual}; {where}")
+        raise errors.INVALID_PRECISION.with_details(
+            f"Expected: {spec.datatype.ovms}; Actual: {actual}; {where}"
+        )
     if len(tensor.shape) != 1:
         raise errors.INVALID_NO_OF_SHAPE_DIMENSIONS.with_details(
             f"Expected number of binary input shape dimensions: 1; Actual: {len(tensor.shape)}; {where}"
@@ -109,7 +115,9 @@ def _bytes_input(spec: TensorSpec, tensor: RequestTensor, tfs: bool) -> np.ndarr
     if not strings:
         raise errors.INVALID_BATCH_SIZE.with_details(f"Batch size must be positive; {where}")
     if not spec.dims[0].matches(len(strings)):
-        raise errors.INVALID_BATCH_SIZE.with_details(f"Expected: {spec.dims[0]}; Actual: {len(strings)}; {where}")
+        raise errors.INVALID_BATCH_SIZE.with_details(
+            f"Expected: {spec.dims[0]}; Actual: {len(strings)}; {where}"
+        )
     return decode_images(strings, spec)
 
 

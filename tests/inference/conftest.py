@@ -11,7 +11,14 @@ import requests
 from openvino import opset13 as ops
 
 from tests.live import LiveService, live_service
-from tests.modelfiles import build_constant_model, build_two_io_model, ir_zip, magika_onnx, onnx_zip, silero_vad_onnx
+from tests.modelfiles import (
+    build_constant_model,
+    build_two_io_model,
+    ir_zip,
+    magika_onnx,
+    onnx_zip,
+    silero_vad_onnx,
+)
 
 
 def build_image_model(height: int = 8, width: int = 8) -> ov.Model:
@@ -61,7 +68,10 @@ def reference(core: ov.Core, model: Path | ov.Model, inputs: dict[str, np.ndarra
     """Outputs of OpenVINO called directly, by output name."""
     model = model if isinstance(model, ov.Model) else core.read_model(str(model))
     results = core.compile_model(model, "CPU").create_infer_request().infer(inputs)
-    return {port.get_any_name(): np.array(value) for port, value in zip(model.outputs, results.values(), strict=True)}
+    return {
+        port.get_any_name(): np.array(value)
+        for port, value in zip(model.outputs, results.values(), strict=True)
+    }
 
 
 __all__ = ["build_constant_model", "build_image_model", "reference", "register", "serve"]

@@ -4,12 +4,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import openvino as ov
 import orjson
 import pytest
 import requests
 from openvino import opset13 as ops
 
-import openvino as ov
 from tests.live import live_service
 from tests.modelfiles import build_constant_model, save_ir
 
@@ -53,17 +53,31 @@ def test_config_json_models_policies_reload_and_errors(tmp_path):
     config = tmp_path / "config.json"
     models = [
         {"name": "const", "base_path": str(repository / "const")},  # OVMS default policy: latest 1
-        {"name": "dyn", "base_path": "models/dyn", "shape": "(2,3)", "nireq": 2, "plugin_config": {"PERFORMANCE_HINT": "LATENCY"}},
+        {
+            "name": "dyn",
+            "base_path": "models/dyn",
+            "shape": "(2,3)",
+            "nireq": 2,
+            "plugin_config": {"PERFORMANCE_HINT": "LATENCY"},
+        },
     ]
     write_config(config, models)
 
     with live_service(tmp_path / "data", with_worker=False, env={"MODEL_CONFIG_PATH": str(config)}) as server:
         url = server.url
-        wait_for(lambda: statuses(url, "const") == {"2": "AVAILABLE"} and statuses(url, "dyn") == {"1": "AVAILABLE"})
-        predict = requests.post(f"{url}/v1/models/const:predict", json={"instances": [[0, 0, 0, 0]]}, timeout=5).json()
+        wait_for(
+            lambda: (
+                statuses(url, "const") == {"2": "AVAILABLE"} and statuses(url, "dyn") == {"1": "AVAILABLE"}
+            )
+        )
+        predict = requests.post(
+            f"{url}/v1/models/const:predict", json={"instances": [[0, 0, 0, 0]]}, timeout=5
+        ).json()
         assert predict == {"predictions": [[2.0, 2.0, 2.0, 2.0]]}
         metadata = requests.get(f"{url}/v2/models/dyn", timeout=5).json()
-        assert metadata["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [2, 3]}]  # reshaped by `shape`
+        assert metadata["inputs"] == [
+            {"name": "x", "datatype": "FP32", "shape": [2, 3]}
+        ]  # reshaped by `shape`
         assert requests.post(f"{url}/v1/config/reload", timeout=30).status_code == 200  # nothing to do
 
         # A new version folder appears: served, and the older one retired (latest 1), as OVMS polls the folder.
@@ -76,7 +90,11 @@ def test_config_json_models_policies_reload_and_errors(tmp_path):
         reload = requests.post(f"{url}/v1/config/reload", timeout=60)
         assert reload.status_code == 201, reload.text
         body = reload.json()
-        assert {s["version"]: s["state"] for s in body["const"]["model_version_status"]} == {"1": "AVAILABLE", "2": "END", "3": "AVAILABLE"}
+        assert {s["version"]: s["state"] for s in body["const"]["model_version_status"]} == {
+            "1": "AVAILABLE",
+            "2": "END",
+            "3": "AVAILABLE",
+        }
         assert body == requests.get(f"{url}/v1/config", timeout=5).json()
         assert requests.post(f"{url}/v1/config/reload", timeout=30).status_code == 200
         one = requests.post(f"{url}/v2/models/const/versions/1/infer", timeout=5,
@@ -85,11 +103,17 @@ def test_config_json_models_policies_reload_and_errors(tmp_path):
 
         config.write_text("{ not json")
         broken = requests.post(f"{url}/v1/config/reload", timeout=30)
-        assert (broken.status_code, broken.json()) == (412, {"error": "Reloading config file failed. Check server logs for more info."})
+        assert (broken.status_code, broken.json()) == (
+            412,
+            {"error": "Reloading config file failed. Check server logs for more info."},
+        )
         assert statuses(url, "const")["3"] == "AVAILABLE"  # models keep serving meanwhile
         config.unlink()
         missing = requests.post(f"{url}/v1/config/reload", timeout=30)
-        assert (missing.status_code, missing.json()) == (500, {"error": "Config file not found or cannot open."})
+        assert (missing.status_code, missing.json()) == (
+            500,
+            {"error": "Config file not found or cannot open."},
+        )
 
         # A model removed from the file is retired; its name stays known with END versions (OVMS).
         write_config(config, models[1:])

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from inference.protocols import errors, kserve, tfs
+from inference.protocols import kserve, tfs
 from inference.protocols.errors import InferenceError
 from inference.protocols.routing import Kind, resolve
 from inference.protocols.tensors import BY_KSERVE, Dim, TensorSpec, loads
@@ -17,7 +17,9 @@ from inference.protocols.validation import validate_inputs
 
 
 def spec(name: str, datatype: str, *dims: int, index: int = 0) -> TensorSpec:
-    return TensorSpec(name, index, BY_KSERVE[datatype], tuple(Dim(0, -1) if d < 0 else Dim(d, d) for d in dims))
+    return TensorSpec(
+        name, index, BY_KSERVE[datatype], tuple(Dim(0, -1) if d < 0 else Dim(d, d) for d in dims)
+    )
 
 
 A = spec("a", "FP32", 1, 3, index=0)
@@ -39,7 +41,13 @@ class TestRouting:
             ("POST", "/v1/models/m:predict", Kind.TFS_PREDICT, "m", None),
             ("POST", "/v1/models/m/versions/3:predict", Kind.TFS_PREDICT, "m", 3),
             ("GET", "/v1/models/m", Kind.TFS_STATUS, "m", None),
-            ("GET", "/v1/models/m/versions/0", Kind.TFS_STATUS, "m", None),  # 0 = default, as ovmsclient sends
+            (
+                "GET",
+                "/v1/models/m/versions/0",
+                Kind.TFS_STATUS,
+                "m",
+                None,
+            ),  # 0 = default, as ovmsclient sends
             ("GET", "/v1/models/m/versions/2/metadata", Kind.TFS_METADATA, "m", 2),
             ("GET", "/v1/config", Kind.CONFIG_STATUS, "", None),
             ("POST", "/v1/config/reload", Kind.CONFIG_RELOAD, "", None),
@@ -65,14 +73,19 @@ class TestRouting:
         assert error_of(resolve, method, path).status == 406
         assert error_of(resolve, method, path).text == "Unsupported method"
 
-    @pytest.mark.parametrize("path", ["/v1/models/m/versions/-1", "/v2/models/m/versions/-1/infer", "/v1/nothing", "/v2/x/y/z"])
+    @pytest.mark.parametrize(
+        "path", ["/v1/models/m/versions/-1", "/v2/models/m/versions/-1/infer", "/v1/nothing", "/v2/x/y/z"]
+    )
     def test_unknown_path_or_negative_version_is_400(self, path):
         for method in ("GET", "POST"):
             error = error_of(resolve, method, path)
             assert (error.status, error.text) == (400, "Invalid request URL")
 
     def test_huge_version_is_not_found(self):
-        assert error_of(resolve, "GET", "/v1/models/m/versions/99999999999999999999").text == "Model with requested version is not found"
+        assert (
+            error_of(resolve, "GET", "/v1/models/m/versions/99999999999999999999").text
+            == "Model with requested version is not found"
+        )
 
 
 class TestJson:
@@ -107,7 +120,9 @@ class TestTfsParsing:
     def test_column_bare_list_and_named(self):
         order, tensors, _ = tfs.parse_predict({"inputs": [[1.5, 2, 3, 4]]}, ONE)
         assert order == tfs.COLUMN and tensors["x"].array.tolist() == [[1.5, 2, 3, 4]]
-        _, tensors, sent = tfs.parse_predict({"inputs": {"a": [[1, 2, 3]], "b": [[1, 2, 3]], "zzz": [1]}}, TWO)
+        _, tensors, sent = tfs.parse_predict(
+            {"inputs": {"a": [[1, 2, 3]], "b": [[1, 2, 3]], "zzz": [1]}}, TWO
+        )
         assert set(tensors) == {"a", "b"} and sent == 2  # unknown inputs are dropped
 
     @pytest.mark.parametrize(
@@ -135,28 +150,43 @@ class TestTfsParsing:
 
     def test_b64_values_become_bytes(self):
         image = {"image": spec("image", "UINT8", 1, 2, 2, 3)}
-        _, tensors, _ = tfs.parse_predict({"instances": [{"image": {"b64": base64.b64encode(b"abc").decode()}}]}, image)
+        _, tensors, _ = tfs.parse_predict(
+            {"instances": [{"image": {"b64": base64.b64encode(b"abc").decode()}}]}, image
+        )
         assert tensors["image"].strings == [b"abc"] and tensors["image"].is_bytes
 
     def test_responses(self):
         out = np.arange(6, dtype=np.float32).reshape(2, 3)
-        assert orjson.loads(tfs.predict_response(tfs.ROW, [("y", out)])) == {"predictions": [[0, 1, 2], [3, 4, 5]]}
-        assert orjson.loads(tfs.predict_response(tfs.COLUMN, [("y", out)])) == {"outputs": [[0, 1, 2], [3, 4, 5]]}
+        assert orjson.loads(tfs.predict_response(tfs.ROW, [("y", out)])) == {
+            "predictions": [[0, 1, 2], [3, 4, 5]]
+        }
+        assert orjson.loads(tfs.predict_response(tfs.COLUMN, [("y", out)])) == {
+            "outputs": [[0, 1, 2], [3, 4, 5]]
+        }
         two = [("s", out), ("p", out * 2)]
-        assert orjson.loads(tfs.predict_response(tfs.ROW, two))["predictions"][1] == {"s": [3, 4, 5], "p": [6, 8, 10]}
+        assert orjson.loads(tfs.predict_response(tfs.ROW, two))["predictions"][1] == {
+            "s": [3, 4, 5],
+            "p": [6, 8, 10],
+        }
         assert orjson.loads(tfs.predict_response(tfs.COLUMN, two))["outputs"]["p"] == [[0, 2, 4], [6, 8, 10]]
 
 
 class TestValidation:
     def test_count_missing_shape_precision_texts(self):
         _, tensors, sent = tfs.parse_predict({"inputs": {"a": [[1, 2, 3]]}}, TWO)
-        assert error_of(validate_inputs, [A, B], tensors, sent).text == "Invalid number of inputs - Expected: 2; Actual: 1"
+        assert (
+            error_of(validate_inputs, [A, B], tensors, sent).text
+            == "Invalid number of inputs - Expected: 2; Actual: 1"
+        )
 
         request = kserve.parse_infer(orjson.dumps({"inputs": [
             {"name": "a", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]},
             {"name": "c", "shape": [1, 3], "datatype": "INT32", "data": [1, 2, 3]}]}), None)  # fmt: skip
         tensors = {t.name: t for t in request.inputs}
-        assert error_of(validate_inputs, [A, B], tensors, 2).text == "Missing input with specific name - Required input: b"
+        assert (
+            error_of(validate_inputs, [A, B], tensors, 2).text
+            == "Missing input with specific name - Required input: b"
+        )
 
         def infer(shape, datatype="INT32", data=None):
             data = data if data is not None else list(range(int(np.prod(shape))))
@@ -165,10 +195,21 @@ class TestValidation:
                 {"name": "b", "shape": shape, "datatype": datatype, "data": data}]}), None)  # fmt: skip
             return validate_inputs([A, B], {t.name: t for t in req.inputs}, 2)
 
-        assert error_of(infer, [1, 4]).text == "Invalid input shape - Expected: (1,3); Actual: (1,4); input name: b"
-        assert error_of(infer, [2, 3]).text == "Invalid input batch size - Expected: 1; Actual: 2; input name: b"
-        assert error_of(infer, [3]).text == "Invalid number of shape dimensions - Expected: (1,3); Actual: (3); input name: b"
-        assert error_of(infer, [1, 3], "FP32").text == "Invalid input precision - Expected: I32; Actual: FP32; input name: b"
+        assert (
+            error_of(infer, [1, 4]).text
+            == "Invalid input shape - Expected: (1,3); Actual: (1,4); input name: b"
+        )
+        assert (
+            error_of(infer, [2, 3]).text == "Invalid input batch size - Expected: 1; Actual: 2; input name: b"
+        )
+        assert (
+            error_of(infer, [3]).text
+            == "Invalid number of shape dimensions - Expected: (1,3); Actual: (3); input name: b"
+        )
+        assert (
+            error_of(infer, [1, 3], "FP32").text
+            == "Invalid input precision - Expected: I32; Actual: FP32; input name: b"
+        )
         assert error_of(infer, [1, 3], data=[1, 2]).text == (
             "Invalid number of values in tensor proto container - Expected: 3 values; Actual: 2 values; input name: b"
         )
@@ -177,7 +218,10 @@ class TestValidation:
 
     def test_dynamic_dimension_accepts_any_size(self):
         x = ONE["x"]
-        request = kserve.parse_infer(orjson.dumps({"inputs": [{"name": "x", "shape": [5, 4], "datatype": "FP32", "data": [0] * 20}]}), None)
+        request = kserve.parse_infer(
+            orjson.dumps({"inputs": [{"name": "x", "shape": [5, 4], "datatype": "FP32", "data": [0] * 20}]}),
+            None,
+        )
         assert validate_inputs([x], {"x": request.inputs[0]}, 1)[0].shape == (5, 4)
 
 
@@ -193,23 +237,46 @@ class TestKserveParsing:
         assert arrays[0].tolist() == [[0, 1, 2]] and arrays[1].tolist() == [[7, 8, 9]]
 
     def test_binary_size_mismatch_and_overrun(self):
-        header = orjson.dumps({"inputs": [{"name": "a", "shape": [1, 3], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]})
+        header = orjson.dumps(
+            {
+                "inputs": [
+                    {"name": "a", "shape": [1, 3], "datatype": "FP32", "parameters": {"binary_data_size": 8}}
+                ]
+            }
+        )
         request = kserve.parse_infer(header + b"\0" * 8, len(header))
         error = error_of(validate_inputs, [A], {"a": request.inputs[0]}, 1)
-        assert error.text == "Invalid content size of tensor proto - Expected: 12 bytes; Actual: 8 bytes; input name: a"
+        assert (
+            error.text
+            == "Invalid content size of tensor proto - Expected: 12 bytes; Actual: 8 bytes; input name: a"
+        )
         error = error_of(kserve.parse_infer, header + b"\0" * 4, len(header))
         assert error.text == "Received buffer size is smaller than binary_data_size parameter indicates"
 
     def test_header_length_header(self):
         assert kserve.header_length(None, 10) is None
         assert kserve.header_length(b"7", 10) == 7
-        assert error_of(kserve.header_length, b"abc", 10).text == "Inference-Header-Content-Length header is invalid and couldn't be parsed"
+        assert (
+            error_of(kserve.header_length, b"abc", 10).text
+            == "Inference-Header-Content-Length header is invalid and couldn't be parsed"
+        )
         assert error_of(kserve.header_length, b"-5", 10).status == 400
         assert error_of(kserve.header_length, b"11", 10).status == 400
 
     def test_bytes_elements_carry_a_length_prefix(self):
         blob = struct.pack("<I", 3) + b"abc" + struct.pack("<I", 0)
-        header = orjson.dumps({"inputs": [{"name": "s", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": len(blob)}}]})
+        header = orjson.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "s",
+                        "shape": [2],
+                        "datatype": "BYTES",
+                        "parameters": {"binary_data_size": len(blob)},
+                    }
+                ]
+            }
+        )
         request = kserve.parse_infer(header + blob, len(header))
         assert request.inputs[0].strings == [b"abc", b""]
 
@@ -234,7 +301,12 @@ class TestKserveParsing:
         assert error_of(kserve.parse_infer, orjson.dumps(document), None).text == text
 
     def test_ragged_nested_data_is_flattened_like_ovms(self):
-        request = kserve.parse_infer(orjson.dumps({"inputs": [{"name": "a", "shape": [1, 3], "datatype": "FP32", "data": [[1], [2, 3]]}]}), None)
+        request = kserve.parse_infer(
+            orjson.dumps(
+                {"inputs": [{"name": "a", "shape": [1, 3], "datatype": "FP32", "data": [[1], [2, 3]]}]}
+            ),
+            None,
+        )
         assert request.inputs[0].array.tolist() == [1, 2, 3]
 
     def test_response_binary_and_json(self):

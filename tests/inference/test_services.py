@@ -10,10 +10,23 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config.errors import ServiceError, ValidationFailed
-from inference.models import Servable, ServedVersion, ServingGeneration, ServingProcess, VersionReport, VersionState
+from inference.models import (
+    Servable,
+    ServedVersion,
+    ServingGeneration,
+    ServingProcess,
+    VersionReport,
+    VersionState,
+)
 from inference.runtime import AVAILABLE, END, Runtime
 from inference.selectors import live_processes, serving_status, version_progress
-from inference.services import servable_load, servable_set_default, servable_unload, wait_for_version
+from inference.services import (
+    servable_load,
+    servable_set_default,
+    servable_unload,
+    served_version_retain,
+    wait_for_version,
+)
 from tests.modelfiles import build_constant_model, ir_zip, magika_onnx, onnx_zip
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +35,12 @@ pytestmark = pytest.mark.django_db
 def upload(client: APIClient, archive: bytes, *, model_id: str, name: str, version: str) -> str:
     response = client.post(
         "/models",
-        {"file": SimpleUploadedFile("m.zip", archive, content_type="application/zip"), "id": model_id, "name": name, "version": version},
+        {
+            "file": SimpleUploadedFile("m.zip", archive, content_type="application/zip"),
+            "id": model_id,
+            "name": name,
+            "version": version,
+        },
         format="multipart",
     )
     assert response.status_code == 201, response.content
@@ -53,7 +71,9 @@ class TestServableLoad:
 
     def test_name_override_and_version_collision(self, constants):
         first = servable_load(model_id="c1", config={"name": "shared"})
-        second = servable_load(model_id="c2", config={"name": "shared", "plugin_config": {"PERFORMANCE_HINT": "LATENCY"}})
+        second = servable_load(
+            model_id="c2", config={"name": "shared", "plugin_config": {"PERFORMANCE_HINT": "LATENCY"}}
+        )
         assert (first.version, second.version) == (1, 2)
         assert Servable.objects.get(name="shared").plugin_config == {"PERFORMANCE_HINT": "LATENCY"}
 
@@ -75,7 +95,9 @@ class TestServableLoad:
         servable_set_default(name="const", version=1)
         assert servable_unload(model_id="c1") == 1
         servable = Servable.objects.get(name="const")
-        assert servable.default_version is None and list(servable.versions.values_list("version", flat=True)) == [2]
+        assert servable.default_version is None and list(
+            servable.versions.values_list("version", flat=True)
+        ) == [2]
         assert servable_unload(model_id="c2") == 1
         assert not Servable.objects.filter(name="const").exists()
         assert servable_unload(model_id="c2") == 0
@@ -91,7 +113,9 @@ class TestServableLoad:
 class TestReportsAndProcesses:
     def _process(self, name: str, *, age: float = 0.0, generation: int = 0) -> ServingProcess:
         now = timezone.now() - timedelta(seconds=age)
-        return ServingProcess.objects.create(pk=name, host="h", pid=1, started_at=now, last_seen=now, generation_seen=generation)
+        return ServingProcess.objects.create(
+            pk=name, host="h", pid=1, started_at=now, last_seen=now, generation_seen=generation
+        )
 
     def test_wait_for_version_needs_every_live_process(self, constants):
         served = servable_load(model_id="c1")
@@ -99,10 +123,14 @@ class TestReportsAndProcesses:
         a = self._process("a", generation=generation)
         b = self._process("b", generation=generation)
         self._process("dead", age=60)  # stale: ignored
-        VersionReport.objects.create(process=a, servable_name="const", version=served.version, state=AVAILABLE, warmed_up=True)
+        VersionReport.objects.create(
+            process=a, servable_name="const", version=served.version, state=AVAILABLE, warmed_up=True
+        )
         assert version_progress("const", 1, VersionState.AVAILABLE) is None
         assert wait_for_version("const", 1, timeout=0.3, poll=0.05) is False
-        VersionReport.objects.create(process=b, servable_name="const", version=1, state=AVAILABLE, warmed_up=True)
+        VersionReport.objects.create(
+            process=b, servable_name="const", version=1, state=AVAILABLE, warmed_up=True
+        )
         assert wait_for_version("const", 1, timeout=1) is True
         assert serving_status("const", 1).loaded
         assert [p.pk for p in live_processes()] == ["a", "b"]
@@ -110,7 +138,14 @@ class TestReportsAndProcesses:
     def test_a_failed_load_ends_the_wait_at_once(self, constants):
         servable_load(model_id="c1")
         process = self._process("a", generation=ServingGeneration.current())
-        VersionReport.objects.create(process=process, servable_name="const", version=1, state=20, error_code="UNKNOWN", error_message="boom")
+        VersionReport.objects.create(
+            process=process,
+            servable_name="const",
+            version=1,
+            state=20,
+            error_code="UNKNOWN",
+            error_message="boom",
+        )
         assert wait_for_version("const", 1, timeout=30) is False
         assert serving_status("const", 1).errors == ["boom"]
 
@@ -151,8 +186,12 @@ class TestRuntimeInProcess:
         object.__setattr__(view, "switch_at", (timezone.now() - timedelta(seconds=1)).timestamp())
         assert view.resolve(None).version == 2
 
-        Servable.objects.filter(name="const").update(version_policy={"latest": {"num_versions": 1}}, default_version=None, previous_default_version=None)
-        ServedVersion.objects.filter(version=1).update(retain_until=timezone.now() + timedelta(seconds=30))
+        Servable.objects.filter(name="const").update(
+            version_policy={"latest": {"num_versions": 1}},
+            default_version=None,
+            previous_default_version=None,
+        )
+        served_version_retain(name="const", version=1, until=timezone.now() + timedelta(seconds=30))
         runtime.reconcile()
         assert runtime.servable("const").versions[1].state == AVAILABLE  # kept while it drains
         ServedVersion.objects.filter(version=1).update(retain_until=timezone.now() - timedelta(seconds=1))
@@ -173,18 +212,31 @@ class TestRuntimeInProcess:
         monkeypatch.setattr(inference.runtime, "_runtime", runtime)
 
         data = np.arange(2048, dtype=np.int32).reshape(1, 2048) % 256
-        body = {"inputs": [{"name": "bytes", "shape": [1, 2048], "datatype": "INT32", "data": data.ravel().tolist()}]}
-        response = client.post("/v2/models/magika/versions/5/infer", data=orjson.dumps(body), content_type="application/json")
+        body = {
+            "inputs": [
+                {"name": "bytes", "shape": [1, 2048], "datatype": "INT32", "data": data.ravel().tolist()}
+            ]
+        }
+        response = client.post(
+            "/v2/models/magika/versions/5/infer", data=orjson.dumps(body), content_type="application/json"
+        )
         assert response.status_code == 200, response.content
         result = orjson.loads(response.content)
         assert result["model_version"] == "5" and result["outputs"][0]["shape"] == [1, 214]
 
-        predict = client.post("/v1/models/const:predict", data=orjson.dumps({"instances": [[1, 2, 3, 4]]}), content_type="application/json")
+        predict = client.post(
+            "/v1/models/const:predict",
+            data=orjson.dumps({"instances": [[1, 2, 3, 4]]}),
+            content_type="application/json",
+        )
         assert orjson.loads(predict.content) == {"predictions": [[1.0, 1.0, 1.0, 1.0]]}
         wrong = client.get("/v1/models/const:predict")
         assert (wrong.status_code, orjson.loads(wrong.content)) == (406, {"error": "Unsupported method"})
         missing = client.get("/v2/models/nope")
-        assert (missing.status_code, orjson.loads(missing.content)) == (404, {"error": "Model with requested name is not found"})
+        assert (missing.status_code, orjson.loads(missing.content)) == (
+            404,
+            {"error": "Model with requested name is not found"},
+        )
 
 
 def test_every_inference_route_is_in_the_openapi_schema():

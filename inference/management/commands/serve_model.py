@@ -7,17 +7,29 @@ from inference.services import servable_load, wait_for_version
 
 
 class Command(BaseCommand):
-    help = "Serve a registry model on every server process (TFS /v1/models/<name> and KServe /v2/models/<name>)."
+    help = (
+        "Serve a registry model on every server process (TFS /v1/models/<name> and KServe /v2/models/<name>)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("model_id", help="Registry model id")
         parser.add_argument("--name", help="Servable name (default: derived from the model name)")
         parser.add_argument("--device", help="OpenVINO device, e.g. CPU (default: MODELHUB_TARGET_DEVICE)")
-        parser.add_argument("--nireq", type=int, help="Parallel infer requests (default: OpenVINO's optimal number)")
-        parser.add_argument("--plugin-config", help='OpenVINO properties as JSON, e.g. \'{"PERFORMANCE_HINT": "LATENCY"}\'')
-        parser.add_argument("--no-warmup", action="store_true", help="Take traffic without a warm-up inference")
-        parser.add_argument("--wait", action="store_true", help="Wait until every live server process serves it")
-        parser.add_argument("--timeout", type=float, default=300.0, help="Seconds to wait with --wait (default 300)")
+        parser.add_argument(
+            "--nireq", type=int, help="Parallel infer requests (default: OpenVINO's optimal number)"
+        )
+        parser.add_argument(
+            "--plugin-config", help='OpenVINO properties as JSON, e.g. \'{"PERFORMANCE_HINT": "LATENCY"}\''
+        )
+        parser.add_argument(
+            "--no-warmup", action="store_true", help="Take traffic without a warm-up inference"
+        )
+        parser.add_argument(
+            "--wait", action="store_true", help="Wait until every live server process serves it"
+        )
+        parser.add_argument(
+            "--timeout", type=float, default=300.0, help="Seconds to wait with --wait (default 300)"
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         config: dict[str, object] = {}
@@ -40,11 +52,15 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         name, version = served.servable.name, served.version
         self.stdout.write(f"Model {options['model_id']} is served as {name} version {version}.")
-        self.stdout.write(f"  KServe: /v2/models/{name}/versions/{version}/infer   TFS: /v1/models/{name}/versions/{version}:predict")
+        self.stdout.write(
+            f"  KServe: /v2/models/{name}/versions/{version}/infer   TFS: /v1/models/{name}/versions/{version}:predict"
+        )
         if not options["wait"]:
             return
         if not live_processes().exists():
-            self.stdout.write("No server process is running: it will load the model when it starts (make run).")
+            self.stdout.write(
+                "No server process is running: it will load the model when it starts (make run)."
+            )
             return
         if wait_for_version(name, version, timeout=float(options["timeout"])):  # type: ignore[arg-type]
             status = serving_status(name, version)

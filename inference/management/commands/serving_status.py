@@ -13,7 +13,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         processes = list(live_processes().order_by("started_at"))
-        reports = VersionReport.objects.filter(process__in=processes).order_by("servable_name", "version", "process_id")
+        reports = VersionReport.objects.filter(process__in=processes).order_by(
+            "servable_name", "version", "process_id"
+        )
         by_version: dict[tuple[str, int], list[dict[str, object]]] = {}
         for report in reports:
             by_version.setdefault((report.servable_name, report.version), []).append(
@@ -22,15 +24,24 @@ class Command(BaseCommand):
             )  # fmt: skip
         status = {
             "generation": ServingGeneration.current(),
-            "processes": [{"id": p.pk, "last_seen": p.last_seen.isoformat(), "generation_seen": p.generation_seen} for p in processes],
+            "processes": [
+                {"id": p.pk, "last_seen": p.last_seen.isoformat(), "generation_seen": p.generation_seen}
+                for p in processes
+            ],
             "servables": [
                 {
                     "name": servable.name,
                     "default_version": servable.default_version,
                     "previous_default_version": servable.previous_default_version,
-                    "default_switch_at": servable.default_switch_at.isoformat() if servable.default_switch_at else None,
+                    "default_switch_at": servable.default_switch_at.isoformat()
+                    if servable.default_switch_at
+                    else None,
                     "versions": [
-                        {"version": row.version, "model_id": row.model_id, "reports": by_version.get((servable.name, row.version), [])}
+                        {
+                            "version": row.version,
+                            "model_id": row.model_id,
+                            "reports": by_version.get((servable.name, row.version), []),
+                        }
                         for row in servable.versions.all()
                     ],
                 }
@@ -45,5 +56,10 @@ class Command(BaseCommand):
             pin = servable["default_version"] or "highest AVAILABLE"
             self.stdout.write(f"{servable['name']} (default: {pin})")
             for version in servable["versions"]:
-                states = ", ".join(f"{r['state']}{' ' + r['error'] if r['error'] else ''}" for r in version["reports"]) or "not reported"
+                states = (
+                    ", ".join(
+                        f"{r['state']}{' ' + r['error'] if r['error'] else ''}" for r in version["reports"]
+                    )
+                    or "not reported"
+                )
                 self.stdout.write(f"  version {version['version']} (model {version['model_id']}): {states}")

@@ -24,9 +24,15 @@ class Command(BaseCommand):
         if not removed:
             self.stdout.write(f"Model {model_id} was not served.")
             return
-        self.stdout.write(f"Model {model_id} is no longer served ({', '.join(f'{n}:{v}' for n, v in served)}).")
+        self.stdout.write(
+            f"Model {model_id} is no longer served ({', '.join(f'{n}:{v}' for n, v in served)})."
+        )
         if options["wait"]:
             for name, version in served:
-                if not wait_for_version(name, version, timeout=float(options["timeout"]), state=VersionState.END):  # type: ignore[arg-type]
-                    raise CommandError(f"{name} version {version} is still loaded somewhere after {options['timeout']}s.")
+                if not wait_for_version(
+                    name, version, timeout=float(options["timeout"]), state=VersionState.END
+                ):  # type: ignore[arg-type]
+                    raise CommandError(
+                        f"{name} version {version} is still loaded somewhere after {options['timeout']}s."
+                    )
             self.stdout.write(self.style.SUCCESS("Unloaded from every server process."))

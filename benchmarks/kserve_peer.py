@@ -1,0 +1,81 @@
+"""The peer in benchmarks/serving.py: KServe's own Python ModelServer serving an OpenVINO model, given its best
+shot (an `async def predict` over an AsyncInferQueue, uvloop, no gRPC, no access or latency logging).
+
+Runs in its own virtualenv (benchmarks/.venv-kserve, made by serving.py) so kserve's many dependencies stay
+out of the project's. Usage: kserve_peer.py MODEL_PATH NAME PORT [--nireq N] [--hint THROUGHPUT]
+"""
+
+import argparse
+import asyncio
+import logging
+
+import openvino as ov
+from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
+
+_DATATYPES = {"f32": "FP32", "f16": "FP16", "f64": "FP64", "i8": "INT8", "i16": "INT16", "i32": "INT32", "i64": "INT64",
+              "u8": "UINT8", "u16": "UINT16", "u32": "UINT32", "u64": "UINT64", "boolean": "BOOL"}  # fmt: skip
+
+
+class OpenVINOModel(Model):
+    def __init__(self, name: str, path: str, nireq: int, hint: str) -> None:
+        super().__init__(name)
+        self.path = path
+        self.nireq = nireq
+        self.hint = hint
+        self.ready = False
+
+    def load(self) -> bool:
+        core = ov.Core()
+        model = core.read_model(self.path)
+        compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": self.hint})
+        self.nireq = self.nireq or compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+        self.queue = ov.AsyncInferQueue(compiled, self.nireq)
+        self.queue.set_callback(self._done)
+        self.output_names = [port.get_any_name() for port in model.outputs]
+        self.output_types = [_DATATYPES[port.get_element_type().get_type_name()] for port in compiled.outputs]
+        self.slots: asyncio.Semaphore | None = None
+        self.ready = True
+        return True
+
+    def _done(self, request: ov.InferRequest, userdata: tuple) -> None:
+        loop, future = userdata
+        outputs = [request.get_output_tensor(i).data.copy() for i in range(len(self.output_names))]
+        loop.call_soon_threadsafe(future.set_result, outputs)
+
+    async def predict(
+        self, payload: InferRequest, headers: dict | None = None, response_headers: dict | None = None
+    ) -> InferResponse:
+        loop = asyncio.get_running_loop()
+        if self.slots is None:
+            self.slots = asyncio.Semaphore(self.nireq)
+        inputs = {tensor.name: tensor.as_numpy() for tensor in payload.inputs}
+        async with self.slots:
+            future = loop.create_future()
+            self.queue.start_async(inputs, (loop, future))
+            results = await future
+        outputs = []
+        for name, datatype, array in zip(self.output_names, self.output_types, results, strict=True):
+            output = InferOutput(name=name, shape=list(array.shape), datatype=datatype)
+            output.set_data_from_numpy(array, binary_data=False)
+            outputs.append(output)
+        return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=outputs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("path")
+    parser.add_argument("name")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--nireq", type=int, default=0)
+    parser.add_argument("--hint", default="THROUGHPUT")
+    options = parser.parse_args([a for a in __import__("sys").argv[1:]])
+    model = OpenVINOModel(options.name, options.path, options.nireq, options.hint)
+    model.load()
+    server = ModelServer(http_port=options.port, workers=1, enable_grpc=False, enable_latency_logging=False)
+    for name in ("uvicorn.access", "kserve.trace"):
+        logging.getLogger(name).disabled = True
+    server.start([model])
+
+
+if __name__ == "__main__":
+    main()

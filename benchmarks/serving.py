@@ -1,0 +1,521 @@
+"""Serving benchmark: modelhub's inference server against the in-process limit and KServe's own server.
+
+    .venv/bin/python benchmarks/serving.py [--seconds 8] [--rounds 3] [--connections 8] [--skip-peer]
+
+Starts modelhub (as `make run` does: migrate, uvicorn with uvloop/httptools, WEB_CONCURRENCY processes) on a
+temporary data folder, registers and serves two models from the test packages (Silero VAD: light, two inputs
+and two outputs; magika: heavy, one input), and drives it with `wrk` at 8 connections, batch 1:
+  - KServe v2 JSON, KServe v2 binary data extension, and TFS predict (column format);
+and in the same run measures two baselines:
+  - the limit: the same model, same compile settings, called in-process through an AsyncInferQueue kept full;
+  - the peer: KServe's Python ModelServer (`kserve` package, in its own venv benchmarks/.venv-kserve created
+    on first use) serving the same model with OpenVINO through an `async def predict` over an AsyncInferQueue.
+Rounds are interleaved (limit, ours, peer, ...) and the median is kept, so that a busy neighbour hurts all
+sides alike. Results go to benchmarks/results/. Run it on a quiet machine: every side shares the same cores.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PEER_VENV = ROOT / "benchmarks" / ".venv-kserve"
+RESULTS = ROOT / "benchmarks" / "results"
+HINT = os.environ.get("MODELHUB_PERFORMANCE_HINT", "THROUGHPUT")  # the server's default compile setting
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of one measurement")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds per measurement (median kept)"
+    )
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")), help="server processes"
+    )
+    parser.add_argument("--skip-peer", action="store_true", help="do not measure KServe's server")
+    parser.add_argument(
+        "--nireq", type=int, help="serve with this many infer requests (default: the server's default)"
+    )
+    parser.add_argument("--limit", nargs=2, metavar=("MODEL", "NIREQ"), help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.limit:
+        print(json.dumps(in_process_limit(options.limit[0], int(options.limit[1]), options.seconds)))
+        return 0
+
+    if shutil.which("wrk") is None:
+        print("wrk is not installed. On Debian/Ubuntu: sudo apt-get install -y wrk", file=sys.stderr)
+        return 2
+    load = os.getloadavg()[0]
+    print(
+        f"Load average {load:.2f} on {os.cpu_count()} cores"
+        + ("  (busy machine: figures will be noisy)" if load > 0.7 else "")
+    )
+    try:
+        peer_python = None if options.skip_peer else ensure_peer_venv()
+    except subprocess.CalledProcessError as exc:
+        print(
+            f"Could not install kserve into {PEER_VENV} ({exc}); run with --skip-peer to measure without it.",
+            file=sys.stderr,
+        )
+        return 2
+
+    from tests.modelfiles import magika_onnx, silero_vad_onnx  # the model files come with `make install-test`
+
+    models = {"silero": silero_vad_onnx(), "magika": magika_onnx()}
+    results: dict[str, Any] = {"connections": options.connections, "seconds": options.seconds, "rounds": options.rounds,
+                               "workers": options.workers, "nireq": options.nireq, "load_before": load, "models": {}}  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(prefix="modelhub-bench-") as scratch,
+        Server(Path(scratch), options.workers) as server,
+    ):
+        bodies = Path(scratch) / "bodies"
+        bodies.mkdir()
+        for name, path in models.items():
+            server.register_and_serve(name, path, options.nireq)
+        for name, path in models.items():
+            requests = make_requests(name, bodies)
+            check_answers(server.url, name, path, requests)
+            nireq = server.nireq(name)
+            print(f"\n== {name} (nireq {nireq})")
+            samples: dict[str, list[dict[str, float]]] = {
+                key: [] for key in ("limit", "json", "binary", "tfs", "peer")
+            }
+            peer = Peer(peer_python, path, name, nireq) if peer_python else None
+            try:
+                for round_number in range(options.rounds):
+                    samples["limit"].append(run_limit(name, nireq, options.seconds))
+                    for key in ("json", "binary", "tfs"):
+                        samples[key].append(wrk(server.url + requests[key]["path"], requests[key], options))
+                    if peer:
+                        with peer:
+                            samples["peer"].append(
+                                wrk(peer.url + requests["json"]["path"], requests["json"], options)
+                            )
+                    print(
+                        f"   round {round_number + 1}: "
+                        + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in samples.items() if v)
+                    )
+            finally:
+                if peer:
+                    peer.close()
+            results["models"][name] = {key: median(values) for key, values in samples.items() if values}
+            results["models"][name]["nireq"] = nireq
+    results["load_after"] = os.getloadavg()[0]
+    report(results)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"serving-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nSaved {out.relative_to(ROOT)}")
+    return 0
+
+
+# --- our server ---------------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, scratch: Path, workers: int) -> None:
+        from tests.live import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "MODELHUB_DATA_DIR": str(scratch / "data"),
+                    "MODELHUB_LOG_LEVEL": "WARNING"}  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "Server":
+        from config.run import server_command
+
+        self.manage("migrate", "--noinput")
+        command = server_command("127.0.0.1", str(self.port), self.workers, access_log=False)
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_until(lambda: http("GET", f"{self.url}/v2/health/ready")[0] == 200, 60, "modelhub did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
+        if done.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed: {done.stdout}{done.stderr}")
+        return done.stdout
+
+    def register_and_serve(self, name: str, model: Path, nireq: int | None) -> None:
+        from tests.modelfiles import onnx_zip
+
+        archive = onnx_zip(model)
+        boundary = "modelhubbench"
+        parts = []
+        for key, value in (("id", name), ("name", name), ("version", "1")):
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+            )
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}.zip"\r\n'
+                     "Content-Type: application/zip\r\n\r\n".encode() + archive + b"\r\n")  # fmt: skip
+        parts.append(f"--{boundary}--\r\n".encode())
+        status, body, _ = http(
+            "POST",
+            f"{self.url}/models",
+            b"".join(parts),
+            {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        if status != 201:
+            raise RuntimeError(f"registering {name} failed: {status} {body[:200]!r}")
+        self.manage(
+            "serve_model", name, "--wait", "--timeout", "300", *(["--nireq", str(nireq)] if nireq else [])
+        )
+
+    def nireq(self, name: str) -> int:
+        _, text, _ = http("GET", f"{self.url}/metrics")
+        match = re.search(rf'ovms_infer_req_queue_size{{name="{name}",version="1"}} ([0-9.]+)', text.decode())
+        return int(float(match.group(1))) if match else 0
+
+
+def make_inputs(name: str) -> dict[str, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    if name == "silero":
+        return {"input": rng.standard_normal((1, 576)).astype(np.float32),
+                "state": (rng.standard_normal((2, 1, 128)) * 0.1).astype(np.float32)}  # fmt: skip
+    return {"bytes": rng.integers(0, 257, (1, 2048)).astype(np.int32)}
+
+
+def make_requests(name: str, folder: Path) -> dict[str, dict[str, Any]]:
+    """Request bodies (written to files for wrk) and the inputs they carry."""
+    import numpy as np
+    import orjson
+
+    inputs = make_inputs(name)
+    kserve_datatype = {np.dtype(np.float32): "FP32", np.dtype(np.int32): "INT32"}
+    json_body = orjson.dumps({"inputs": [{"name": n, "shape": list(a.shape), "datatype": kserve_datatype[a.dtype], "data": a.ravel().tolist()}
+                                         for n, a in inputs.items()]})  # fmt: skip
+    header = orjson.dumps({"inputs": [{"name": n, "shape": list(a.shape), "datatype": kserve_datatype[a.dtype],
+                                       "parameters": {"binary_data_size": a.nbytes}} for n, a in inputs.items()],
+                           "parameters": {"binary_data_output": True}})  # fmt: skip
+    binary_body = header + b"".join(a.tobytes() for a in inputs.values())
+    tfs_body = orjson.dumps({"inputs": {n: a.tolist() for n, a in inputs.items()}})
+    requests = {
+        "json": {"path": f"/v2/models/{name}/infer", "body": json_body, "headers": {"Content-Type": "application/json"}},
+        "binary": {"path": f"/v2/models/{name}/infer", "body": binary_body,
+                   "headers": {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}},
+        "tfs": {"path": f"/v1/models/{name}:predict", "body": tfs_body, "headers": {"Content-Type": "application/json"}},
+    }  # fmt: skip
+    for key, request in requests.items():
+        body_file = folder / f"{name}-{key}.body"
+        body_file.write_bytes(request["body"])
+        script = folder / f"{name}-{key}.lua"
+        lines = [
+            f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()',
+            'wrk.method = "POST"',
+        ]
+        lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in request["headers"].items()]
+        script.write_text("\n".join(lines) + "\n")
+        request["script"] = str(script)
+    requests["inputs"] = inputs  # type: ignore[assignment]
+    return requests
+
+
+def check_answers(url: str, name: str, model: Path, requests: dict[str, Any]) -> None:
+    """Every request used must give the right answer before it is timed."""
+    import numpy as np
+    import openvino as ov
+    import orjson
+
+    core = ov.Core()
+    read = core.read_model(str(model))
+    expected = core.compile_model(read, "CPU").create_infer_request().infer(requests["inputs"])
+    first = read.outputs[0].get_any_name()
+    reference = np.array(list(expected.values())[0])
+    for key in ("json", "binary", "tfs"):
+        request = requests[key]
+        status, body, headers = http("POST", url + request["path"], request["body"], request["headers"])
+        if status != 200:
+            raise RuntimeError(f"{name} {key}: {status} {body[:300]!r}")
+        if key == "tfs":
+            outputs = orjson.loads(body)["outputs"]
+            got = np.array(outputs[first] if isinstance(outputs, dict) else outputs)
+        elif key == "json":
+            document = orjson.loads(body)
+            got = np.array(next(o["data"] for o in document["outputs"] if o["name"] == first))
+        else:
+            length = int(headers["inference-header-content-length"] if "inference-header-content-length" in headers
+                         else headers["Inference-Header-Content-Length"])  # fmt: skip
+            document = orjson.loads(body[:length])
+            offset = 0
+            for output in document["outputs"]:
+                size = output["parameters"]["binary_data_size"]
+                if output["name"] == first:
+                    got = np.frombuffer(body[length + offset : length + offset + size], np.float32)
+                offset += size
+        if not np.allclose(got.ravel(), reference.ravel(), rtol=1e-4, atol=1e-5):
+            raise RuntimeError(f"{name} {key}: wrong answer")
+
+
+# --- load generator -----------------------------------------------------------------------------------
+
+
+def wrk(url: str, request: dict[str, Any], options: argparse.Namespace) -> dict[str, float]:
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{options.connections}",
+        f"-d{max(1, round(options.seconds))}s",
+        "--latency",
+        "-s",
+        request["script"],
+        url,
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise RuntimeError(f"wrk saw errors against {url}:\n{output}")
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", output).group(1))  # type: ignore[union-attr]
+    latency = {p: _millis(re.search(rf"^\s+{p}%\s+(\S+)", output, re.M).group(1)) for p in ("50", "99")}  # type: ignore[union-attr]
+    return {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"]}
+
+
+def _millis(text: str) -> float:
+    value, unit = re.match(r"([0-9.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def median(samples: list[dict[str, float]]) -> dict[str, float]:
+    ordered = sorted(samples, key=lambda s: s["rps"])
+    middle = ordered[len(ordered) // 2]
+    return {
+        **middle,
+        "rps_all": [round(s["rps"], 1) for s in samples],
+        "rps_median": statistics.median(s["rps"] for s in samples),
+    }
+
+
+# --- the limit: in-process AsyncInferQueue --------------------------------------------------------------
+
+
+def run_limit(name: str, nireq: int, seconds: float) -> dict[str, float]:
+    command = [sys.executable, __file__, "--limit", name, str(nireq), "--seconds", str(seconds)]
+    output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def in_process_limit(name: str, nireq: int, seconds: float) -> dict[str, float]:
+    """Inferences per second of an AsyncInferQueue kept full, with the server's compile settings and nireq,
+    inputs bound as shared tensors (no per-call conversion): what no server can beat on this machine."""
+    import numpy as np
+    import openvino as ov
+
+    from tests.modelfiles import magika_onnx, silero_vad_onnx
+
+    path = {"silero": silero_vad_onnx(), "magika": magika_onnx()}[name]
+    compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": HINT})
+    queue = ov.AsyncInferQueue(compiled, nireq or compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    done = [0]
+
+    def callback(request: ov.InferRequest, userdata: object) -> None:
+        done[0] += 1
+
+    queue.set_callback(callback)
+    tensors = {
+        i: ov.Tensor(np.ascontiguousarray(a), shared_memory=True)
+        for i, a in enumerate(make_inputs(name).values())
+    }
+    start_async = ov.AsyncInferQueue.__mro__[1].start_async
+    warm_until = time.perf_counter() + 1.0
+    while time.perf_counter() < warm_until:
+        start_async(queue, tensors, None)
+    queue.wait_all()
+    done[0] = 0
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        start_async(queue, tensors, None)  # blocks (GIL released) while all nireq requests are busy
+    queue.wait_all()
+    return {"rps": done[0] / (time.perf_counter() - began), "p50_ms": 0.0, "p99_ms": 0.0}
+
+
+# --- the peer: KServe's ModelServer -----------------------------------------------------------------------
+
+
+def ensure_peer_venv() -> Path:
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        import openvino
+
+        version = openvino.get_version().split("-")[0]
+        print(
+            f"Creating {PEER_VENV.relative_to(ROOT)} with kserve and openvino {version} (first run only)...",
+            flush=True,
+        )
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "kserve",
+                f"openvino=={version}",
+                "numpy",
+                "uvloop",
+                "httptools",
+            ],
+            check=True,
+        )
+    return python
+
+
+class Peer:
+    def __init__(self, python: Path, model: Path, name: str, nireq: int) -> None:
+        from tests.live import free_port
+
+        self.nireq = nireq
+        self.python = python
+        self.model = model
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "Peer":
+        if self.process is None:
+            command = [
+                str(self.python),
+                str(ROOT / "benchmarks" / "kserve_peer.py"),
+                str(self.model),
+                self.name,
+                str(self.port),
+                "--nireq",
+                str(self.nireq),
+                "--hint",
+                HINT,
+            ]
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_until(
+                lambda: http("GET", f"{self.url}/v2/models/{self.name}/ready")[0] == 200,
+                120,
+                "the KServe server did not start",
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass  # kept running between rounds (idle while the others are measured)
+
+    def close(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+# --- report -----------------------------------------------------------------------------------------------
+
+
+def report(results: dict[str, Any]) -> None:
+    light = results["models"]["silero"]
+    heavy = results["models"]["magika"]
+    print("\nRequests/s (median of rounds), p99 latency:")
+    print(
+        f"{'model':8} {'limit':>9} {'KServe JSON':>18} {'KServe binary':>18} {'TFS predict':>18} {'peer (kserve)':>18}"
+    )
+    for name, values in results["models"].items():
+        cells = [f"{values['limit']['rps']:9.0f}"]
+        for key in ("json", "binary", "tfs", "peer"):
+            cells.append(
+                f"{values[key]['rps']:8.0f} ({values[key]['p99_ms']:5.1f} ms)"
+                if key in values
+                else f"{'-':>18}"
+            )
+        print(f"{name:8} " + " ".join(cells))
+    checks = []
+    if "peer" in light:
+        checks.append(
+            ("light model, KServe JSON >= 3x the peer", light["json"]["rps"] / light["peer"]["rps"], 3.0)
+        )
+        checks.append(("light model, KServe JSON p99 below the peer's (ratio = peer p99 / ours)",
+                       light["peer"]["p99_ms"] / light["json"]["p99_ms"], 1.0))  # fmt: skip
+        checks.append(
+            ("heavy model, KServe JSON >= 1.4x the peer", heavy["json"]["rps"] / heavy["peer"]["rps"], 1.4)
+        )
+    checks.append(
+        (
+            "heavy model, KServe JSON >= 0.8x the in-process limit",
+            heavy["json"]["rps"] / heavy["limit"]["rps"],
+            0.8,
+        )
+    )
+    checks.append(
+        (
+            "heavy model, binary data >= 0.9x the in-process limit",
+            heavy["binary"]["rps"] / heavy["limit"]["rps"],
+            0.9,
+        )
+    )
+    for name, values in results["models"].items():
+        checks.append(
+            (f"{name}: TFS predict >= 0.9x KServe JSON", values["tfs"]["rps"] / values["json"]["rps"], 0.9)
+        )
+    print("\nTargets:")
+    results["targets"] = []
+    for text, ratio, target in checks:
+        ok = ratio > target if "p99" in text else ratio >= target
+        results["targets"].append({"target": text, "ratio": round(ratio, 2), "pass": ok})
+        print(f"  {'PASS' if ok else 'FAIL'}  {ratio:5.2f}  {text}")
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, dict[str, str]]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b"", {}
+
+
+def wait_until(check: Any, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(message)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
