@@ -1,5 +1,7 @@
 """Green deployments on a real service: two server processes, a django-q2 worker, continuous load."""
 
+import os
+import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -48,7 +50,8 @@ def reports(service: LiveService, name: str, version: int) -> list[tuple[str, in
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory):
-    with live_service(tmp_path_factory.mktemp("deploy"), workers=2) as running:
+    env = {"MODELHUB_DEPLOYMENT_STALE_SECONDS": "3"}
+    with live_service(tmp_path_factory.mktemp("deploy"), workers=2, env=env) as running:
         yield running
 
 
@@ -92,6 +95,43 @@ def test_broken_model_is_refused_and_the_served_version_keeps_answering(service:
     assert "cannot be served" in task["detail"]
     assert not [s for s in samples if s.error]
     assert {s.value for s in samples} == {2.0}
+
+
+def server_pids(service: LiveService) -> list[int]:
+    with sqlite3.connect(service.data_dir / "modelhub.sqlite3") as db:
+        rows = db.execute("SELECT pid FROM inference_servingprocess WHERE last_seen > datetime('now', '-10 seconds')").fetchall()
+    return [pid for (pid,) in rows]
+
+
+def test_worker_killed_mid_deployment_ends_failed_and_the_old_version_keeps_serving(service: LiveService, tmp_path: Path) -> None:
+    v4 = register(service, ir_zip(build_constant_model(4.0), tmp_path), name="const", version="4")
+    load = LoadGenerator(service.url, "const", threads=4).start()
+    paused = server_pids(service)[0]
+    os.kill(paused, signal.SIGSTOP)  # one server process cannot load v4: the deployment waits in warm-up
+    try:
+        task_id = deploy(service, v4)["task_id"]
+        deadline = time.monotonic() + 30
+        while requests.get(f"{service.url}/deploy/{task_id}", timeout=10).json()["metadata"].get("current_step") != "warm-up":
+            assert time.monotonic() < deadline, service.log_tail()
+            time.sleep(0.1)
+        service.kill_worker()
+    finally:
+        os.kill(paused, signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    task = requests.get(f"{service.url}/deploy/{task_id}", timeout=10).json()
+    while task["status"] == "processing":
+        assert time.monotonic() < deadline, task
+        time.sleep(0.5)
+        task = requests.get(f"{service.url}/deploy/{task_id}", timeout=10).json()
+    time.sleep(1.5)  # the undone staging reaches every process
+    samples = load.stop()
+    service.start_worker()
+    assert task["status"] == "failed" and "worker" in task["detail"], task
+    assert not [s for s in samples if s.error], [s for s in samples if s.error][:3]
+    assert {s.value for s in samples} == {2.0}
+    with sqlite3.connect(service.data_dir / "modelhub.sqlite3") as db:
+        versions = db.execute("SELECT version FROM inference_servedversion v JOIN inference_servable s ON s.id = v.servable_id WHERE s.name = 'const'").fetchall()
+    assert versions == [(2,)]
 
 
 def test_delete_removes_the_model_from_service(service: LiveService) -> None:
