@@ -2,11 +2,12 @@
 shot (an `async def predict` over an AsyncInferQueue, uvloop, no gRPC, no access or latency logging).
 
 Runs in its own virtualenv (benchmarks/.venv-kserve, made by serving.py) so kserve's many dependencies stay
-out of the project's. Usage: kserve_peer.py MODEL_PATH NAME PORT [--nireq N] [--hint THROUGHPUT]
+out of the project's. Usage: kserve_peer.py MODEL_PATH NAME PORT [--nireq N] [--plugin-config '{"PERFORMANCE_HINT": "THROUGHPUT"}']
 """
 
 import argparse
 import asyncio
+import json
 import logging
 
 import openvino as ov
@@ -17,17 +18,17 @@ _DATATYPES = {"f32": "FP32", "f16": "FP16", "f64": "FP64", "i8": "INT8", "i16": 
 
 
 class OpenVINOModel(Model):
-    def __init__(self, name: str, path: str, nireq: int, hint: str) -> None:
+    def __init__(self, name: str, path: str, nireq: int, plugin_config: dict[str, str]) -> None:
         super().__init__(name)
         self.path = path
         self.nireq = nireq
-        self.hint = hint
+        self.plugin_config = plugin_config
         self.ready = False
 
     def load(self) -> bool:
         core = ov.Core()
         model = core.read_model(self.path)
-        compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": self.hint})
+        compiled = core.compile_model(model, "CPU", self.plugin_config)
         self.nireq = self.nireq or compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
         self.queue = ov.AsyncInferQueue(compiled, self.nireq)
         self.queue.set_callback(self._done)
@@ -67,9 +68,9 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("port", type=int)
     parser.add_argument("--nireq", type=int, default=0)
-    parser.add_argument("--hint", default="THROUGHPUT")
+    parser.add_argument("--plugin-config", default='{"PERFORMANCE_HINT": "THROUGHPUT"}', help="OpenVINO properties (JSON)")
     options = parser.parse_args([a for a in __import__("sys").argv[1:]])
-    model = OpenVINOModel(options.name, options.path, options.nireq, options.hint)
+    model = OpenVINOModel(options.name, options.path, options.nireq, json.loads(options.plugin_config))
     model.load()
     server = ModelServer(http_port=options.port, workers=1, enable_grpc=False, enable_latency_logging=False)
     for name in ("uvicorn.access", "kserve.trace"):

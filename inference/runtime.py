@@ -9,6 +9,7 @@ A second thread heartbeats `ServingProcess` and this process writes a `VersionRe
 
 import asyncio
 import concurrent.futures
+import ctypes
 import logging
 import os
 import socket
@@ -202,6 +203,8 @@ class LoadedVersion:
         self, request: ov.InferRequest, userdata: tuple[asyncio.AbstractEventLoop, asyncio.Future]
     ) -> None:
         finished = time.perf_counter()
+        if not getattr(_callback_thread, "kept", False):
+            _keep_thread_state()
         outputs: list[Any] | BaseException
         try:
             outputs = [
@@ -223,6 +226,19 @@ def _shareable(array: np.ndarray) -> np.ndarray:
 
 
 _start_async = ov.AsyncInferQueue.__mro__[1].start_async  # the C++ binding under openvino's Python wrapper
+_callback_thread = threading.local()
+
+
+def _keep_thread_state() -> None:
+    """Keep this OpenVINO thread's Python thread state between callbacks.
+
+    pybind11 gives a thread that Python did not start a new thread state for every callback and deletes it
+    afterwards; in Python 3.11 that maps and unmaps a frame stack each time, and every unmapping flushes the
+    TLB of all cores running the process (inference threads included). One PyGILState_Ensure that is never
+    released keeps the state alive for the thread's life (measured: ~10% more inferences/s on a light model).
+    """
+    ctypes.pythonapi.PyGILState_Ensure()
+    _callback_thread.kept = True
 
 
 def _settle(future: asyncio.Future, result: tuple[float, Any]) -> None:
