@@ -1,5 +1,6 @@
 """The peer in benchmarks/serving.py: KServe's own Python ModelServer serving an OpenVINO model, given its best
-shot (an `async def predict` over an AsyncInferQueue, uvloop, no gRPC, no access or latency logging).
+shot (an `async def predict` over an AsyncInferQueue, uvloop, no gRPC, no access or latency logging, and the
+same fix as modelhub's runtime for OpenVINO's callback threads: their Python thread state is kept).
 
 Runs in its own virtualenv (benchmarks/.venv-kserve, made by serving.py) so kserve's many dependencies stay
 out of the project's. Usage: kserve_peer.py MODEL_PATH NAME PORT [--nireq N] [--plugin-config '{"PERFORMANCE_HINT": "THROUGHPUT"}']
@@ -7,12 +8,15 @@ out of the project's. Usage: kserve_peer.py MODEL_PATH NAME PORT [--nireq N] [--
 
 import argparse
 import asyncio
+import ctypes
 import json
 import logging
+import threading
 
 import openvino as ov
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 
+_callback_thread = threading.local()
 _DATATYPES = {"f32": "FP32", "f16": "FP16", "f64": "FP64", "i8": "INT8", "i16": "INT16", "i32": "INT32", "i64": "INT64",
               "u8": "UINT8", "u16": "UINT16", "u32": "UINT32", "u64": "UINT64", "boolean": "BOOL"}  # fmt: skip
 
@@ -39,6 +43,9 @@ class OpenVINOModel(Model):
         return True
 
     def _done(self, request: ov.InferRequest, userdata: tuple) -> None:
+        if not getattr(_callback_thread, "kept", False):  # the same thread-state fix as modelhub's runtime
+            ctypes.pythonapi.PyGILState_Ensure()
+            _callback_thread.kept = True
         loop, future = userdata
         outputs = [request.get_output_tensor(i).data.copy() for i in range(len(self.output_names))]
         loop.call_soon_threadsafe(future.set_result, outputs)
