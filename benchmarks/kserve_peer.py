@@ -75,7 +75,9 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("port", type=int)
     parser.add_argument("--nireq", type=int, default=0)
-    parser.add_argument("--plugin-config", default='{"PERFORMANCE_HINT": "THROUGHPUT"}', help="OpenVINO properties (JSON)")
+    parser.add_argument(
+        "--plugin-config", default='{"PERFORMANCE_HINT": "THROUGHPUT"}', help="OpenVINO properties (JSON)"
+    )
     options = parser.parse_args([a for a in __import__("sys").argv[1:]])
     model = OpenVINOModel(options.name, options.path, options.nireq, json.loads(options.plugin_config))
     model.load()

@@ -195,12 +195,17 @@ class RequestPool:
     """
 
     def __init__(
-        self, compiled: ov.CompiledModel, size: int, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]
+        self,
+        compiled: ov.CompiledModel,
+        size: int,
+        inputs: tuple[TensorSpec, ...],
+        outputs: tuple[TensorSpec, ...],
     ) -> None:
         self.slots = [_Slot(compiled.create_infer_request(), self) for _ in range(size)]
         self._idle = list(self.slots)
         self._waiters: deque[asyncio.Future[_Slot]] = deque()
-        self._lock = threading.Lock()  # the idle list is shared by every event loop that serves (tests use several)
+        # The idle list is shared by every event loop that serves (one in a server process, tests use several).
+        self._lock = threading.Lock()
         self._strings_in = any(spec.datatype.numpy is None for spec in inputs)
         self._string_outputs = frozenset(s.index for s in outputs if s.datatype.ov_name == "string")
         self._output_count = len(outputs)
@@ -240,14 +245,20 @@ class RequestPool:
             waiter.get_loop().call_soon_threadsafe(_hand_over, waiter, slot)
 
     def start_async(
-        self, slot: _Slot, arrays: dict[int, np.ndarray], loop: asyncio.AbstractEventLoop, future: asyncio.Future
+        self,
+        slot: _Slot,
+        arrays: dict[int, np.ndarray],
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future,
     ) -> None:
         slot.loop = loop
         slot.future = future
         request = slot.request
         if self._strings_in:
             # openvino's wrapper makes string tensors of numpy bytes arrays, not of object arrays of bytes
-            request.start_async({i: a.astype(np.bytes_) if a.dtype == object else a for i, a in arrays.items()})
+            request.start_async(
+                {i: a.astype(np.bytes_) if a.dtype == object else a for i, a in arrays.items()}
+            )
             return
         # The arrays themselves become the request's input tensors (no copy); the tensors keep them alive.
         # Calling the binding directly skips the Python wrapper's input dispatcher (~100 us a request).
@@ -256,7 +267,9 @@ class RequestPool:
 
     def outputs_of(self, request: ov.InferRequest) -> list[Any]:
         return [
-            _string_output(request, i) if i in self._string_outputs else request.get_output_tensor(i).data.copy()
+            _string_output(request, i)
+            if i in self._string_outputs
+            else request.get_output_tensor(i).data.copy()
             for i in range(self._output_count)
         ]
 
@@ -315,7 +328,8 @@ def _shareable(array: np.ndarray) -> np.ndarray:
     return np.array(array, order="C")
 
 
-_request_start_async = ov.InferRequest.__mro__[1].start_async  # the C++ binding under openvino's Python wrapper
+# The C++ binding under openvino's Python wrapper.
+_request_start_async = ov.InferRequest.__mro__[1].start_async
 _running_loop = asyncio._get_running_loop
 _callback_thread = threading.local()
 
