@@ -159,7 +159,11 @@ class LoadedVersion:
             # OpenVINO does not call the Python callback when an inference fails: a timer frees the client.
             timer = loop.call_later(settings.INFERENCE_TIMEOUT_SECONDS, _expire, future, slot)
             try:
-                pool.start_async(slot, arrays, loop, future)
+                try:
+                    pool.start_async(slot, arrays, loop, future)
+                except BaseException:
+                    pool.give_back(slot, future)
+                    raise
                 finished, outputs = await future
             finally:
                 timer.cancel()
@@ -244,6 +248,12 @@ class RequestPool:
         else:
             waiter.get_loop().call_soon_threadsafe(_hand_over, waiter, slot)
 
+    def give_back(self, slot: _Slot, future: asyncio.Future) -> None:
+        """Return the request that ran for `future`, once: the callback and the timeout may both try."""
+        if slot.future is future:
+            slot.future = None
+            self.release(slot)
+
     def start_async(
         self,
         slot: _Slot,
@@ -293,8 +303,7 @@ def _request_done(reference: "weakref.ref[_Slot]") -> None:
 def _settle(slot: _Slot, future: asyncio.Future, result: tuple[float, Any]) -> None:
     if not future.done():
         future.set_result(result)
-    slot.future = None
-    slot.pool.release(slot)
+    slot.pool.give_back(slot, future)
 
 
 def _hand_over(waiter: asyncio.Future, slot: _Slot) -> None:
@@ -310,8 +319,7 @@ def _expire(future: asyncio.Future, slot: _Slot) -> None:
         future.set_exception(errors.INTERNAL_INFERENCE_ERROR())
     # A failed inference never calls back: take its request back once OpenVINO says it has stopped.
     if slot.future is future and _request_stopped(slot.request):
-        slot.future = None
-        slot.pool.release(slot)
+        slot.pool.give_back(slot, future)
 
 
 def _request_stopped(request: ov.InferRequest) -> bool:

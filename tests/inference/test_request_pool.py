@@ -88,3 +88,25 @@ def test_an_unloaded_version_is_freed() -> None:
     del version
     gc.collect()
     assert unloaded() is None
+
+
+def test_a_request_that_times_out_as_it_completes_goes_back_once() -> None:
+    from inference import runtime
+
+    version = serving(build_two_io_model(), nireq=2)
+    pool = version.pool
+    assert pool is not None
+    inputs = {0: np.ones((1, 3), np.float32), 1: np.ones((1, 3), np.int32)}
+
+    async def race() -> None:
+        loop = asyncio.get_running_loop()
+        slot = await pool.acquire(loop)
+        future = loop.create_future()
+        pool.start_async(slot, inputs, loop, future)
+        slot.request.wait()  # done, its hand-over to the loop still queued
+        runtime._expire(future, slot)  # the timeout fires first and takes the request back
+        await asyncio.sleep(0.05)  # then the hand-over runs
+        assert sorted(map(id, pool._idle)) == sorted(map(id, pool.slots))  # each request once
+        assert isinstance(future.exception(), InferenceError)
+
+    run(race())
