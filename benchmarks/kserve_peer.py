@@ -1,33 +1,38 @@
 """The peer in benchmarks/serving.py: KServe's own Python ModelServer serving an OpenVINO model, given its best
-shot (an `async def predict` over an AsyncInferQueue, uvloop, no gRPC, no access or latency logging).
+shot (an `async def predict` over an AsyncInferQueue, uvloop, no gRPC, no access or latency logging, and the
+same fix as modelhub's runtime for OpenVINO's callback threads: their Python thread state is kept).
 
 Runs in its own virtualenv (benchmarks/.venv-kserve, made by serving.py) so kserve's many dependencies stay
-out of the project's. Usage: kserve_peer.py MODEL_PATH NAME PORT [--nireq N] [--hint THROUGHPUT]
+out of the project's. Usage: kserve_peer.py MODEL_PATH NAME PORT [--nireq N] [--plugin-config '{"PERFORMANCE_HINT": "THROUGHPUT"}']
 """
 
 import argparse
 import asyncio
+import ctypes
+import json
 import logging
+import threading
 
 import openvino as ov
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 
+_callback_thread = threading.local()
 _DATATYPES = {"f32": "FP32", "f16": "FP16", "f64": "FP64", "i8": "INT8", "i16": "INT16", "i32": "INT32", "i64": "INT64",
               "u8": "UINT8", "u16": "UINT16", "u32": "UINT32", "u64": "UINT64", "boolean": "BOOL"}  # fmt: skip
 
 
 class OpenVINOModel(Model):
-    def __init__(self, name: str, path: str, nireq: int, hint: str) -> None:
+    def __init__(self, name: str, path: str, nireq: int, plugin_config: dict[str, str]) -> None:
         super().__init__(name)
         self.path = path
         self.nireq = nireq
-        self.hint = hint
+        self.plugin_config = plugin_config
         self.ready = False
 
     def load(self) -> bool:
         core = ov.Core()
         model = core.read_model(self.path)
-        compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": self.hint})
+        compiled = core.compile_model(model, "CPU", self.plugin_config)
         self.nireq = self.nireq or compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
         self.queue = ov.AsyncInferQueue(compiled, self.nireq)
         self.queue.set_callback(self._done)
@@ -38,6 +43,9 @@ class OpenVINOModel(Model):
         return True
 
     def _done(self, request: ov.InferRequest, userdata: tuple) -> None:
+        if not getattr(_callback_thread, "kept", False):  # the same thread-state fix as modelhub's runtime
+            ctypes.pythonapi.PyGILState_Ensure()
+            _callback_thread.kept = True
         loop, future = userdata
         outputs = [request.get_output_tensor(i).data.copy() for i in range(len(self.output_names))]
         loop.call_soon_threadsafe(future.set_result, outputs)
@@ -67,9 +75,11 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("port", type=int)
     parser.add_argument("--nireq", type=int, default=0)
-    parser.add_argument("--hint", default="THROUGHPUT")
+    parser.add_argument(
+        "--plugin-config", default='{"PERFORMANCE_HINT": "THROUGHPUT"}', help="OpenVINO properties (JSON)"
+    )
     options = parser.parse_args([a for a in __import__("sys").argv[1:]])
-    model = OpenVINOModel(options.name, options.path, options.nireq, options.hint)
+    model = OpenVINOModel(options.name, options.path, options.nireq, json.loads(options.plugin_config))
     model.load()
     server = ModelServer(http_port=options.port, workers=1, enable_grpc=False, enable_latency_logging=False)
     for name in ("uvicorn.access", "kserve.trace"):
