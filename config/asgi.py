@@ -18,8 +18,8 @@ from django.conf import settings  # noqa: E402
 from config.asgi_limits import LimitRequestBody  # noqa: E402
 from config.lifespan import LifespanRouter  # noqa: E402
 from config.websockets import websocket_urlpatterns  # noqa: E402
-from registry.streaming import StreamedModelUpload  # noqa: E402
 from inference.asgi import InferenceRouter  # noqa: E402
+from registry.streaming import StreamedModelUpload  # noqa: E402
 
 
 def body_limit_for(path: str) -> tuple[int, str]:
@@ -33,7 +33,10 @@ def body_limit_for(path: str) -> tuple[int, str]:
 application = LifespanRouter(
     LimitRequestBody(
         ProtocolTypeRouter(
-            {"http": InferenceRouter(StreamedModelUpload(django_asgi_app)), "websocket": URLRouter(websocket_urlpatterns)}
+            {
+                "http": InferenceRouter(StreamedModelUpload(django_asgi_app)),
+                "websocket": URLRouter(websocket_urlpatterns),
+            }
         ),
         body_limit_for,
     )

@@ -1,6 +1,6 @@
 """`make run`: migrate, then run the ASGI server and the django-q2 cluster until Ctrl-C stops both.
 
-    HOST (127.0.0.1), PORT (8000), WEB_CONCURRENCY (1 server process), MODELHUB_ACCESS_LOG (off)
+HOST (127.0.0.1), PORT (8000), WEB_CONCURRENCY (1 server process), MODELHUB_ACCESS_LOG (off)
 """
 
 import os
@@ -56,7 +56,11 @@ def main() -> int:
     while not stopping:
         for name, child in children.items():
             if child.poll() is not None:
-                print(f"modelhub: the {name} exited with code {child.returncode}; stopping.", file=sys.stderr, flush=True)
+                print(
+                    f"modelhub: the {name} exited with code {child.returncode}; stopping.",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 exit_code = child.returncode or 1
                 stopping = True
         time.sleep(0.2)

@@ -6,7 +6,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="registry/redoc.html"), name="redoc"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="registry/redoc.html"),
+        name="redoc",
+    ),
     path("", include("registry.urls")),
     path("", include("geti.urls")),
     path("", include("inference.lifecycle.urls")),

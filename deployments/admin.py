@@ -16,10 +16,34 @@ from registry.models import Model
 
 @admin.register(DeploymentTask)
 class DeploymentTaskAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "model_id", "servable_name", "status", "current_step", "created_at", "updated_at"]
+    list_display = [
+        "id",
+        "kind",
+        "model_id",
+        "servable_name",
+        "status",
+        "current_step",
+        "created_at",
+        "updated_at",
+    ]
     list_filter = ["kind", "status"]
     search_fields = ["id", "model_id", "servable_name", "detail"]
-    readonly_fields = ["id", "kind", "model_id", "servable_name", "status", "detail", "config", "steps", "metadata", "cancel_requested", "heartbeat_at", "attempts", "created_at", "updated_at"]
+    readonly_fields = [
+        "id",
+        "kind",
+        "model_id",
+        "servable_name",
+        "status",
+        "detail",
+        "config",
+        "steps",
+        "metadata",
+        "cancel_requested",
+        "heartbeat_at",
+        "attempts",
+        "created_at",
+        "updated_at",
+    ]
     actions = ["cancel"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -61,7 +85,9 @@ def _create_tasks(request: HttpRequest, queryset: QuerySet[Model], create: Any, 
             messages.error(request, exc.message)
             continue
         level = messages.WARNING if task.status == "refused" else messages.SUCCESS
-        messages.add_message(request, level, f"{noun} task {task.pk} for {model}: {task.status} {task.detail}".strip())
+        messages.add_message(
+            request, level, f"{noun} task {task.pk} for {model}: {task.status} {task.detail}".strip()
+        )
 
 
 @admin.action(description="Deploy selected models (green deployment)")

@@ -19,7 +19,11 @@ ERROR = inline_serializer("DeploymentError", {"detail": serializers.CharField()}
 
 class TaskRequestSerializer(serializers.Serializer):
     model_id = serializers.CharField(max_length=128)
-    id = serializers.RegexField(MODEL_ID_PATTERN, required=False, help_text="Your own task id: repeating a request with the same id returns the same task.")
+    id = serializers.RegexField(
+        MODEL_ID_PATTERN,
+        required=False,
+        help_text="Your own task id: repeating a request with the same id returns the same task.",
+    )
 
 
 class DeployRequestSerializer(TaskRequestSerializer):
@@ -39,7 +43,9 @@ class TaskOutSerializer(serializers.Serializer):
     config = serializers.JSONField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    metadata = serializers.JSONField(help_text="steps [{name, status, started_at, finished_at, detail}], previous/new version, switched_at, timings")
+    metadata = serializers.JSONField(
+        help_text="steps [{name, status, started_at, finished_at, detail}], previous/new version, switched_at, timings"
+    )
 
 
 def task_to_dict(task: DeploymentTask) -> dict[str, Any]:
@@ -57,14 +63,20 @@ def task_to_dict(task: DeploymentTask) -> dict[str, Any]:
     }
 
 
-def _validated(serializer_class: type[serializers.Serializer], data: Any, *, allow_extra: bool) -> dict[str, Any]:
+def _validated(
+    serializer_class: type[serializers.Serializer], data: Any, *, allow_extra: bool
+) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise ValidationFailed.single(["body"], "The request body must be a JSON object.", "model_attributes_type")
+        raise ValidationFailed.single(
+            ["body"], "The request body must be a JSON object.", "model_attributes_type"
+        )
     serializer = serializer_class(data=data)
     if not allow_extra:
         unknown = sorted(set(data) - set(serializer.fields))
         if unknown:
-            raise ValidationFailed.single(["body"], f"Unsupported key(s) found: {', '.join(unknown)}", "extra_forbidden")
+            raise ValidationFailed.single(
+                ["body"], f"Unsupported key(s) found: {', '.join(unknown)}", "extra_forbidden"
+            )
     if not serializer.is_valid():
         raise ValidationFailed(validation_errors_from_drf(serializer.errors))
     return dict(serializer.validated_data)
@@ -87,17 +99,28 @@ class DeployApi(APIView):
             "`id` returns the existing task (200)."
         ),
         request=DeployRequestSerializer,
-        responses={201: TaskOutSerializer, 200: TaskOutSerializer, 400: ERROR, 404: ERROR, 409: TaskOutSerializer, 422: OpenApiResponse(description="Malformed body")},
+        responses={
+            201: TaskOutSerializer,
+            200: TaskOutSerializer,
+            400: ERROR,
+            404: ERROR,
+            409: TaskOutSerializer,
+            422: OpenApiResponse(description="Malformed body"),
+        },
         tags=["deployments"],
     )
     def post(self, request: Request) -> Response:
         data = _validated(DeployRequestSerializer, request.data, allow_extra=False)
-        task, created = services.deployment_create(model_id=data["model_id"], raw_config=data.get("config"), task_id=data.get("id"))
+        task, created = services.deployment_create(
+            model_id=data["model_id"], raw_config=data.get("config"), task_id=data.get("id")
+        )
         return _created_response(task, created)
 
 
 class DeployTaskApi(APIView):
-    @extend_schema(summary="A deployment task", responses={200: TaskOutSerializer, 404: ERROR}, tags=["deployments"])
+    @extend_schema(
+        summary="A deployment task", responses={200: TaskOutSerializer, 404: ERROR}, tags=["deployments"]
+    )
     def get(self, request: Request, task_id: str) -> Response:
         return Response(task_to_dict(services.task_get(task_id=task_id, kind=TaskKind.DEPLOY)))
 
@@ -115,7 +138,11 @@ class DeployCancelApi(APIView):
 
 
 class DeployStatusApi(APIView):
-    @extend_schema(summary="Newest deployment task of a model", responses={200: TaskOutSerializer, 404: ERROR}, tags=["deployments"])
+    @extend_schema(
+        summary="Newest deployment task of a model",
+        responses={200: TaskOutSerializer, 404: ERROR},
+        tags=["deployments"],
+    )
     def get(self, request: Request, model_id: str) -> Response:
         return Response(task_to_dict(services.newest_task_for_model(model_id=model_id, kind=TaskKind.DEPLOY)))
 
@@ -129,7 +156,13 @@ class DeleteApi(APIView):
             "is not deployed. Extra keys in the body are ignored."
         ),
         request=TaskRequestSerializer,
-        responses={201: TaskOutSerializer, 200: TaskOutSerializer, 404: ERROR, 409: TaskOutSerializer, 422: OpenApiResponse(description="Malformed body")},
+        responses={
+            201: TaskOutSerializer,
+            200: TaskOutSerializer,
+            404: ERROR,
+            409: TaskOutSerializer,
+            422: OpenApiResponse(description="Malformed body"),
+        },
         tags=["deployments"],
     )
     def post(self, request: Request) -> Response:
@@ -139,12 +172,18 @@ class DeleteApi(APIView):
 
 
 class DeleteTaskApi(APIView):
-    @extend_schema(summary="A deletion task", responses={200: TaskOutSerializer, 404: ERROR}, tags=["deployments"])
+    @extend_schema(
+        summary="A deletion task", responses={200: TaskOutSerializer, 404: ERROR}, tags=["deployments"]
+    )
     def get(self, request: Request, task_id: str) -> Response:
         return Response(task_to_dict(services.task_get(task_id=task_id, kind=TaskKind.DELETE)))
 
 
 class DeleteStatusApi(APIView):
-    @extend_schema(summary="Newest deletion task of a model", responses={200: TaskOutSerializer, 404: ERROR}, tags=["deployments"])
+    @extend_schema(
+        summary="Newest deletion task of a model",
+        responses={200: TaskOutSerializer, 404: ERROR},
+        tags=["deployments"],
+    )
     def get(self, request: Request, model_id: str) -> Response:
         return Response(task_to_dict(services.newest_task_for_model(model_id=model_id, kind=TaskKind.DELETE)))

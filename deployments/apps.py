@@ -9,4 +9,6 @@ class DeploymentsConfig(AppConfig):
         from deployments.signals import refuse_deleting_deployed_model
         from registry.services import model_delete_requested
 
-        model_delete_requested.connect(refuse_deleting_deployed_model, dispatch_uid="deployments-refuse-delete")
+        model_delete_requested.connect(
+            refuse_deleting_deployed_model, dispatch_uid="deployments-refuse-delete"
+        )

@@ -33,20 +33,28 @@ class DeploymentTask(models.Model):
     # A plain id, not a foreign key: the history of a model outlives the model.
     model_id = models.CharField(max_length=128, db_index=True)
     servable_name = models.CharField(max_length=128, blank=True, db_index=True)
-    status = models.CharField(max_length=12, choices=TaskStatus.choices, default=TaskStatus.PENDING, db_index=True)
-    detail = models.TextField(blank=True, help_text="Why the task failed, was refused or canceled; or what it did.")
+    status = models.CharField(
+        max_length=12, choices=TaskStatus.choices, default=TaskStatus.PENDING, db_index=True
+    )
+    detail = models.TextField(
+        blank=True, help_text="Why the task failed, was refused or canceled; or what it did."
+    )
     config = models.JSONField(default=dict, blank=True)
     # steps: [{"name", "status", "started_at", "finished_at", "detail"}], previous: what served before, timings.
     metadata = models.JSONField(default=dict, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Updated by the worker while it runs the task.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Updated by the worker while it runs the task."
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["model_id", "kind", "-created_at"], name="deployments_model_kind_newest")]
+        indexes = [
+            models.Index(fields=["model_id", "kind", "-created_at"], name="deployments_model_kind_newest")
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.model_id} ({self.status})"

@@ -23,7 +23,7 @@ from deployments.config import DeploymentConfig
 from deployments.models import DeploymentTask, TaskKind, TaskStatus
 from inference import cache
 from inference.models import Servable, ServedVersion, ServingGeneration, VersionState
-from inference.selectors import live_processes, serving_status, served_versions_of, version_progress
+from inference.selectors import live_processes, served_versions_of, serving_status, version_progress
 from inference.services import servable_load, servable_unload
 from registry.models import Model
 
@@ -72,7 +72,9 @@ def run(task_id: str) -> None:
         logger.warning("Task %s was ended by someone else while it ran", task_id)
     except Exception as exc:
         logger.exception("Task %s failed", task_id)
-        run_.finish(TaskStatus.FAILED, f"{type(exc).__name__}: {exc}" if not isinstance(exc, StepFailed) else str(exc))
+        run_.finish(
+            TaskStatus.FAILED, f"{type(exc).__name__}: {exc}" if not isinstance(exc, StepFailed) else str(exc)
+        )
 
 
 class StepFailed(Exception):
@@ -107,7 +109,13 @@ class TaskRun:
     def step(self, name: str, *, cancellable: bool = True) -> Iterator[dict[str, Any]]:
         if cancellable:
             self.beat()
-        record: dict[str, Any] = {"name": name, "status": "running", "started_at": _now(), "finished_at": None, "detail": ""}
+        record: dict[str, Any] = {
+            "name": name,
+            "status": "running",
+            "started_at": _now(),
+            "finished_at": None,
+            "detail": "",
+        }
         self.metadata["steps"].append(record)
         self.metadata["current_step"] = name
         self.save()
@@ -134,9 +142,20 @@ class TaskRun:
         self.metadata["current_step"] = None
         self.metadata["finished_at"] = _now()
         DeploymentTask.objects.filter(pk=self.task.pk, status=TaskStatus.PROCESSING).update(
-            status=status, detail=detail, metadata=self.metadata, heartbeat_at=timezone.now(), updated_at=timezone.now()
+            status=status,
+            detail=detail,
+            metadata=self.metadata,
+            heartbeat_at=timezone.now(),
+            updated_at=timezone.now(),
         )
-        logger.info("Task %s (%s of model %s) ended %s: %s", self.task.pk, self.task.kind, self.task.model_id, status, detail)
+        logger.info(
+            "Task %s (%s of model %s) ended %s: %s",
+            self.task.pk,
+            self.task.kind,
+            self.task.model_id,
+            status,
+            detail,
+        )
 
 
 def _now() -> str:
@@ -212,7 +231,9 @@ def _deploy(run: TaskRun) -> str:
         with run.step("retire", cancellable=False) as step:
             _retire(name, previous["version"])
             step["detail"] = f"removed version {previous['version']} (model {previous['model_id']})"
-    return f"Model {model.pk} serves as {name} version {version}" + (f", replacing version {previous['version']}." if previous else ".")
+    return f"Model {model.pk} serves as {name} version {version}" + (
+        f", replacing version {previous['version']}." if previous else "."
+    )
 
 
 def _cancel_requested(task_id: str) -> bool:
@@ -250,7 +271,11 @@ def _pin_default(name: str, version: int | None, run: TaskRun) -> None:
     with transaction.atomic():
         servable = Servable.objects.select_for_update().get(name=name)
         before = (servable.default_version, servable.previous_default_version, servable.default_switch_at)
-        servable.default_version, servable.previous_default_version, servable.default_switch_at = version, None, None
+        servable.default_version, servable.previous_default_version, servable.default_switch_at = (
+            version,
+            None,
+            None,
+        )
         servable.save()
         ServingGeneration.bump()
 
@@ -338,7 +363,11 @@ def _sleep_until(run: TaskRun, moment: Any) -> None:
 
 
 def _describe(previous: dict[str, Any] | None) -> str:
-    return f"version {previous['version']} (model {previous['model_id']})" if previous else "nothing (first version)"
+    return (
+        f"version {previous['version']} (model {previous['model_id']})"
+        if previous
+        else "nothing (first version)"
+    )
 
 
 # --- delete ---------------------------------------------------------------------------------------------
@@ -356,7 +385,10 @@ def _delete(run: TaskRun) -> str:
         servable_unload(model_id=model.pk)
         for row in served:
             deadline = time.monotonic() + 30
-            while version_progress(row.servable.name, row.version, VersionState.END) is None and time.monotonic() < deadline:
+            while (
+                version_progress(row.servable.name, row.version, VersionState.END) is None
+                and time.monotonic() < deadline
+            ):
                 run.beat(cancellable=False)
                 time.sleep(0.2)
         step["detail"] = ", ".join(f"{row.servable.name}:{row.version}" for row in served) or "was not served"
@@ -378,7 +410,9 @@ def abandon(task: DeploymentTask) -> None:
             _unstage(new["servable"], new["version"])
         with transaction.atomic():
             if Servable.objects.filter(name=new["servable"]).update(
-                default_version=previous["version"] if previous else None, previous_default_version=None, default_switch_at=None
+                default_version=previous["version"] if previous else None,
+                previous_default_version=None,
+                default_switch_at=None,
             ):
                 ServingGeneration.bump()
     elif task.kind == TaskKind.DEPLOY and new and metadata.get("switched_at") and metadata.get("previous"):

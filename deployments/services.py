@@ -29,7 +29,9 @@ class TaskConflict(ServiceError):
     status_code = 409
 
 
-def deployment_create(*, model_id: str, raw_config: object = None, task_id: str | None = None) -> tuple[DeploymentTask, bool]:
+def deployment_create(
+    *, model_id: str, raw_config: object = None, task_id: str | None = None
+) -> tuple[DeploymentTask, bool]:
     """A new pending deploy task (enqueued after commit), or the existing one for a repeated `task_id`.
 
     Returns (task, created). A task for a servable that is already being deployed is stored as `refused`.
@@ -41,7 +43,9 @@ def deletion_create(*, model_id: str, task_id: str | None = None) -> tuple[Deplo
     return _task_create(kind=TaskKind.DELETE, model_id=model_id, raw_config=None, task_id=task_id)
 
 
-def _task_create(*, kind: str, model_id: str, raw_config: object, task_id: str | None) -> tuple[DeploymentTask, bool]:
+def _task_create(
+    *, kind: str, model_id: str, raw_config: object, task_id: str | None
+) -> tuple[DeploymentTask, bool]:
     if task_id:
         existing = DeploymentTask.objects.filter(pk=task_id).first()
         if existing is not None:
@@ -50,7 +54,9 @@ def _task_create(*, kind: str, model_id: str, raw_config: object, task_id: str |
     if model is None:
         raise ModelUnknown(f"Model {model_id} not found in the registry.")
     config = parse_config(raw_config) if kind == TaskKind.DEPLOY else DeploymentConfig()
-    servable_name = config.servable_name or identity_for(model).servable_name if kind == TaskKind.DEPLOY else ""
+    servable_name = (
+        config.servable_name or identity_for(model).servable_name if kind == TaskKind.DEPLOY else ""
+    )
     task = DeploymentTask(kind=kind, model_id=model_id, servable_name=servable_name, config=config.as_dict())
     if task_id:
         task.id = task_id
@@ -72,7 +78,9 @@ def _task_create(*, kind: str, model_id: str, raw_config: object, task_id: str |
 
 def _same_request(task: DeploymentTask, *, kind: str, model_id: str) -> DeploymentTask:
     if task.kind != kind or task.model_id != model_id:
-        raise TaskConflict(f"Task id {task.pk} is already used by a {task.kind} task for model {task.model_id}.")
+        raise TaskConflict(
+            f"Task id {task.pk} is already used by a {task.kind} task for model {task.model_id}."
+        )
     return task
 
 
@@ -84,7 +92,10 @@ def _blocking_task(*, kind: str, model_id: str, servable_name: str) -> Deploymen
     """
     active = DeploymentTask.objects.filter(status__in=ACTIVE_STATUSES)
     if kind == TaskKind.DEPLOY:
-        return (active.filter(kind=TaskKind.DEPLOY, servable_name=servable_name) | active.filter(kind=TaskKind.DELETE, model_id=model_id)).first()
+        return (
+            active.filter(kind=TaskKind.DEPLOY, servable_name=servable_name)
+            | active.filter(kind=TaskKind.DELETE, model_id=model_id)
+        ).first()
     return active.filter(kind=TaskKind.DEPLOY, model_id=model_id).first()
 
 

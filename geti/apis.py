@@ -157,5 +157,7 @@ class ImportJobApi(APIView):
         tags=["projects"],
     )
     def get(self, request: Request, project_id: str, job_id: str) -> HttpResponse:
-        job = services.import_job_fail_if_stale(selectors.import_job_get(project_id=project_id, job_id=job_id))
+        job = services.import_job_fail_if_stale(
+            selectors.import_job_get(project_id=project_id, job_id=job_id)
+        )
         return _job_response(request, job)

@@ -434,9 +434,15 @@ def import_job_run(*, job_id: str, progress: ImportProgress | None = None) -> Ge
 
 def import_job_fail_if_stale(job: GetiImportJob) -> GetiImportJob:
     """A job whose worker died ends with a 500 and nothing registered, instead of answering 202 forever."""
-    if job.status != ImportStatus.RUNNING or job.heartbeat_at is None or job.heartbeat_at >= timezone.now() - STALE_AFTER:
+    if (
+        job.status != ImportStatus.RUNNING
+        or job.heartbeat_at is None
+        or job.heartbeat_at >= timezone.now() - STALE_AFTER
+    ):
         return job
-    failed = GetiImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, heartbeat_at=job.heartbeat_at).update(
+    failed = GetiImportJob.objects.filter(
+        pk=job.pk, status=ImportStatus.RUNNING, heartbeat_at=job.heartbeat_at
+    ).update(
         status=ImportStatus.FINISHED,
         status_code=500,
         message=f"The worker running this import stopped (last heartbeat {job.heartbeat_at.isoformat()}). {NOTHING_REGISTERED}",

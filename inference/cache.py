@@ -110,7 +110,9 @@ def materialize(
     if done is not None:
         return done
     if not model.file:
-        raise MaterializeFailed(f"Model {model.pk} has no stored file yet (registered from a URL: download it first).")
+        raise MaterializeFailed(
+            f"Model {model.pk} has no stored file yet (registered from a URL: download it first)."
+        )
     identity = identity_for(model)
     target = version_dir(identity.servable_name, identity.version)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +138,9 @@ def _unpack(
     staging = target.parent / f".{version}.unpacking-{uuid.uuid4().hex[:8]}"
     local_zip: Path | None = None
     try:
-        archive_path, is_copy = _local_archive(model, progress=progress, should_cancel=should_cancel, on_phase=on_phase)
+        archive_path, is_copy = _local_archive(
+            model, progress=progress, should_cancel=should_cancel, on_phase=on_phase
+        )
         if is_copy:
             local_zip = archive_path
         if on_phase:

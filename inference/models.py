@@ -21,12 +21,16 @@ class ServableIdentity(models.Model):
     positive integer keeps it; otherwise the next free integer for that name is used.
     """
 
-    model = models.OneToOneField(Model, on_delete=models.CASCADE, primary_key=True, related_name="serving_identity")
+    model = models.OneToOneField(
+        Model, on_delete=models.CASCADE, primary_key=True, related_name="serving_identity"
+    )
     servable_name = models.CharField(max_length=128)
     version = models.PositiveIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["servable_name", "version"], name="inference_identity_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["servable_name", "version"], name="inference_identity_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.servable_name}:{self.version}"
@@ -38,10 +42,18 @@ class Servable(models.Model):
     name = models.CharField(max_length=128, unique=True)
     target_device = models.CharField(max_length=64, default="CPU")
     plugin_config = models.JSONField(default=dict, blank=True)
-    nireq = models.PositiveIntegerField(null=True, blank=True, help_text="Infer requests per version; empty = OpenVINO's optimal number.")
-    version_policy = models.JSONField(default=dict, blank=True, help_text='OVMS model_version_policy, e.g. {"latest": {"num_versions": 1}}; empty = all.')
+    nireq = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Infer requests per version; empty = OpenVINO's optimal number."
+    )
+    version_policy = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='OVMS model_version_policy, e.g. {"latest": {"num_versions": 1}}; empty = all.',
+    )
     shape = models.JSONField(null=True, blank=True, help_text="Optional reshape, as OVMS's `shape` setting.")
-    warmup = models.BooleanField(default=True, help_text="Run one real inference on each version before it takes traffic.")
+    warmup = models.BooleanField(
+        default=True, help_text="Run one real inference on each version before it takes traffic."
+    )
     # The default version. Empty: the highest AVAILABLE version (OVMS behaviour). Set: pinned, and from
     # `default_switch_at` on (a moment all processes learn in advance) it replaces `previous_default_version`,
     # so every process switches at the same instant.
@@ -60,13 +72,17 @@ class ServedVersion(models.Model):
     servable = models.ForeignKey(Servable, on_delete=models.CASCADE, related_name="versions")
     version = models.PositiveIntegerField()
     # PROTECT: a registry model cannot be deleted while it is served (the registry answers 409).
-    model = models.ForeignKey(Model, on_delete=models.PROTECT, null=True, blank=True, related_name="served_versions")
+    model = models.ForeignKey(
+        Model, on_delete=models.PROTECT, null=True, blank=True, related_name="served_versions"
+    )
     # Kept loaded until this moment even if no longer selected (drain after a green switch).
     retain_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["servable", "version"], name="inference_served_version_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["servable", "version"], name="inference_served_version_unique")
+        ]
         ordering = ["servable_id", "version"]
 
     def __str__(self) -> str:
@@ -131,7 +147,9 @@ class VersionReport(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["process", "servable_name", "version"], name="inference_report_unique")
+            models.UniqueConstraint(
+                fields=["process", "servable_name", "version"], name="inference_report_unique"
+            )
         ]
 
     def __str__(self) -> str:

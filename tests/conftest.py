@@ -12,7 +12,10 @@ def _isolated_storage(tmp_path: Path, settings: "settings") -> None:  # type: ig
     """Each test stores artifacts and the model cache in its own folder."""
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path / "artifacts"}},
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "artifacts"},
+        },
     }
     settings.MODEL_CACHE_DIR = tmp_path / "models"
 

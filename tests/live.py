@@ -26,7 +26,9 @@ def free_port() -> int:
 
 
 class LiveService:
-    def __init__(self, data_dir: Path, *, workers: int = 1, with_worker: bool = True, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, workers: int = 1, with_worker: bool = True, env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -43,9 +45,17 @@ class LiveService:
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def manage(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def manage(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, check=check, timeout=timeout
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
         )
 
     def start(self) -> "LiveService":
@@ -61,7 +71,11 @@ class LiveService:
 
         log = open(self.data_dir / "server.out", "ab")
         self.processes["server"] = subprocess.Popen(
-            server_command("127.0.0.1", str(self.port), self.workers, access_log=False), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            server_command("127.0.0.1", str(self.port), self.workers, access_log=False),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -79,7 +93,12 @@ class LiveService:
         log = open(self.data_dir / "worker.out", "ab")
         # Its own session: the cluster's worker processes are grandchildren, and kill_worker must reach them too.
         self.processes["worker"] = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop_process(self, name: str, *, sig: int = signal.SIGTERM, timeout: float = 20) -> None:

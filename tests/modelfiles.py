@@ -79,10 +79,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m tests.modelfiles", description=main.__doc__)
     sub = parser.add_subparsers(dest="kind", required=True)
-    constant = sub.add_parser("constant", help="IR model: input 'input' f32 [1,4] -> 'output' filled with VALUE")
+    constant = sub.add_parser(
+        "constant", help="IR model: input 'input' f32 [1,4] -> 'output' filled with VALUE"
+    )
     constant.add_argument("--value", type=float, required=True)
     constant.add_argument("out", type=Path)
-    for name, help_text in (("magika", "magika's ONNX model (one input)"), ("silero", "Silero VAD ONNX model (two inputs, two outputs)"), ("two-io", "IR model with inputs a, b and outputs sum, prod")):
+    for name, help_text in (
+        ("magika", "magika's ONNX model (one input)"),
+        ("silero", "Silero VAD ONNX model (two inputs, two outputs)"),
+        ("two-io", "IR model with inputs a, b and outputs sum, prod"),
+    ):
         sub.add_parser(name, help=help_text).add_argument("out", type=Path)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:

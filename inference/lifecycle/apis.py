@@ -106,7 +106,11 @@ class ModelUnloadApi(_ModelActionApi):
         summary="Unload a model from memory",
         description="Stops serving the model on every server process and waits until they dropped it; `ram` becomes null.",
         request=None,
-        responses={200: ModelObjectSerializer, 404: _error("Unknown model id"), 409: _error("The model is not loaded")},
+        responses={
+            200: ModelObjectSerializer,
+            404: _error("Unknown model id"),
+            409: _error("The model is not loaded"),
+        },
         tags=["lifecycle"],
     )
     def post(self, request: Request, model: str) -> Response:

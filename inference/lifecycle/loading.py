@@ -35,15 +35,26 @@ def model_load(*, model_id: str) -> Model:
     """Serve the model (under its servable name) and wait until every live server process has it AVAILABLE."""
     model = model_get(model_id=model_id)
     if cached_path(model) is None:
-        raise NotDownloaded(f"Model {model_id} is not downloaded to this node: POST /model/{model_id}/download first.")
+        raise NotDownloaded(
+            f"Model {model_id} is not downloaded to this node: POST /model/{model_id}/download first."
+        )
     served = serving.servable_load(model_id=model_id)
     name, version = served.servable.name, served.version
     if not serving.wait_for_version(name, version, timeout=settings.LIFECYCLE_LOAD_WAIT_SECONDS):
         status = serving_status(name, version)
         if status.errors:
             serving.servable_unload(model_id=model_id)
-            raise LoadFailed(f"Model {model_id} could not be loaded as {name}:{version}: {'; '.join(status.errors)}")
-        logger.warning("Model %s is still loading as %s:%s (%s of %s processes)", model_id, name, version, status.available_on, status.processes)
+            raise LoadFailed(
+                f"Model {model_id} could not be loaded as {name}:{version}: {'; '.join(status.errors)}"
+            )
+        logger.warning(
+            "Model %s is still loading as %s:%s (%s of %s processes)",
+            model_id,
+            name,
+            version,
+            status.available_on,
+            status.processes,
+        )
     return model
 
 
@@ -55,5 +66,10 @@ def model_unload(*, model_id: str) -> Model:
         raise NotLoaded(f"Model {model_id} is not loaded.")
     serving.servable_unload(model_id=model_id)
     for row in served:
-        serving.wait_for_version(row.servable.name, row.version, timeout=settings.LIFECYCLE_LOAD_WAIT_SECONDS, state=VersionState.END)
+        serving.wait_for_version(
+            row.servable.name,
+            row.version,
+            timeout=settings.LIFECYCLE_LOAD_WAIT_SECONDS,
+            state=VersionState.END,
+        )
     return model

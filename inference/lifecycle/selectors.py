@@ -14,6 +14,7 @@ from inference.models import VersionState
 from inference.selectors import served_versions_of, serving_status, version_reports
 from registry.models import Model
 
+
 def _bytes(value: int) -> dict[str, Any]:
     return {"value": value, "readable": filesizeformat(value).replace("\xa0", " ")}
 
@@ -32,7 +33,11 @@ def serving_memory(model: Model) -> tuple[str | None, bool, int | None]:
         return None, False, None
     row = served[0]
     status = serving_status(row.servable.name, row.version)
-    ram = sum(report.ram_bytes or 0 for report in version_reports(row.servable.name, row.version) if report.state == VersionState.AVAILABLE)
+    ram = sum(
+        report.ram_bytes or 0
+        for report in version_reports(row.servable.name, row.version)
+        if report.state == VersionState.AVAILABLE
+    )
     return f"{row.servable.name}:{row.version}", status.loaded, ram if status.loaded else None
 
 

@@ -5,91 +5,190 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('registry', '0001_initial'),
+        ("registry", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Servable',
+            name="Servable",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=128, unique=True)),
-                ('target_device', models.CharField(default='CPU', max_length=64)),
-                ('plugin_config', models.JSONField(blank=True, default=dict)),
-                ('nireq', models.PositiveIntegerField(blank=True, help_text="Infer requests per version; empty = OpenVINO's optimal number.", null=True)),
-                ('version_policy', models.JSONField(blank=True, default=dict, help_text='OVMS model_version_policy, e.g. {"latest": {"num_versions": 1}}; empty = all.')),
-                ('shape', models.JSONField(blank=True, help_text="Optional reshape, as OVMS's `shape` setting.", null=True)),
-                ('warmup', models.BooleanField(default=True, help_text='Run one real inference on each version before it takes traffic.')),
-                ('default_version', models.PositiveIntegerField(blank=True, null=True)),
-                ('previous_default_version', models.PositiveIntegerField(blank=True, null=True)),
-                ('default_switch_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=128, unique=True)),
+                ("target_device", models.CharField(default="CPU", max_length=64)),
+                ("plugin_config", models.JSONField(blank=True, default=dict)),
+                (
+                    "nireq",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Infer requests per version; empty = OpenVINO's optimal number.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "version_policy",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='OVMS model_version_policy, e.g. {"latest": {"num_versions": 1}}; empty = all.',
+                    ),
+                ),
+                (
+                    "shape",
+                    models.JSONField(
+                        blank=True, help_text="Optional reshape, as OVMS's `shape` setting.", null=True
+                    ),
+                ),
+                (
+                    "warmup",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Run one real inference on each version before it takes traffic.",
+                    ),
+                ),
+                ("default_version", models.PositiveIntegerField(blank=True, null=True)),
+                ("previous_default_version", models.PositiveIntegerField(blank=True, null=True)),
+                ("default_switch_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ServingGeneration',
+            name="ServingGeneration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.BigIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("value", models.BigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='ServingProcess',
+            name="ServingProcess",
             fields=[
-                ('id', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('host', models.CharField(max_length=128)),
-                ('pid', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('last_seen', models.DateTimeField()),
-                ('generation_seen', models.BigIntegerField(default=0)),
+                ("id", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("host", models.CharField(max_length=128)),
+                ("pid", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("last_seen", models.DateTimeField()),
+                ("generation_seen", models.BigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='ServableIdentity',
+            name="ServableIdentity",
             fields=[
-                ('model', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='serving_identity', serialize=False, to='registry.model')),
-                ('servable_name', models.CharField(max_length=128)),
-                ('version', models.PositiveIntegerField()),
+                (
+                    "model",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="serving_identity",
+                        serialize=False,
+                        to="registry.model",
+                    ),
+                ),
+                ("servable_name", models.CharField(max_length=128)),
+                ("version", models.PositiveIntegerField()),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('servable_name', 'version'), name='inference_identity_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("servable_name", "version"), name="inference_identity_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ServedVersion',
+            name="ServedVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('retain_until', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('model', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='served_versions', to='registry.model')),
-                ('servable', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='inference.servable')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                ("retain_until", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="served_versions",
+                        to="registry.model",
+                    ),
+                ),
+                (
+                    "servable",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="inference.servable",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['servable_id', 'version'],
-                'constraints': [models.UniqueConstraint(fields=('servable', 'version'), name='inference_served_version_unique')],
+                "ordering": ["servable_id", "version"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("servable", "version"), name="inference_served_version_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='VersionReport',
+            name="VersionReport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('servable_name', models.CharField(max_length=128)),
-                ('version', models.PositiveIntegerField()),
-                ('state', models.PositiveSmallIntegerField(choices=[(10, 'Start'), (20, 'Loading'), (30, 'Available'), (40, 'Unloading'), (50, 'End')])),
-                ('error_code', models.CharField(default='OK', max_length=32)),
-                ('error_message', models.TextField(blank=True)),
-                ('warmed_up', models.BooleanField(default=False)),
-                ('ram_bytes', models.BigIntegerField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('process', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reports', to='inference.servingprocess')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("servable_name", models.CharField(max_length=128)),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "state",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (10, "Start"),
+                            (20, "Loading"),
+                            (30, "Available"),
+                            (40, "Unloading"),
+                            (50, "End"),
+                        ]
+                    ),
+                ),
+                ("error_code", models.CharField(default="OK", max_length=32)),
+                ("error_message", models.TextField(blank=True)),
+                ("warmed_up", models.BooleanField(default=False)),
+                ("ram_bytes", models.BigIntegerField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "process",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reports",
+                        to="inference.servingprocess",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('process', 'servable_name', 'version'), name='inference_report_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("process", "servable_name", "version"), name="inference_report_unique"
+                    )
+                ],
             },
         ),
     ]

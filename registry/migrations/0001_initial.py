@@ -2,49 +2,79 @@
 
 import django.core.validators
 import django.utils.timezone
-import registry.models
 from django.db import migrations, models
+
+import registry.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Model',
+            name="Model",
             fields=[
-                ('id', models.CharField(max_length=128, primary_key=True, serialize=False, validators=[django.core.validators.RegexValidator('^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$')])),
-                ('name', models.CharField(max_length=255)),
-                ('version', models.CharField(max_length=64)),
-                ('precision', models.CharField(default='FP32', max_length=64)),
-                ('target_device', models.CharField(blank=True, max_length=255)),
-                ('target_device_type', models.CharField(blank=True, max_length=255)),
-                ('format', models.CharField(blank=True, max_length=64)),
-                ('detected_format', models.CharField(blank=True, choices=[('openvino', 'OpenVINO IR'), ('onnx', 'ONNX'), ('tflite', 'TensorFlow Lite'), ('paddle', 'PaddlePaddle'), ('unknown', 'Unknown')], max_length=16)),
-                ('origin', models.CharField(blank=True, max_length=255)),
-                ('project_id', models.CharField(blank=True, max_length=255)),
-                ('project_name', models.CharField(blank=True, max_length=255)),
-                ('category', models.CharField(blank=True, max_length=255)),
-                ('architecture', models.CharField(blank=True, max_length=255)),
-                ('score', models.FloatField(blank=True, null=True)),
-                ('overview', models.JSONField(blank=True, null=True)),
-                ('optimization_capabilities', models.JSONField(blank=True, null=True)),
-                ('labels', models.JSONField(blank=True, default=list)),
-                ('file', models.FileField(blank=True, max_length=512, upload_to=registry.models.artifact_path)),
-                ('size', models.BigIntegerField(default=0)),
-                ('sha256', models.CharField(blank=True, max_length=64)),
-                ('source_url', models.URLField(blank=True, max_length=2048)),
-                ('created_date', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_updated_date', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.CharField(
+                        max_length=128,
+                        primary_key=True,
+                        serialize=False,
+                        validators=[
+                            django.core.validators.RegexValidator("^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(max_length=255)),
+                ("version", models.CharField(max_length=64)),
+                ("precision", models.CharField(default="FP32", max_length=64)),
+                ("target_device", models.CharField(blank=True, max_length=255)),
+                ("target_device_type", models.CharField(blank=True, max_length=255)),
+                ("format", models.CharField(blank=True, max_length=64)),
+                (
+                    "detected_format",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("openvino", "OpenVINO IR"),
+                            ("onnx", "ONNX"),
+                            ("tflite", "TensorFlow Lite"),
+                            ("paddle", "PaddlePaddle"),
+                            ("unknown", "Unknown"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("origin", models.CharField(blank=True, max_length=255)),
+                ("project_id", models.CharField(blank=True, max_length=255)),
+                ("project_name", models.CharField(blank=True, max_length=255)),
+                ("category", models.CharField(blank=True, max_length=255)),
+                ("architecture", models.CharField(blank=True, max_length=255)),
+                ("score", models.FloatField(blank=True, null=True)),
+                ("overview", models.JSONField(blank=True, null=True)),
+                ("optimization_capabilities", models.JSONField(blank=True, null=True)),
+                ("labels", models.JSONField(blank=True, default=list)),
+                (
+                    "file",
+                    models.FileField(blank=True, max_length=512, upload_to=registry.models.artifact_path),
+                ),
+                ("size", models.BigIntegerField(default=0)),
+                ("sha256", models.CharField(blank=True, max_length=64)),
+                ("source_url", models.URLField(blank=True, max_length=2048)),
+                ("created_date", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_updated_date", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['created_date', 'id'],
-                'indexes': [models.Index(fields=['name', 'version'], name='registry_model_name_version')],
-                'constraints': [models.UniqueConstraint(fields=('name', 'version', 'precision', 'project_id'), name='registry_model_unique_identity')],
+                "ordering": ["created_date", "id"],
+                "indexes": [models.Index(fields=["name", "version"], name="registry_model_name_version")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("name", "version", "precision", "project_id"),
+                        name="registry_model_unique_identity",
+                    )
+                ],
             },
         ),
     ]

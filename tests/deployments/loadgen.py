@@ -26,7 +26,9 @@ class LoadGenerator:
     _workers: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.body = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0.0, 1.0, 2.0, 3.0]}]}
+        self.body = {
+            "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0.0, 1.0, 2.0, 3.0]}]
+        }
 
     def start(self) -> "LoadGenerator":
         self.samples = [[] for _ in range(self.threads)]

@@ -23,7 +23,11 @@ def client() -> APIClient:
 
 def register(client: APIClient, tmp_path: Path, value: float, version: str, name: str = "const") -> str:
     archive = ir_zip(build_constant_model(value), tmp_path)
-    response = client.post("/models", {"file": SimpleUploadedFile("m.zip", archive), "name": name, "version": version}, format="multipart")
+    response = client.post(
+        "/models",
+        {"file": SimpleUploadedFile("m.zip", archive), "name": name, "version": version},
+        format="multipart",
+    )
     assert response.status_code == 201, response.content
     return response.content.decode()
 
@@ -36,7 +40,12 @@ def test_unknown_model_is_404(client: APIClient) -> None:
 
 @pytest.mark.parametrize(
     "body, loc",
-    [({}, ["body", "model_id"]), ({"model_id": 5, "extra": 1}, ["body"]), ({"model_id": ["a"]}, ["body", "model_id"]), ([1, 2], ["body"])],
+    [
+        ({}, ["body", "model_id"]),
+        ({"model_id": 5, "extra": 1}, ["body"]),
+        ({"model_id": ["a"]}, ["body", "model_id"]),
+        ([1, 2], ["body"]),
+    ],
 )
 def test_malformed_body_is_422_naming_the_field(client: APIClient, body: object, loc: list[str]) -> None:
     response = client.post("/deploy", body, format="json")
@@ -46,7 +55,14 @@ def test_malformed_body_is_422_naming_the_field(client: APIClient, body: object,
 
 def test_config_with_unknown_keys_or_bad_values_is_400_naming_them(client: APIClient, tmp_path: Path) -> None:
     model_id = register(client, tmp_path, 1.0, "1")
-    response = client.post("/deploy", {"model_id": model_id, "config": {"param": "value", "nireq": 0, "drain_seconds": "soon", "target_device": "TOASTER"}}, format="json")
+    response = client.post(
+        "/deploy",
+        {
+            "model_id": model_id,
+            "config": {"param": "value", "nireq": 0, "drain_seconds": "soon", "target_device": "TOASTER"},
+        },
+        format="json",
+    )
     assert response.status_code == 400
     detail = response.json()["detail"]
     for fragment in ("unknown key(s): param", "nireq:", "drain_seconds:", "target_device:"):
@@ -113,10 +129,16 @@ def test_runner_stages_switches_and_retires(client: APIClient, tmp_path: Path, s
     assert client.delete(f"/models/{v2}").status_code == 409  # served: the registry refuses to delete it
 
 
-def test_a_task_whose_worker_died_ends_failed_and_its_staging_is_undone(client: APIClient, tmp_path: Path) -> None:
+def test_a_task_whose_worker_died_ends_failed_and_its_staging_is_undone(
+    client: APIClient, tmp_path: Path
+) -> None:
     v1 = register(client, tmp_path, 1.0, "1")
     v2 = register(client, tmp_path, 2.0, "2")
-    runner.run(client.post("/deploy", {"model_id": v1, "config": {"drain_seconds": 0}}, format="json").json()["task_id"])
+    runner.run(
+        client.post("/deploy", {"model_id": v1, "config": {"drain_seconds": 0}}, format="json").json()[
+            "task_id"
+        ]
+    )
     task_id = client.post("/deploy", {"model_id": v2}, format="json").json()["task_id"]
     # What a worker killed after staging leaves behind: v2 added, v1 pinned, the task processing, no heartbeat.
     servable = Servable.objects.get(name="const")
@@ -125,7 +147,11 @@ def test_a_task_whose_worker_died_ends_failed_and_its_staging_is_undone(client: 
     DeploymentTask.objects.filter(pk=task_id).update(
         status=TaskStatus.PROCESSING,
         heartbeat_at=timezone.now() - timedelta(minutes=5),
-        metadata={"steps": [], "previous": {"version": 1, "model_id": v1}, "new": {"servable": "const", "version": 2, "model_id": v2}},
+        metadata={
+            "steps": [],
+            "previous": {"version": 1, "model_id": v1},
+            "new": {"servable": "const", "version": 2, "model_id": v2},
+        },
     )
     task = client.get(f"/deploy/{task_id}").json()
     assert task["status"] == "failed" and "worker" in task["detail"]

@@ -17,7 +17,12 @@ pytestmark = pytest.mark.live
 
 
 def register(service: LiveService, archive: bytes, **fields: str) -> str:
-    response = requests.post(f"{service.url}/models", files={"file": ("m.zip", archive, "application/zip")}, data=fields, timeout=30)
+    response = requests.post(
+        f"{service.url}/models",
+        files={"file": ("m.zip", archive, "application/zip")},
+        data=fields,
+        timeout=30,
+    )
     assert response.status_code == 201, response.text
     return response.text
 
@@ -33,7 +38,11 @@ def wait_task(service: LiveService, kind: str, task_id: str, timeout: float = 12
 
 
 def deploy(service: LiveService, model_id: str, **config: object) -> dict:
-    response = requests.post(f"{service.url}/deploy", json={"model_id": model_id, "config": {"drain_seconds": 1, **config}}, timeout=10)
+    response = requests.post(
+        f"{service.url}/deploy",
+        json={"model_id": model_id, "config": {"drain_seconds": 1, **config}},
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -55,7 +64,9 @@ def service(tmp_path_factory: pytest.TempPathFactory):
         yield running
 
 
-def test_green_deployment_under_load_never_fails_and_never_goes_back(service: LiveService, tmp_path: Path) -> None:
+def test_green_deployment_under_load_never_fails_and_never_goes_back(
+    service: LiveService, tmp_path: Path
+) -> None:
     v1 = register(service, ir_zip(build_constant_model(1.0), tmp_path), name="const", version="1")
     v2 = register(service, ir_zip(build_constant_model(2.0), tmp_path), name="const", version="2")
     first = wait_task(service, "deploy", deploy(service, v1)["task_id"])
@@ -70,7 +81,15 @@ def test_green_deployment_under_load_never_fails_and_never_goes_back(service: Li
     samples = load.stop()
 
     assert done["status"] == "done", done
-    assert [s["name"] for s in done["metadata"]["steps"]] == ["download", "validate", "stage", "warm-up", "switch", "drain", "retire"]
+    assert [s["name"] for s in done["metadata"]["steps"]] == [
+        "download",
+        "validate",
+        "stage",
+        "warm-up",
+        "switch",
+        "drain",
+        "retire",
+    ]
     failures = [s for s in samples if s.error]
     assert not failures, failures[:5]
     assert {s.value for s in samples} == {1.0, 2.0}
@@ -79,14 +98,23 @@ def test_green_deployment_under_load_never_fails_and_never_goes_back(service: Li
     assert not went_back, went_back[:5]
     assert all(s.value == 2.0 for s in samples if s.sent > finished_at)
     # Both server processes loaded v2 (warmed up) and dropped v1.
-    assert len(reports(service, "const", 2)) == 2 and all(state == 30 and warmed for _, state, warmed in reports(service, "const", 2))
+    assert len(reports(service, "const", 2)) == 2 and all(
+        state == 30 and warmed for _, state, warmed in reports(service, "const", 2)
+    )
     assert all(state == 50 for _, state, _ in reports(service, "const", 1))
     status = requests.get(f"{service.url}/deploy-status/{v2}", timeout=10).json()
     assert status["task_id"] == task["task_id"] and status["metadata"]["time_to_switch_seconds"] > 0
 
 
-def test_broken_model_is_refused_and_the_served_version_keeps_answering(service: LiveService, tmp_path: Path) -> None:
-    broken = register(service, zip_files({"model.xml": b"<net>not a model</net>", "model.bin": b"\0" * 16}), name="const", version="3")
+def test_broken_model_is_refused_and_the_served_version_keeps_answering(
+    service: LiveService, tmp_path: Path
+) -> None:
+    broken = register(
+        service,
+        zip_files({"model.xml": b"<net>not a model</net>", "model.bin": b"\0" * 16}),
+        name="const",
+        version="3",
+    )
     load = LoadGenerator(service.url, "const", threads=4).start()
     task = wait_task(service, "deploy", deploy(service, broken)["task_id"])
     time.sleep(0.5)
@@ -99,11 +127,15 @@ def test_broken_model_is_refused_and_the_served_version_keeps_answering(service:
 
 def server_pids(service: LiveService) -> list[int]:
     with sqlite3.connect(service.data_dir / "modelhub.sqlite3") as db:
-        rows = db.execute("SELECT pid FROM inference_servingprocess WHERE last_seen > datetime('now', '-10 seconds')").fetchall()
+        rows = db.execute(
+            "SELECT pid FROM inference_servingprocess WHERE last_seen > datetime('now', '-10 seconds')"
+        ).fetchall()
     return [pid for (pid,) in rows]
 
 
-def test_worker_killed_mid_deployment_ends_failed_and_the_old_version_keeps_serving(service: LiveService, tmp_path: Path) -> None:
+def test_worker_killed_mid_deployment_ends_failed_and_the_old_version_keeps_serving(
+    service: LiveService, tmp_path: Path
+) -> None:
     v4 = register(service, ir_zip(build_constant_model(4.0), tmp_path), name="const", version="4")
     load = LoadGenerator(service.url, "const", threads=4).start()
     paused = server_pids(service)[0]
@@ -111,7 +143,10 @@ def test_worker_killed_mid_deployment_ends_failed_and_the_old_version_keeps_serv
     try:
         task_id = deploy(service, v4)["task_id"]
         deadline = time.monotonic() + 30
-        while requests.get(f"{service.url}/deploy/{task_id}", timeout=10).json()["metadata"].get("current_step") != "warm-up":
+        while (
+            requests.get(f"{service.url}/deploy/{task_id}", timeout=10).json()["metadata"].get("current_step")
+            != "warm-up"
+        ):
             assert time.monotonic() < deadline, service.log_tail()
             time.sleep(0.1)
         service.kill_worker()
@@ -130,21 +165,33 @@ def test_worker_killed_mid_deployment_ends_failed_and_the_old_version_keeps_serv
     assert not [s for s in samples if s.error], [s for s in samples if s.error][:3]
     assert {s.value for s in samples} == {2.0}
     with sqlite3.connect(service.data_dir / "modelhub.sqlite3") as db:
-        versions = db.execute("SELECT version FROM inference_servedversion v JOIN inference_servable s ON s.id = v.servable_id WHERE s.name = 'const'").fetchall()
+        versions = db.execute(
+            "SELECT version FROM inference_servedversion v JOIN inference_servable s ON s.id = v.servable_id WHERE s.name = 'const'"
+        ).fetchall()
     assert versions == [(2,)]
 
 
 def test_delete_removes_the_model_from_service(service: LiveService) -> None:
-    models = requests.get(f"{service.url}/models", params={"name": "const", "version": "2"}, timeout=10).json()
+    models = requests.get(
+        f"{service.url}/models", params={"name": "const", "version": "2"}, timeout=10
+    ).json()
     response = requests.post(f"{service.url}/delete", json={"model_id": models[0]["id"]}, timeout=10)
     assert response.status_code == 201, response.text
     task = wait_task(service, "delete", response.json()["task_id"])
     assert task["status"] == "done", task
-    infer = requests.post(f"{service.url}/v2/models/const/infer", json={"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]}, timeout=10)
+    infer = requests.post(
+        f"{service.url}/v2/models/const/infer",
+        json={"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]},
+        timeout=10,
+    )
     deadline = time.monotonic() + 5
     while infer.status_code == 200 and time.monotonic() < deadline:
         time.sleep(0.2)
-        infer = requests.post(f"{service.url}/v2/models/const/infer", json={"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]}, timeout=10)
+        infer = requests.post(
+            f"{service.url}/v2/models/const/infer",
+            json={"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]},
+            timeout=10,
+        )
     assert infer.status_code == 404
     again = requests.post(f"{service.url}/delete", json={"model_id": models[0]["id"]}, timeout=10)
     assert wait_task(service, "delete", again.json()["task_id"])["status"] == "refused"

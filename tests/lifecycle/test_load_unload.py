@@ -3,7 +3,6 @@ tritonclient: a loaded model answers on every process with OpenVINO's own result
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import openvino as ov
@@ -46,7 +45,9 @@ def test_load_before_download_is_409_then_load_infer_unload(live: LiveService) -
     for binary in (False, True, False, True):  # several connections: both server processes answer
         tensor = triton.InferInput("bytes", [1, 2048], "INT32")
         tensor.set_data_from_numpy(data, binary_data=binary)
-        result = client.infer(name, [tensor], outputs=[triton.InferRequestedOutput("target_label", binary_data=binary)])
+        result = client.infer(
+            name, [tensor], outputs=[triton.InferRequestedOutput("target_label", binary_data=binary)]
+        )
         np.testing.assert_allclose(result.as_numpy("target_label"), expected, rtol=1e-5, atol=1e-6)
         client.close()
         client = triton.InferenceServerClient(live.url.removeprefix("http://"))
@@ -57,7 +58,15 @@ def test_load_before_download_is_409_then_load_infer_unload(live: LiveService) -
     deadline = time.monotonic() + 5
     status = 200
     while status == 200 and time.monotonic() < deadline:
-        status = requests.post(f"{live.url}/v2/models/{name}/infer", json={"inputs": [{"name": "bytes", "shape": [1, 2048], "datatype": "INT32", "data": data.ravel().tolist()}]}, timeout=10).status_code
+        status = requests.post(
+            f"{live.url}/v2/models/{name}/infer",
+            json={
+                "inputs": [
+                    {"name": "bytes", "shape": [1, 2048], "datatype": "INT32", "data": data.ravel().tolist()}
+                ]
+            },
+            timeout=10,
+        ).status_code
     assert status == 404
     assert requests.post(f"{live.url}/model/{model_id}/unload", timeout=30).status_code == 409
 

@@ -1,8 +1,8 @@
 """The operators' admin pages, driven by a logged-in superuser through the Django test client."""
 
 import hashlib
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User

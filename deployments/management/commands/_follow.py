@@ -21,7 +21,9 @@ def follow(command: BaseCommand, task: DeploymentTask, *, timeout: float) -> Non
         if task.is_final:
             break
         if time.monotonic() > deadline:
-            raise CommandError(f"Task {task.pk} is still {task.status} after {timeout:g} s; follow it with GET /{task.kind}/{task.pk}.")
+            raise CommandError(
+                f"Task {task.pk} is still {task.status} after {timeout:g} s; follow it with GET /{task.kind}/{task.pk}."
+            )
         time.sleep(0.2)
     style = command.style.SUCCESS if task.status == TaskStatus.DONE else command.style.ERROR
     command.stdout.write(style(f"{task.status}: {task.detail}"))

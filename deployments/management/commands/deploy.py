@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ServiceError
 from deployments import services
-from deployments.models import TaskStatus
 from deployments.management.commands._follow import follow
+from deployments.models import TaskStatus
 
 
 class Command(BaseCommand):
@@ -17,7 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--name", help="Servable name (default: from the model's name)")
         parser.add_argument("--device", help="OpenVINO device, e.g. CPU")
         parser.add_argument("--nireq", type=int)
-        parser.add_argument("--drain", type=float, help="Seconds the old version keeps serving in-flight requests")
+        parser.add_argument(
+            "--drain", type=float, help="Seconds the old version keeps serving in-flight requests"
+        )
         parser.add_argument("--no-warmup", action="store_true")
         parser.add_argument("--config", help="The whole config as JSON (merged under the options above)")
         parser.add_argument("--no-wait", action="store_true", help="Return once the task is created")
@@ -25,7 +27,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         config: dict[str, Any] = json.loads(options["config"]) if options["config"] else {}
-        for option, key in (("name", "servable_name"), ("device", "target_device"), ("nireq", "nireq"), ("drain", "drain_seconds")):
+        for option, key in (
+            ("name", "servable_name"),
+            ("device", "target_device"),
+            ("nireq", "nireq"),
+            ("drain", "drain_seconds"),
+        ):
             if options[option] is not None:
                 config[key] = options[option]
         if options["no_warmup"]:

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ServiceError
 from deployments import services
-from deployments.models import TaskStatus
 from deployments.management.commands._follow import follow
+from deployments.models import TaskStatus
 
 
 class Command(BaseCommand):
