@@ -20,8 +20,7 @@ POLL_SECONDS = 0.2
 CLOSE_NOT_FOUND = 4404
 
 
-@database_sync_to_async
-def _snapshot(task_id: str) -> dict[str, Any] | None:
+def _read(task_id: str) -> dict[str, Any] | None:
     task = DeploymentTask.objects.filter(pk=task_id).first()
     if task is None:
         return None
@@ -32,14 +31,20 @@ def _snapshot(task_id: str) -> dict[str, Any] | None:
     return frame
 
 
+# Off the shared sync thread: a poll must not wait behind other requests' synchronous work.
+_snapshot = database_sync_to_async(_read, thread_sensitive=False)
+
+
 class DeploymentEventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
+        await self.accept()
         frame = await _snapshot(self.task_id)
-        if frame is None:
+        if (
+            frame is None
+        ):  # accepted first, so the client sees the code and reason rather than a failed handshake
             await self.close(code=CLOSE_NOT_FOUND, reason=f"Task {self.task_id} not found.")
             return
-        await self.accept()
         self.watcher = asyncio.create_task(self._watch(frame))
 
     async def _watch(self, frame: dict[str, Any]) -> None:

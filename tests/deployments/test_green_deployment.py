@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from websockets.sync.client import connect
 
 from tests.deployments.loadgen import LoadGenerator
+from tests.lifecycle.wsclient import read_frames
 from tests.live import LiveService, live_service
 from tests.modelfiles import build_constant_model, ir_zip, zip_files
 
@@ -123,6 +125,35 @@ def test_broken_model_is_refused_and_the_served_version_keeps_answering(
     assert "cannot be served" in task["detail"]
     assert not [s for s in samples if s.error]
     assert {s.value for s in samples} == {2.0}
+
+
+def test_deployment_steps_stream_over_the_websocket_until_the_task_ends(
+    service: LiveService, tmp_path: Path
+) -> None:
+    v5 = register(service, ir_zip(build_constant_model(5.0), tmp_path), name="stream", version="1")
+    task_id = deploy(service, v5)["task_id"]
+    with connect(
+        f"{service.url.replace('http://', 'ws://')}/deploy/{task_id}/events", proxy=None, open_timeout=10
+    ) as ws:
+        progress = read_frames(ws, timeout=60)
+    assert progress.close_code == 1000
+    assert progress.last["status"] == "done" and progress.last["task_id"] == task_id
+    assert [step["name"] for step in progress.last["metadata"]["steps"]] == [
+        "download",
+        "validate",
+        "stage",
+        "warm-up",
+        "switch",
+    ]
+    seen_steps = [frame["current_step"] for frame in progress.frames if frame["current_step"]]
+    assert len(progress.frames) >= 3 and seen_steps, (
+        progress.frames
+    )  # frames arrived while it ran, not only at the end
+    with connect(
+        f"{service.url.replace('http://', 'ws://')}/deploy/nope/events", proxy=None, open_timeout=10
+    ) as ws:
+        unknown = read_frames(ws, timeout=10)
+    assert unknown.close_code == 4404 and "nope" in unknown.close_reason
 
 
 def server_pids(service: LiveService) -> list[int]:
