@@ -65,13 +65,13 @@ class _FileSink:
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-sha256")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-write")
         self._pending: deque[Future[Any]] = deque()
-        self._buffer: list[bytes] = []
+        self._buffer: list[bytes | memoryview] = []
         self._buffered = 0
         self.filename = filename
         self.size = 0
         self.complete = False
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         self._buffer.append(data)
         self._buffered += len(data)
         self.size += len(data)
@@ -162,7 +162,7 @@ class _FormCollector:
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._current is None:
             assert self.sink is not None
-            self.sink.feed(data[start:end])
+            self.sink.feed(memoryview(data)[start:end])  # no copy: the block join is the only one
             return
         self.form_bytes += end - start
         if self.form_bytes > self.max_form_bytes:
