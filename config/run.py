@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def server_command(host: str, port: str, workers: int, access_log: bool) -> list[str]:
     command = [
-        sys.executable, "-m", "uvicorn", "config.asgi:application",
+        sys.executable, "-m", "config.serve", "config.asgi:application",
         "--host", host, "--port", port, "--workers", str(workers),
         "--lifespan", "on", "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
         "--timeout-graceful-shutdown", "10",

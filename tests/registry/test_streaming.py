@@ -1,6 +1,7 @@
 """StreamedModelUpload, driven in-process as an ASGI app: the file part goes to disk once, hashed, the rest to Django."""
 
 import asyncio
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -148,6 +149,37 @@ def test_oversized_form_fields_are_413(settings, upload_tmp: Path) -> None:  # t
     assert inner.calls == []
     assert sent[0]["status"] == 413
     assert list(upload_tmp.iterdir()) == []
+
+
+def test_a_disk_too_small_is_507_before_the_file_is_read(monkeypatch, upload_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    def no_space(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    body = multipart([("name", b"x", None), ("file", os.urandom(3 << 20), "m.zip")])
+    inner, sent = run(body, chunk=64 * 1024, cut_at=256 * 1024)  # the client is cut off after 256 KiB
+    assert inner.calls == []
+    assert sent[0]["status"] == 507
+    assert f"Not enough disk space to store an upload of {len(body)} bytes".encode() in sent[1]["body"]
+    assert list(upload_tmp.iterdir()) == []
+
+
+def test_a_file_system_without_fallocate_still_stores_the_upload(monkeypatch, upload_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    def unsupported(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    payload = os.urandom(2 << 20)
+    inner, _ = run(multipart([("file", payload, "m.zip")]), chunk=100_000)
+    assert inner.calls[0]["file_bytes"] == payload
+
+
+def test_the_reserved_space_is_cut_to_the_file_size(upload_tmp: Path) -> None:
+    payload = os.urandom(1 << 20)
+    body = multipart([("overview", b"y" * 50_000, None), ("file", payload, "m.zip")])
+    inner, _ = run(body, chunk=65536)
+    assert inner.calls[0]["streamed"].size == len(payload)
+    assert inner.calls[0]["file_bytes"] == payload  # read while staged: exactly the part, no reserved tail
 
 
 @pytest.mark.parametrize(
