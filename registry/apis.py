@@ -181,7 +181,11 @@ class ModelListCreateApi(RegistryApi):
             (409, "text/plain"): OpenApiResponse(
                 OpenApiTypes.STR, description="Model ID {id} is already in use."
             ),
+            413: OpenApiResponse(description="The body is larger than MODELHUB_MAX_UPLOAD_BYTES (not read)."),
             422: VALIDATION_ERROR,
+            507: OpenApiResponse(
+                description="The disk cannot hold an upload of the declared size (checked before it is read)."
+            ),
         },
         tags=["registry"],
     )
