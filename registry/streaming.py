@@ -285,6 +285,7 @@ class StreamedModelUpload:
                 logger.info("Upload to %s aborted by the client", self.path)
                 return
             except _Rejected as exc:
+                logger.warning("Upload to %s refused with %s: %s", self.path, exc.status, exc.body["detail"])
                 await _respond(send, exc.status, exc.body)
                 return
             except MultipartParseError as exc:

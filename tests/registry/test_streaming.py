@@ -151,7 +151,7 @@ def test_oversized_form_fields_are_413(settings, upload_tmp: Path) -> None:  # t
     assert list(upload_tmp.iterdir()) == []
 
 
-def test_a_disk_too_small_is_507_before_the_file_is_read(monkeypatch, upload_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_disk_too_small_is_507_before_the_file_is_read(monkeypatch, caplog, upload_tmp: Path) -> None:  # type: ignore[no-untyped-def]
     def no_space(fd: int, offset: int, length: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -162,6 +162,7 @@ def test_a_disk_too_small_is_507_before_the_file_is_read(monkeypatch, upload_tmp
     assert sent[0]["status"] == 507
     assert f"Not enough disk space to store an upload of {len(body)} bytes".encode() in sent[1]["body"]
     assert list(upload_tmp.iterdir()) == []
+    assert "Upload to /models refused with 507: Not enough disk space" in caplog.text
 
 
 def test_a_file_system_without_fallocate_still_stores_the_upload(monkeypatch, upload_tmp: Path) -> None:  # type: ignore[no-untyped-def]
