@@ -67,7 +67,7 @@ class _FileSink:
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._digest = hashlib.sha256()
         # Hashing and writing each get a thread (both release the GIL), so they overlap with each other and
-        # with receiving; one thread each keeps the blocks in order.
+        # with receiving; one thread each keeps the batches in order.
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-sha256")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-write")
         self._pending: deque[Future[Any]] = deque()
