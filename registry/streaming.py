@@ -8,6 +8,7 @@ fields, and the view finds the staged file with `streamed_upload()`.
 """
 
 import asyncio
+import ctypes
 import errno
 import hashlib
 import logging
@@ -83,7 +84,7 @@ class _FileSink:
     def _reserve(self, size: int) -> None:
         """Claim the disk space up front: a disk too small fails now, not after gigabytes (writes get cheaper too)."""
         try:
-            os.posix_fallocate(self._file.fileno(), 0, size)
+            _fallocate(self._file.fileno(), size)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 self.discard()
@@ -127,6 +128,19 @@ class _FileSink:
     def discard(self) -> None:
         self.close()
         Path(self.path).unlink(missing_ok=True)
+
+
+def _fallocate(fd: int, size: int) -> None:
+    """fallocate(2) itself: unlike `os.posix_fallocate`, glibc does not fall back to writing a byte per block
+    where the file system cannot allocate (NFS, older ZFS), which would block the event loop for a long time."""
+    if _libc_fallocate is None:
+        raise OSError(errno.EOPNOTSUPP, "fallocate is not available here")
+    if _libc_fallocate(fd, 0, ctypes.c_int64(0), ctypes.c_int64(size)) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+_libc_fallocate = getattr(ctypes.CDLL(None, use_errno=True), "fallocate", None)
 
 
 def _hash_all(digest: Any, pieces: list[memoryview]) -> None:

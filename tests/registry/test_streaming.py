@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from registry import streaming
 from registry.streaming import SCOPE_KEY, StreamedFile, StreamedModelUpload
 
 BOUNDARY = "----modelhubTestBoundary"
@@ -152,10 +153,10 @@ def test_oversized_form_fields_are_413(settings, upload_tmp: Path) -> None:  # t
 
 
 def test_a_disk_too_small_is_507_before_the_file_is_read(monkeypatch, caplog, upload_tmp: Path) -> None:  # type: ignore[no-untyped-def]
-    def no_space(fd: int, offset: int, length: int) -> None:
+    def no_space(fd: int, size: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    monkeypatch.setattr(streaming, "_fallocate", no_space)
     body = multipart([("name", b"x", None), ("file", os.urandom(3 << 20), "m.zip")])
     inner, sent = run(body, chunk=64 * 1024, cut_at=256 * 1024)  # the client is cut off after 256 KiB
     assert inner.calls == []
@@ -166,19 +167,20 @@ def test_a_disk_too_small_is_507_before_the_file_is_read(monkeypatch, caplog, up
 
 
 def test_a_file_system_without_fallocate_still_stores_the_upload(monkeypatch, upload_tmp: Path) -> None:  # type: ignore[no-untyped-def]
-    def unsupported(fd: int, offset: int, length: int) -> None:
-        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
-
-    monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    monkeypatch.setattr(streaming, "_libc_fallocate", None)  # as on a system without fallocate(2)
     payload = os.urandom(2 << 20)
     inner, _ = run(multipart([("file", payload, "m.zip")]), chunk=100_000)
     assert inner.calls[0]["file_bytes"] == payload
 
 
-def test_the_reserved_space_is_cut_to_the_file_size(upload_tmp: Path) -> None:
+def test_the_reserved_space_is_cut_to_the_file_size(monkeypatch, upload_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    reserved: list[int] = []
+    real = streaming._fallocate
+    monkeypatch.setattr(streaming, "_fallocate", lambda fd, size: (reserved.append(size), real(fd, size)))
     payload = os.urandom(1 << 20)
     body = multipart([("overview", b"y" * 50_000, None), ("file", payload, "m.zip")])
     inner, _ = run(body, chunk=65536)
+    assert reserved == [len(body)]  # the declared body size, more than the file
     assert inner.calls[0]["streamed"].size == len(payload)
     assert inner.calls[0]["file_bytes"] == payload  # read while staged: exactly the part, no reserved tail
 
