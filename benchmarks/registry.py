@@ -207,7 +207,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--upload-mib", type=int, default=1024)
-    parser.add_argument("--upload-rounds", type=int, default=3)
+    parser.add_argument("--upload-rounds", type=int, default=5)
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--skip-list", action="store_true")
     args = parser.parse_args()
