@@ -28,7 +28,7 @@ class LimitRequestBody:
             await self.app(scope, receive, send)
             return
         limit, error_key = self.limit_for(scope["path"])
-        declared = _content_length(scope)
+        declared = declared_length(scope)
         if declared is not None and declared > limit:
             await _reject(send, limit, declared, error_key)
             return
@@ -58,7 +58,8 @@ class LimitRequestBody:
                 await _reject(send, limit, None, error_key)
 
 
-def _content_length(scope: Scope) -> int | None:
+def declared_length(scope: Scope) -> int | None:
+    """The Content-Length a request declares, if it declares a valid one."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:

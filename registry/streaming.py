@@ -26,7 +26,7 @@ from django.http import HttpRequest
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from config.asgi_limits import ASGIApp, Message, Receive, Scope, Send
+from config.asgi_limits import ASGIApp, Message, Receive, Scope, Send, declared_length
 
 logger = logging.getLogger(__name__)
 
@@ -285,12 +285,11 @@ class StreamedModelUpload:
             await self.app(scope, receive, send)
             return
 
-        declared = _header(scope, b"content-length")
         form = _FormCollector(
             boundary,
             settings.FILE_UPLOAD_TEMP_DIR,
             settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
-            body_size=int(declared) if declared.isdigit() else None,
+            body_size=declared_length(scope),
         )
         try:
             try:
