@@ -1,6 +1,6 @@
 """Serving benchmark: modelhub's inference server against the in-process limit and KServe's own server.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 8] [--rounds 3] [--connections 8] [--skip-peer]
+    .venv/bin/python benchmarks/serving.py [--seconds 8] [--rounds 4] [--connections 8] [--skip-peer]
                                            [--models silero,magika[,magika-v3]]
 
 Starts modelhub (as `make run` does: migrate, uvicorn with uvloop/httptools, WEB_CONCURRENCY processes) on a
@@ -12,9 +12,10 @@ and in the same run measures two baselines:
   - the limit: the same model, same compile settings, called in-process through an AsyncInferQueue kept full;
   - the peer: KServe's Python ModelServer (`kserve` package, in its own venv benchmarks/.venv-kserve created
     on first use) serving the same model with OpenVINO through an `async def predict` over an AsyncInferQueue.
-Rounds are interleaved (limit, ours, peer, ...); the table shows the median of the rounds, and each target's
-ratio is the median of the ratios within a round (sides measured a few seconds apart), because the speed of
-this kind of VM drifts by 10-20% within a minute even when it is idle. Results go to benchmarks/results/.
+Rounds are interleaved (limit, ours, peer; the next round in reverse order, so a drift favours no side); the
+table shows the median of the rounds, and each target's ratio is the median of the ratios within a round
+(sides measured a few seconds apart), because the speed of this kind of VM drifts by 10-20% within a minute
+even when it is idle. Results go to benchmarks/results/.
 Run it on a quiet machine: every side shares the same cores.
 """
 
@@ -31,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,7 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of one measurement")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="interleaved rounds per measurement (median kept)"
+        "--rounds", type=int, default=4, help="interleaved rounds per measurement (median kept)"
     )
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument(
@@ -121,15 +123,21 @@ def main() -> int:
             }
             peer = Peer(peer_python, path, name, nireq, plugin_config) if peer_python else None
             try:
+                measure: dict[str, Callable[[], dict[str, float]]] = {
+                    "limit": partial(run_limit, name, nireq, options.seconds, options.plugin_config),
+                    **{
+                        key: partial(wrk, server.url + requests[key]["path"], requests[key], options)
+                        for key in ("binary", "json", "tfs")
+                    },
+                }
+                if peer:
+                    measure["peer"] = partial(peer.measure, requests["json"], options)
+                order = list(measure)  # each next to what its target compares it with
                 for round_number in range(options.rounds):
-                    samples["limit"].append(run_limit(name, nireq, options.seconds, options.plugin_config))
-                    for key in ("binary", "json", "tfs"):  # each next to what its target compares it with
-                        samples[key].append(wrk(server.url + requests[key]["path"], requests[key], options))
-                    if peer:
-                        with peer:
-                            samples["peer"].append(
-                                wrk(peer.url + requests["json"]["path"], requests["json"], options)
-                            )
+                    # Every other round runs in reverse (ABBA), so a drift of the VM's speed within a round
+                    # does not always favour the side measured first.
+                    for key in order if round_number % 2 == 0 else reversed(order):
+                        samples[key].append(measure[key]())
                     print(
                         f"   round {round_number + 1}: "
                         + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in samples.items() if v)
@@ -498,7 +506,12 @@ class Peer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> "Peer":
+    def measure(self, request: dict[str, Any], options: argparse.Namespace) -> dict[str, float]:
+        """Started on first use and kept running between rounds (idle while the others are measured)."""
+        self.start()
+        return wrk(self.url + request["path"], request, options)
+
+    def start(self) -> None:
         if self.process is None:
             command = [
                 str(self.python),
@@ -517,10 +530,6 @@ class Peer:
                 120,
                 "the KServe server did not start",
             )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass  # kept running between rounds (idle while the others are measured)
 
     def close(self) -> None:
         if self.process and self.process.poll() is None:
