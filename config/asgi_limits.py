@@ -29,10 +29,14 @@ class LimitRequestBody:
             return
         limit, error_key = self.limit_for(scope["path"])
         declared = declared_length(scope)
-        if declared is not None and declared > limit:
-            await _reject(send, limit, declared, error_key)
+        if declared is not None:
+            if declared > limit:
+                await _reject(send, limit, declared, error_key)
+            else:  # the HTTP parser delivers exactly the declared length: nothing to count
+                await self.app(scope, receive, send)
             return
 
+        # A chunked body declares no length: count it as it arrives.
         received = 0
         started = False
 

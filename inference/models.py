@@ -43,7 +43,9 @@ class Servable(models.Model):
     target_device = models.CharField(max_length=64, default="CPU")
     plugin_config = models.JSONField(default=dict, blank=True)
     nireq = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Infer requests per version; empty = twice OpenVINO's optimal number."
+        null=True,
+        blank=True,
+        help_text="Infer requests per version; empty = twice OpenVINO's optimal number.",
     )
     version_policy = models.JSONField(
         default=dict,
