@@ -1,6 +1,6 @@
 """Serving benchmark: modelhub's inference server against the in-process limit and KServe's own server.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 8] [--rounds 4] [--connections 8] [--skip-peer]
+    .venv/bin/python benchmarks/serving.py [--seconds 8] [--rounds 4] [--connections 8] [--skip-peer] [--bare]
                                            [--models silero,magika[,magika-v3]]
 
 Starts modelhub (as `make run` does: migrate, uvicorn with uvloop/httptools, WEB_CONCURRENCY processes) on a
@@ -12,6 +12,8 @@ and in the same run measures two baselines:
   - the limit: the same model, same compile settings, called in-process through an AsyncInferQueue kept full;
   - the peer: KServe's Python ModelServer (`kserve` package, in its own venv benchmarks/.venv-kserve created
     on first use) serving the same model with OpenVINO through an `async def predict` over an AsyncInferQueue.
+With --bare, also benchmarks/bare_server.py: the least a Python ASGI server under uvicorn can do for a binary
+data request (no validation, routing or metrics), i.e. how close modelhub comes to its own stack's ceiling.
 Rounds are interleaved (limit, ours, peer; the next round in reverse order, so a drift favours no side); the
 table shows the median of the rounds, and each target's ratio is the median of the ratios within a round
 (sides measured a few seconds apart), because the speed of this kind of VM drifts by 10-20% within a minute
@@ -57,6 +59,11 @@ def main() -> int:
         "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")), help="server processes"
     )
     parser.add_argument("--skip-peer", action="store_true", help="do not measure KServe's server")
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="also measure benchmarks/bare_server.py (binary data; models with one input and one output)",
+    )
     parser.add_argument(
         "--nireq", type=int, help="serve with this many infer requests (default: the server's default)"
     )
@@ -119,9 +126,13 @@ def main() -> int:
             nireq = server.nireq(name)
             print(f"\n== {name}: {MODELS[name].description} (nireq {nireq})")
             samples: dict[str, list[dict[str, float]]] = {
-                key: [] for key in ("limit", "json", "binary", "tfs", "peer")
+                key: [] for key in ("limit", "json", "binary", "tfs", "peer", "bare")
             }
-            peer = Peer(peer_python, path, name, nireq, plugin_config) if peer_python else None
+            sides = {}
+            if peer_python:
+                sides["peer"] = (kserve_peer(peer_python, path, name, nireq, plugin_config), "json")
+            if options.bare and single_input_and_output(path):
+                sides["bare"] = (bare_server(name, path, nireq, plugin_config, requests), "binary")
             try:
                 measure: dict[str, Callable[[], dict[str, float]]] = {
                     "limit": partial(run_limit, name, nireq, options.seconds, options.plugin_config),
@@ -130,9 +141,10 @@ def main() -> int:
                         for key in ("binary", "json", "tfs")
                     },
                 }
-                if peer:
-                    measure["peer"] = partial(peer.measure, requests["json"], options)
-                order = list(measure)  # each next to what its target compares it with
+                for key, (side, kind) in sides.items():
+                    measure[key] = partial(side.measure, requests[kind], options)
+                # each next to what it is compared with
+                order = [key for key in ("limit", "binary", "bare", "json", "tfs", "peer") if key in measure]
                 for round_number in range(options.rounds):
                     # Every other round runs in reverse (ABBA), so a drift of the VM's speed within a round
                     # does not always favour the side measured first.
@@ -143,8 +155,8 @@ def main() -> int:
                         + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in samples.items() if v)
                     )
             finally:
-                if peer:
-                    peer.close()
+                for side, _ in sides.values():
+                    side.close()
             results["models"][name] = {key: median(values) for key, values in samples.items() if values}
             results["models"][name]["nireq"] = nireq
             results["models"][name]["rounds"] = {key: values for key, values in samples.items() if values}
@@ -336,7 +348,13 @@ def make_requests(name: str, path: Path, folder: Path) -> dict[str, dict[str, An
     return requests
 
 
-def check_answers(url: str, name: str, model: Path, requests: dict[str, Any]) -> None:
+def check_answers(
+    url: str,
+    name: str,
+    model: Path,
+    requests: dict[str, Any],
+    kinds: tuple[str, ...] = ("json", "binary", "tfs"),
+) -> None:
     """Every request used must give the right answer before it is timed."""
     import numpy as np
     import openvino as ov
@@ -347,7 +365,7 @@ def check_answers(url: str, name: str, model: Path, requests: dict[str, Any]) ->
     expected = core.compile_model(read, "CPU").create_infer_request().infer(requests["inputs"])
     first = read.outputs[0].get_any_name()
     reference = np.array(list(expected.values())[0])
-    for key in ("json", "binary", "tfs"):
+    for key in kinds:
         request = requests[key]
         status, body, headers = http("POST", url + request["path"], request["body"], request["headers"])
         if status != 200:
@@ -491,45 +509,38 @@ def ensure_peer_venv() -> Path:
     return python
 
 
-class Peer:
+class SideServer:
+    """Another server measured beside modelhub: started on first use, kept running between rounds (idle while
+    the others are measured), stopped by `close`."""
+
     def __init__(
-        self, python: Path, model: Path, name: str, nireq: int, plugin_config: dict[str, str]
+        self,
+        title: str,
+        command: list[str],
+        env: dict[str, str],
+        ready: Callable[[str], bool],
+        check: Callable[[str], None] | None = None,
     ) -> None:
         from tests.live import free_port
 
-        self.plugin_config = plugin_config
-        self.nireq = nireq
-        self.python = python
-        self.model = model
-        self.name = name
+        self.title = title
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.command = [part.replace("{port}", str(self.port)) for part in command]
+        self.env = env
+        self.ready = ready
+        self.check = check
         self.process: subprocess.Popen[bytes] | None = None
 
     def measure(self, request: dict[str, Any], options: argparse.Namespace) -> dict[str, float]:
-        """Started on first use and kept running between rounds (idle while the others are measured)."""
-        self.start()
-        return wrk(self.url + request["path"], request, options)
-
-    def start(self) -> None:
         if self.process is None:
-            command = [
-                str(self.python),
-                str(ROOT / "benchmarks" / "kserve_peer.py"),
-                str(self.model),
-                self.name,
-                str(self.port),
-                "--nireq",
-                str(self.nireq),
-                "--plugin-config",
-                json.dumps(self.plugin_config),
-            ]
-            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_until(
-                lambda: http("GET", f"{self.url}/v2/models/{self.name}/ready")[0] == 200,
-                120,
-                "the KServe server did not start",
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
+            wait_until(lambda: self.ready(self.url), 120, f"{self.title} did not start")
+            if self.check:
+                self.check(self.url)
+        return wrk(self.url + request["path"], request, options)
 
     def close(self) -> None:
         if self.process and self.process.poll() is None:
@@ -538,6 +549,48 @@ class Peer:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def single_input_and_output(model: Path) -> bool:
+    import openvino as ov
+
+    read = ov.Core().read_model(str(model))
+    return len(read.inputs) == 1 and len(read.outputs) == 1
+
+
+def kserve_peer(
+    python: Path, model: Path, name: str, nireq: int, plugin_config: dict[str, str]
+) -> SideServer:
+    command = [str(python), str(ROOT / "benchmarks" / "kserve_peer.py"), str(model), name, "{port}",
+               "--nireq", str(nireq), "--plugin-config", json.dumps(plugin_config)]  # fmt: skip
+    return SideServer(
+        "the KServe server",
+        command,
+        dict(os.environ),
+        lambda url: http("GET", f"{url}/v2/models/{name}/ready")[0] == 200,
+    )
+
+
+def bare_server(
+    name: str, model: Path, nireq: int, plugin_config: dict[str, str], requests: dict[str, Any]
+) -> SideServer:
+    """benchmarks/bare_server.py under uvicorn as `make run` starts it (uvloop, httptools, no access log)."""
+    command = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.bare_server:create_app", "--port", "{port}",
+               "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    env = {
+        **os.environ,
+        "BARE_MODEL": str(model),
+        "BARE_NIREQ": str(nireq),
+        "BARE_CONFIG": json.dumps(plugin_config),
+    }
+    request = requests["binary"]
+    return SideServer(
+        "the bare server",
+        command,
+        env,
+        lambda url: http("POST", url + request["path"], request["body"], request["headers"])[0] == 200,
+        lambda url: check_answers(url, name, model, requests, ("binary",)),
+    )
 
 
 # --- report -----------------------------------------------------------------------------------------------
@@ -594,6 +647,13 @@ def report(results: dict[str, Any]) -> None:
             print(
                 f"\n{name} (no target): KServe JSON {json_ratio:.2f}x and binary {binary_ratio:.2f}x the limit{peer}"
             )
+    for name, values in results["models"].items():
+        if "bare" in values:  # not a target: how close modelhub comes to a server that does nothing else
+            bare = statistics.median(paired(values, "bare", "limit"))
+            ours = statistics.median(paired(values, "binary", "bare"))
+            print(f"\n{name} (no target): the bare server, binary data: {values['bare']['rps']:.0f}/s "
+                  f"(p99 {values['bare']['p99_ms']:.1f} ms), {bare:.2f}x the limit; "
+                  f"modelhub's binary data: {ours:.2f}x the bare server")  # fmt: skip
     print("\nTargets (median of the per-round ratios, and their range):")
     results["targets"] = []
     for text, rounds, target in checks:
