@@ -61,7 +61,7 @@ def create_app() -> Any:
                             "parameters": {"binary_data_size": size},
                         }
                     ],
-                },  # fmt: skip
+                },
                 separators=(",", ":"),
             ).encode()
             answers[shape] = (
@@ -111,6 +111,8 @@ def create_app() -> Any:
             idle.append(index)
         header, headers = answer_head(outputs.shape)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": header + outputs.astype(np.float32).tobytes()})
+        await send(
+            {"type": "http.response.body", "body": header + outputs.astype(np.float32, copy=False).tobytes()}
+        )
 
     return app
