@@ -1,6 +1,6 @@
 """Serving benchmark: modelhub's inference server against the in-process limit and KServe's own server.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 8] [--rounds 4] [--connections 8] [--skip-peer] [--bare]
+    .venv/bin/python benchmarks/serving.py [--seconds 8] [--rounds 4] [--connections 8] [--skip-peer] [--no-bare]
                                            [--models silero,magika[,magika-v3]]
 
 Starts modelhub (as `make run` does: migrate, uvicorn with uvloop/httptools, WEB_CONCURRENCY processes) on a
@@ -11,9 +11,10 @@ PyPI into benchmarks/.models/ on first use), and drives it with `wrk` at 8 conne
 and in the same run measures two baselines:
   - the limit: the same model, same compile settings, called in-process through an AsyncInferQueue kept full;
   - the peer: KServe's Python ModelServer (`kserve` package, in its own venv benchmarks/.venv-kserve created
-    on first use) serving the same model with OpenVINO through an `async def predict` over an AsyncInferQueue.
-With --bare, also benchmarks/bare_server.py: the least a Python ASGI server under uvicorn can do for a binary
-data request (no validation, routing or metrics), i.e. how close modelhub comes to its own stack's ceiling.
+    on first use) serving the same model with OpenVINO through an `async def predict` over an AsyncInferQueue;
+and, unless --no-bare, a third side, benchmarks/bare_server.py: the least a Python ASGI server under uvicorn can do for a
+binary data request (no validation, routing or metrics; models with one input and one output), i.e. the
+ceiling of modelhub's own stack, measured beside it.
 Rounds are interleaved (limit, ours, peer; the next round in reverse order, so a drift favours no side); the
 table shows the median of the rounds, and each target's ratio is the median of the ratios within a round
 (sides measured a few seconds apart), because the speed of this kind of VM drifts by 10-20% within a minute
@@ -61,7 +62,8 @@ def main() -> int:
     parser.add_argument("--skip-peer", action="store_true", help="do not measure KServe's server")
     parser.add_argument(
         "--bare",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="also measure benchmarks/bare_server.py (binary data; models with one input and one output)",
     )
     parser.add_argument(
