@@ -12,9 +12,9 @@ and in the same run measures two baselines:
   - the limit: the same model, same compile settings, called in-process through an AsyncInferQueue kept full;
   - the peer: KServe's Python ModelServer (`kserve` package, in its own venv benchmarks/.venv-kserve created
     on first use) serving the same model with OpenVINO through an `async def predict` over an AsyncInferQueue;
-and, unless --no-bare, a third side, benchmarks/bare_server.py: the least a Python ASGI server under uvicorn can do for a
-binary data request (no validation, routing or metrics; models with one input and one output), i.e. the
-ceiling of modelhub's own stack, measured beside it.
+and, unless --no-bare, a third side, benchmarks/bare_server.py: the least a Python ASGI server under uvicorn
+can do for a binary data request (no validation, routing or metrics; models with one input and one output),
+i.e. the ceiling of modelhub's own stack, measured beside it.
 Rounds are interleaved (limit, ours, peer; the next round in reverse order, so a drift favours no side); the
 table shows the median of the rounds, and each target's ratio is the median of the ratios within a round
 (sides measured a few seconds apart), because the speed of this kind of VM drifts by 10-20% within a minute
@@ -618,6 +618,10 @@ def report(results: dict[str, Any]) -> None:
         rounds = model["rounds"]
         return [a[field] / b[field] for a, b in zip(rounds[top], rounds[bottom], strict=True)]
 
+    def median_ratio(model: dict[str, Any], top: str, bottom: str) -> float:
+        """The median of the per-round ratios."""
+        return statistics.median(paired(model, top, bottom))
+
     checks = []
     light = results["models"].get("silero")
     heavy = results["models"].get("magika")
@@ -638,24 +642,18 @@ def report(results: dict[str, Any]) -> None:
         checks.append((f"{name}: TFS predict >= 0.9x KServe JSON", paired(values, "tfs", "json"), 0.9))
     for name, values in results["models"].items():
         if name not in ("silero", "magika"):  # not a target: printed for comparison
-            json_ratio, binary_ratio = (
-                statistics.median(paired(values, key, "limit")) for key in ("json", "binary")
-            )
             peer = (
-                f", KServe JSON / peer {statistics.median(paired(values, 'json', 'peer')):.2f}x"
+                f", KServe JSON / peer {median_ratio(values, 'json', 'peer'):.2f}x"
                 if "peer" in values
                 else ""
             )
-            print(
-                f"\n{name} (no target): KServe JSON {json_ratio:.2f}x and binary {binary_ratio:.2f}x the limit{peer}"
-            )
+            print(f"\n{name} (no target): KServe JSON {median_ratio(values, 'json', 'limit'):.2f}x and binary "
+                  f"{median_ratio(values, 'binary', 'limit'):.2f}x the limit{peer}")  # fmt: skip
     for name, values in results["models"].items():
         if "bare" in values:  # not a target: how close modelhub comes to a server that does nothing else
-            bare = statistics.median(paired(values, "bare", "limit"))
-            ours = statistics.median(paired(values, "binary", "bare"))
             print(f"\n{name} (no target): the bare server, binary data: {values['bare']['rps']:.0f}/s "
-                  f"(p99 {values['bare']['p99_ms']:.1f} ms), {bare:.2f}x the limit; "
-                  f"modelhub's binary data: {ours:.2f}x the bare server")  # fmt: skip
+                  f"(p99 {values['bare']['p99_ms']:.1f} ms), {median_ratio(values, 'bare', 'limit'):.2f}x the limit; "
+                  f"modelhub's binary data: {median_ratio(values, 'binary', 'bare'):.2f}x the bare server")  # fmt: skip
     print("\nTargets (median of the per-round ratios, and their range):")
     results["targets"] = []
     for text, rounds, target in checks:

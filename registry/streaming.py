@@ -149,14 +149,17 @@ def _hash_all(digest: Any, pieces: list[memoryview]) -> None:
 
 
 def _write_all(fd: int, pieces: list[memoryview]) -> None:
-    """One writev per batch (a short write resumes where it stopped)."""
+    """One writev per batch (a short write resumes where it stopped; the list itself is not changed, the
+    hashing thread reads it too)."""
     while pieces:
         written = os.writev(fd, pieces)
-        while pieces and written >= len(pieces[0]):
-            written -= len(pieces[0])
-            pieces = pieces[1:]
+        done = 0
+        while done < len(pieces) and written >= len(pieces[done]):
+            written -= len(pieces[done])
+            done += 1
+        pieces = pieces[done:]  # a new list
         if pieces and written:
-            pieces = [pieces[0][written:], *pieces[1:]]
+            pieces[0] = pieces[0][written:]
 
 
 class _FormCollector:

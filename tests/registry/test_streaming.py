@@ -194,3 +194,19 @@ def test_other_requests_pass_through_untouched(path: str, content_type: str | No
     inner, _ = run(body, chunk=len(body), path=path, content_type=content_type)
     assert inner.calls[0]["streamed"] is None
     assert inner.calls[0]["body"] == body
+
+
+def test_a_short_writev_resumes_where_it_stopped(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    real_writev = os.writev
+
+    def at_most_5_bytes(fd: int, buffers: list[memoryview]) -> int:
+        return real_writev(fd, [b"".join(bytes(b) for b in buffers)[:5]])
+
+    monkeypatch.setattr(os, "writev", at_most_5_bytes)
+    pieces = [memoryview(b"abc"), memoryview(b"defgh"), memoryview(b""), memoryview(b"ijklmnopq")]
+    handed_over = list(pieces)
+    target = tmp_path / "out"
+    with target.open("wb") as file:
+        streaming._write_all(file.fileno(), pieces)
+    assert target.read_bytes() == b"abcdefghijklmnopq"
+    assert pieces == handed_over  # the hashing thread reads the same list
