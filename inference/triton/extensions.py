@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
 
 from inference.metrics import flush_metrics
 from inference.protocols import errors
 from inference.protocols.tensors import TensorSpec
 from inference.runtime import LoadedVersion, Runtime
 from inference.triton import classification, model_config, repository, statistics
+from inference.triton.repository import release_connection
 from registry.models import Model
 
 _labels: "weakref.WeakKeyDictionary[LoadedVersion, list[str]]" = weakref.WeakKeyDictionary()
@@ -93,7 +93,7 @@ def _read_labels(model_id: str) -> list[str]:
     try:
         raw = Model.objects.filter(pk=model_id).values_list("labels", flat=True).first()
     finally:
-        connection.close()
+        release_connection()
     return [str(label.get("name", label)) if isinstance(label, dict) else str(label) for label in raw or []]
 
 

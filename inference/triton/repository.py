@@ -69,7 +69,7 @@ def repository_index(*, servables: Mapping[str, ServableView], ready: bool = Fal
                     {"name": name, "version": version, "state": "UNAVAILABLE", "reason": "unloaded"},
                 )
         finally:
-            connection.close()
+            release_connection()
     listed = sorted(
         entries.values(), key=lambda e: (e["name"], int(e["version"]) if e["version"].isdigit() else 0)
     )
@@ -123,7 +123,7 @@ def model_load(
             reasons = "; ".join(status.errors) or f"not available on every server process within {timeout:g}s"
             raise TritonError(f"failed to load '{name}' version {row.version}: {reasons}")
     finally:
-        connection.close()
+        release_connection()
 
 
 def model_unload(*, name: str, servables: Mapping[str, ServableView], timeout: float) -> None:
@@ -154,7 +154,7 @@ def model_unload(*, name: str, servables: Mapping[str, ServableView], timeout: f
                     f"failed to unload '{name}' version {version} from every server process within {timeout:g}s"
                 )
     finally:
-        connection.close()
+        release_connection()
 
 
 def _model_for(name: str) -> Model | None:
@@ -249,3 +249,10 @@ def _message(exc: ServiceError) -> str:
     if errors:
         return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in errors)
     return exc.message
+
+
+def release_connection() -> None:
+    """Close this worker thread's database connection (threads of asyncio.to_thread are reused and Django
+    closes connections only at the end of its own requests); not inside a test's transaction."""
+    if not connection.in_atomic_block:
+        connection.close()
