@@ -53,7 +53,14 @@ class InferenceRouter:
             reply = await handle(self.runtime, scope["method"], scope["path"], scope["headers"], body)
         content = reply.body
         headers: list[tuple[bytes, bytes]] = [(b"content-type", reply.content_type)]
-        if accept is not None and content and (answer := compression.response_encoding(accept)) is not None:
+        # Only inference responses, as Triton: clients such as tritonclient.http.aio read others uncompressed
+        # although their HTTP library sends Accept-Encoding on every request.
+        if (
+            accept is not None
+            and content
+            and scope["path"].endswith("/infer")
+            and (answer := compression.response_encoding(accept)) is not None
+        ):
             content = await _run(compression.compress, bytes(content), answer, size=len(content))
             headers.append((b"content-encoding", answer.encode()))
         headers.append((b"content-length", str(len(content)).encode()))
