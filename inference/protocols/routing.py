@@ -29,22 +29,25 @@ class Kind(Enum):
     REPOSITORY_UNLOAD = "RepositoryModelUnload"
 
 
-# What each route needs (the access policy, DESIGN.md section 9 and BRIEF.md).
+# The access scope of every route kind (access/policy.py decides; /metrics can be changed with
+# MODELHUB_METRICS_SCOPE). Liveness and readiness are probes with no data: "open".
 SCOPE_OF_KIND: dict[Kind, str] = {
     Kind.TFS_PREDICT: "infer",
-    Kind.TFS_STATUS: "read",
-    Kind.TFS_METADATA: "read",
+    Kind.TFS_STATUS: "infer",
+    Kind.TFS_METADATA: "infer",
     Kind.CONFIG_RELOAD: "deploy",
-    Kind.CONFIG_STATUS: "read",
+    Kind.CONFIG_STATUS: "infer",
     Kind.KFS_LIVE: "open",
     Kind.KFS_READY: "open",
-    Kind.KFS_SERVER_METADATA: "read",
-    Kind.KFS_MODEL_METADATA: "read",
-    Kind.KFS_MODEL_READY: "read",
+    Kind.KFS_SERVER_METADATA: "infer",
+    Kind.KFS_MODEL_METADATA: "infer",
+    Kind.KFS_MODEL_READY: "infer",
     Kind.KFS_INFER: "infer",
     Kind.METRICS: "read",
-    Kind.KFS_STATISTICS: "read",
-    Kind.KFS_MODEL_CONFIG: "read",
+    # Triton's extensions: statistics and config read like metadata; the index lists the registry (read);
+    # load and unload change what is served (deploy, like POST /model/{id}/load).
+    Kind.KFS_STATISTICS: "infer",
+    Kind.KFS_MODEL_CONFIG: "infer",
     Kind.REPOSITORY_INDEX: "read",
     Kind.REPOSITORY_LOAD: "deploy",
     Kind.REPOSITORY_UNLOAD: "deploy",

@@ -62,7 +62,11 @@ class TestTritonClient:
             {"name": "bytes", "datatype": "INT32", "shape": [-1, 2048]}
         ]
         assert client.get_server_metadata()["extensions"] == [
-            "binary_data", "classification", "model_repository", "model_configuration", "statistics"
+            "binary_data",
+            "classification",
+            "model_repository",
+            "model_configuration",
+            "statistics",
         ]
 
     @pytest.mark.parametrize("binary", [True, False])

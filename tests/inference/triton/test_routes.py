@@ -62,4 +62,5 @@ def test_every_route_declares_its_scope_and_repository_changes_need_deploy():
     assert set(SCOPE_OF_KIND) == set(Kind)
     assert set(SCOPE_OF_KIND.values()) <= {"open", "read", "write", "deploy", "infer", "admin"}
     assert SCOPE_OF_KIND[Kind.REPOSITORY_LOAD] == SCOPE_OF_KIND[Kind.REPOSITORY_UNLOAD] == "deploy"
-    assert SCOPE_OF_KIND[Kind.KFS_STATISTICS] == SCOPE_OF_KIND[Kind.REPOSITORY_INDEX] == "read"
+    assert SCOPE_OF_KIND[Kind.KFS_STATISTICS] == SCOPE_OF_KIND[Kind.KFS_MODEL_CONFIG] == "infer"
+    assert SCOPE_OF_KIND[Kind.REPOSITORY_INDEX] == "read"
