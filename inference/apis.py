@@ -6,6 +6,7 @@ same answers through Django (same handler, same texts), e.g. under a plain WSGI 
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,8 +14,10 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from inference import serializers as s
-from inference.handlers import Reply, handle
+from inference.handlers import Reply, error_reply, handle
+from inference.protocols.errors import InferenceError
 from inference.runtime import get_runtime
+from inference.triton import compression
 
 NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="Servable (model) name")
 VERSION = OpenApiParameter(
@@ -36,10 +39,20 @@ class ProtocolView(APIView):
     def dispatch_protocol(self, request: Request) -> HttpResponse:
         headers = [(key.lower().encode(), value.encode()) for key, value in request.headers.items()]
         runtime = get_runtime()
-        reply: Reply = runtime.run(
-            handle(runtime, request.method or "GET", request.path, headers, request.body)
-        )
-        response = HttpResponse(reply.body, status=reply.status, content_type=reply.content_type.decode())
+        body: bytes | bytearray = request.body
+        try:
+            if encoding := request.headers.get("Content-Encoding"):
+                body = compression.decompress(body, encoding, limit=settings.INFERENCE_MAX_REQUEST_BYTES)
+            reply: Reply = runtime.run(handle(runtime, request.method or "GET", request.path, headers, body))
+        except InferenceError as error:
+            reply = error_reply(error)
+        content = reply.body
+        answer = compression.response_encoding(request.headers.get("Accept-Encoding"))
+        if answer and content and request.path.endswith("/infer"):
+            content = compression.compress(bytes(content), answer)
+        response = HttpResponse(content, status=reply.status, content_type=reply.content_type.decode())
+        if content is not reply.body:
+            response["Content-Encoding"] = answer
         if reply.header_length is not None:
             response["Inference-Header-Content-Length"] = str(reply.header_length)
         return response
