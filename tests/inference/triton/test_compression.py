@@ -70,64 +70,12 @@ def test_the_django_views_decompress_too(settings):
     body = gzip.compress(b'{"inputs": []}')
     response = client.post("/v2/models/nope/infer", data=body, content_type="application/json",
                            headers={"Content-Encoding": "gzip"})  # fmt: skip
-    # decompressed and parsed (compressed bytes would be a 412 "not valid json")
+    # decompressed and parsed (the compressed bytes themselves would be a 412 "not valid json")
     assert (response.status_code, response.json()) == (
         400,
         {"error": "Invalid JSON structure, missing inputs"},
     )
-    bomb = gzip.compress(b"\0" * (64 * 2**20))  # 64 MiB in ~64 KiB
-    with pytest.raises(TritonError) as caught:
-        decompress(bomb, "gzip", limit=2**20)
-    assert caught.value.status == 413
-    assert "once decompressed; the limit is 1048576 bytes" in caught.value.text
-
-
-def test_exactly_the_limit_passes():
-    assert len(decompress(gzip.compress(b"x" * 1000), "gzip", limit=1000)) == 1000
-
-
-@pytest.mark.parametrize("body", [b"not gzip", gzip.compress(b"abcdef" * 100)[:-10]])
-def test_bad_or_truncated_data_is_400(body):
-    with pytest.raises(TritonError) as caught:
-        decompress(body, "gzip", limit=10**6)
-    assert caught.value.status == 400 and caught.value.text.startswith("Request body is not valid gzip data")
-
-
-def test_unknown_encoding_is_415_and_identity_passes():
-    with pytest.raises(TritonError) as caught:
-        decompress(b"x", "br", limit=10)
-    assert caught.value.status == 415
-    assert decompress(b"abc", "identity", limit=10) == b"abc"
-
-
-@pytest.mark.parametrize(
-    "header,expected",
-    [(b"gzip", "gzip"), (b"deflate", "deflate"), (b"gzip, deflate", "gzip"), (b"br", None), (None, None),
-     (b"gzip;q=0.5, deflate", "deflate"), (b"gzip;q=0", None), (b"*", "gzip"), (b"identity", None)],
-)  # fmt: skip
-def test_response_encoding_negotiation(header, expected):
-    assert response_encoding(header) == expected
-
-
-def test_compress_matches_what_clients_decompress():
-    assert gzip.decompress(compress(b"hello", "gzip")) == b"hello"
-    assert zlib.decompress(compress(b"hello", "deflate")) == b"hello"
-
-
-@pytest.mark.django_db
-def test_the_django_views_decompress_too(settings):
-    from rest_framework.test import APIClient
-
-    settings.INFERENCE_MAX_REQUEST_BYTES = 2**20
-    client = APIClient()
-    body = gzip.compress(b'{"inputs": []}')
-    response = client.post("/v2/models/nope/infer", data=body, content_type="application/json",
-                           headers={"Content-Encoding": "gzip"})  # fmt: skip
-    assert (response.status_code, response.json()) == (
-        404,
-        {"error": "Model with requested name is not found"},
-    )
-    bomb = gzip.compress(b" " * (4 * 2**20))
-    response = client.post("/v2/models/nope/infer", data=bomb, content_type="application/json",
+    too_big = gzip.compress(b" " * (4 * 2**20))
+    response = client.post("/v2/models/nope/infer", data=too_big, content_type="application/json",
                            headers={"Content-Encoding": "gzip"})  # fmt: skip
     assert response.status_code == 413 and response.json()["error"].startswith("Request body too large")
