@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.policy import DEPLOY, READ
 from config.errors import ValidationFailed, validation_errors_from_drf
 from inference.lifecycle import loading, selectors, services
 from inference.lifecycle.serializers import ModelObjectSerializer, ModelUpdateSerializer
@@ -37,6 +38,7 @@ class _ModelActionApi(APIView):
 
 
 class ModelDownloadApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = services.download_start
 
     @extend_schema(
@@ -60,6 +62,7 @@ class ModelDownloadApi(_ModelActionApi):
 
 
 class ModelDownloadCancelApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = services.download_cancel
 
     @extend_schema(
@@ -78,6 +81,7 @@ class ModelDownloadCancelApi(_ModelActionApi):
 
 
 class ModelLoadApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = loading.model_load
 
     @extend_schema(
@@ -100,6 +104,7 @@ class ModelLoadApi(_ModelActionApi):
 
 
 class ModelUnloadApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = loading.model_unload
 
     @extend_schema(
@@ -118,6 +123,8 @@ class ModelUnloadApi(_ModelActionApi):
 
 
 class ModelSnapshotApi(APIView):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="A model's lifecycle snapshot",
         description='The spec answers an unknown id with 410 ("model was not found.").',
@@ -130,6 +137,7 @@ class ModelSnapshotApi(APIView):
 
 
 class ModelUpdateApi(APIView):
+    access_policy = {"POST": DEPLOY}
     parser_classes = [JSONParser]
 
     @extend_schema(
