@@ -104,7 +104,12 @@ class AccessPolicyMiddleware:
     def process_view(
         self, request: HttpRequest, view_func: Any, args: Any, kwargs: Any
     ) -> HttpResponse | None:
-        if is_drf_view(view_func) or is_admin_view(request):
+        if is_drf_view(view_func):
+            return None
+        if is_admin_view(request):  # the admin's own staff login; its actions are audited as the user
+            user_principal = principal_for_user(getattr(request, "user", None))
+            if user_principal is not None:
+                current_principal.set(user_principal)
             return None
         scope = scope_for_method(view_policy(view_func), request.method or "GET")
         if scope is None:

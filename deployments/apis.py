@@ -45,7 +45,7 @@ class TaskOutSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     metadata = serializers.JSONField(
-        help_text="steps [{name, status, started_at, finished_at, detail}], previous/new version, switched_at, timings"
+        help_text="steps [{name, status, started_at, finished_at, detail}], previous/new version, switched_at, timings, requested_by (who asked)"
     )
 
 
@@ -60,7 +60,7 @@ def task_to_dict(task: DeploymentTask) -> dict[str, Any]:
         "config": task.config,
         "created_at": task.created_at,
         "updated_at": task.updated_at,
-        "metadata": task.metadata,
+        "metadata": {**task.metadata, "requested_by": task.requested_by},
     }
 
 
