@@ -96,6 +96,25 @@ def test_authorize_grpc_reads_the_method_table_and_the_authorization_metadata(au
     assert unknown.value.grpc_code == "PERMISSION_DENIED"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_async_authorize_grpc_decides_the_same(auth_mode, make_key) -> None:
+    import asyncio
+
+    from access.policy import aauthorize_grpc
+
+    auth_mode("writes")
+    table = {"/m/Infer": "infer", "/m/Load": "deploy"}
+    secret = make_key("deploy")
+    assert asyncio.run(aauthorize_grpc("/m/Infer", [], scopes=table)) is ANONYMOUS
+    assert (
+        asyncio.run(aauthorize_grpc("/m/Load", [("authorization", f"Bearer {secret}")], scopes=table)).kind
+        == "key"
+    )
+    with pytest.raises(AccessDenied) as denied:
+        asyncio.run(aauthorize_grpc("/m/Load", [], scopes=table))
+    assert denied.value.status == 401
+
+
 def test_authorize_grpc_without_a_grpc_module_refuses_every_method(auth_mode, settings) -> None:
     auth_mode("off")
     settings.MODELHUB_GRPC_SCOPES_MODULE = "no_such_module_here"
