@@ -75,18 +75,28 @@ MODELHUB_GRPC_SCOPES_MODULE = env_str("MODELHUB_GRPC_SCOPES_MODULE", "inference.
 
 # Host names clients may use. Loopback names always; on another address the operator names the others
 # (DJANGO_ALLOWED_HOSTS, '*' accepts any, which also gives up the DNS-rebinding protection).
-_extra_hosts = env_list("DJANGO_ALLOWED_HOSTS", [])
-if not LISTENS_ON_LOOPBACK and not _extra_hosts:
+
+
+def _bound_host_names(host: str, configured: list[str]) -> list[str]:
+    """The bound address itself is a name clients may use; binding to every address needs explicit names."""
+    if LISTENS_ON_LOOPBACK:
+        return []
     try:
-        if ipaddress.ip_address(LISTEN_HOST.strip("[]")).is_unspecified:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return [host]  # a host name
+    if address.is_unspecified:
+        if not configured:
             raise ConfigurationError(
-                f"HOST={LISTEN_HOST!r} listens on every address: set DJANGO_ALLOWED_HOSTS to the names clients "
+                f"HOST={host!r} listens on every address: set DJANGO_ALLOWED_HOSTS to the names clients "
                 "use (e.g. modelhub.example.com,10.0.0.5), or '*' to accept any Host header"
             )
-    except ValueError:
-        pass
-    _extra_hosts = [LISTEN_HOST if ":" not in LISTEN_HOST else f"[{LISTEN_HOST.strip('[]')}]"]
-ALLOWED_HOSTS = [*LOOPBACK_NAMES, *_extra_hosts]
+        return []
+    return [f"[{address}]" if address.version == 6 else str(address)]
+
+
+_configured_hosts = env_list("DJANGO_ALLOWED_HOSTS", [])
+ALLOWED_HOSTS = [*LOOPBACK_NAMES, *_bound_host_names(LISTEN_HOST, _configured_hosts), *_configured_hosts]
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 # Behind a TLS-terminating proxy (README "Security"): secure cookies, HSTS, trust X-Forwarded-Proto.

@@ -35,6 +35,7 @@ class InferenceRouter:
             await self.fallback(scope, receive, send)
             return
         route: Route | None = None
+        policy.current_principal.set(policy.ANONYMOUS)  # until a key says otherwise (audit of config reloads)
         reply = _browser_refusal(scope)
         if reply is None and policy.mode() != policy.OFF:
             route, reply = await _access(scope)

@@ -45,6 +45,8 @@ def test_loopback_default_is_off_and_loopback_hosts(tmp_path) -> None:
 def test_another_address_defaults_to_writes_and_refuses_off(tmp_path) -> None:
     mode, hosts = settings_of(tmp_path, "MODELHUB_AUTH", "ALLOWED_HOSTS", HOST="10.1.2.3")
     assert mode == "'writes'" and "'10.1.2.3'" in hosts
+    [hosts] = settings_of(tmp_path, "ALLOWED_HOSTS", HOST="10.1.2.3", DJANGO_ALLOWED_HOSTS="hub.example.com")
+    assert "'10.1.2.3'" in hosts and "'hub.example.com'" in hosts
     [error] = settings_of(tmp_path, "MODELHUB_AUTH", HOST="10.1.2.3", MODELHUB_AUTH="off")
     assert error.startswith("ERROR ConfigurationError") and "loopback" in error
 
