@@ -72,7 +72,7 @@ class ProtocolView(APIView):
         if answer and content and request.path.endswith("/infer"):
             content = compression.compress(bytes(content), answer)
         response = HttpResponse(content, status=reply.status, content_type=reply.content_type.decode())
-        if content is not reply.body:
+        if answer and content is not reply.body:
             response["Content-Encoding"] = answer
         if reply.header_length is not None:
             response["Inference-Header-Content-Length"] = str(reply.header_length)

@@ -63,10 +63,10 @@ def repository_index(*, servables: Mapping[str, ServableView], ready: bool = Fal
             }
     if not ready:
         try:
-            for name, version in _registry_names():
+            for name, number_text in _registry_names():
                 entries.setdefault(
-                    (name, version),
-                    {"name": name, "version": version, "state": "UNAVAILABLE", "reason": "unloaded"},
+                    (name, number_text),
+                    {"name": name, "version": number_text, "state": "UNAVAILABLE", "reason": "unloaded"},
                 )
         finally:
             release_connection()
