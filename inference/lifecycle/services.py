@@ -36,6 +36,8 @@ from inference.lifecycle.models import (
     DownloadJob,
     DownloadPhase,
     DownloadStatus,
+    ModelTraits,
+    type_from_precision,
 )
 from registry import services as registry_services
 from registry.artifacts import ArchiveRejected, StagedArchive
@@ -503,31 +505,37 @@ def overview_with_description(overview: Any, description: str) -> Any:
 
 
 def model_update_from_object(*, model_id: str, changes: dict[str, Any]) -> Model:
-    """Apply the changeable fields of a Model object to a custom (user-uploaded) registry model."""
+    """Apply the changeable fields of a Model object to a custom (user-uploaded) registry model.
+
+    `name`, `version`, `format` and `description` (kept in the overview) go to the registry; the Pieces `type`
+    and `usage` to the model's traits. A `type` equal to what the precision gives clears the override.
+    """
     model = _model(model_id)
     if not model.is_custom:
         raise NotCustom(
             f"Model {model_id!r} was imported from Geti and cannot be updated here; only custom models "
             "(uploaded by a user) can be."
         )
-    fields: dict[str, Any] = {}
-    for key in ("name", "version"):
-        if key in changes:
-            fields[key] = changes[key]
-    if "type" in changes:
-        fields["format"] = changes["type"]
-    if "usage" in changes:
-        fields["category"] = changes["usage"]
+    fields: dict[str, Any] = {key: changes[key] for key in ("name", "version", "format") if key in changes}
     if "description" in changes:
-        fields["overview"] = overview_with_description(model.overview, changes["description"] or "")
-    if not fields:
-        return model
-    try:
-        return registry_services.model_update(model_id=model_id, fields=fields)
-    except registry_services.ModelNotFound:
-        raise LifecycleNotFound(model_id) from None
-    except registry_services.ModelConflict as exc:
-        raise ServiceError(exc.message, status_code=409) from None
+        fields["overview"] = overview_with_description(model.overview, changes["description"])
+    with transaction.atomic():
+        if fields:
+            try:
+                model = registry_services.model_update(model_id=model_id, fields=fields)
+            except registry_services.ModelNotFound:
+                raise LifecycleNotFound(model_id) from None
+            except registry_services.ModelConflict as exc:
+                raise ServiceError(exc.message, status_code=409) from None
+        if "type" in changes or "usage" in changes:
+            traits, _ = ModelTraits.objects.select_for_update().get_or_create(model=model)
+            if "type" in changes:
+                follows = type_from_precision(model.precision_list) == changes["type"]
+                traits.type = "" if follows else changes["type"]
+            if "usage" in changes:
+                traits.usage = changes["usage"]
+            traits.save()
+    return model
 
 
 def worker_started() -> None:
