@@ -42,6 +42,7 @@ class _ModelActionApi(APIView):
 
 
 class ModelDownloadApi(_ModelActionApi):
+    access_policy = {"POST": "deploy"}
     action = services.download_start
 
     @extend_schema(
