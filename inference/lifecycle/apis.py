@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.policy import DEPLOY, READ, WRITE
 from config.errors import ValidationFailed, validation_errors_from_drf
 from inference.lifecycle import loading, selectors, services
 from inference.lifecycle.serializers import (
@@ -42,7 +43,7 @@ class _ModelActionApi(APIView):
 
 
 class ModelDownloadApi(_ModelActionApi):
-    access_policy = {"POST": "deploy"}
+    access_policy = {"POST": DEPLOY}
     action = services.download_start
 
     @extend_schema(
@@ -66,6 +67,7 @@ class ModelDownloadApi(_ModelActionApi):
 
 
 class ModelDownloadCancelApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = services.download_cancel
 
     @extend_schema(
@@ -84,6 +86,7 @@ class ModelDownloadCancelApi(_ModelActionApi):
 
 
 class ModelLoadApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = loading.model_load
 
     @extend_schema(
@@ -106,6 +109,7 @@ class ModelLoadApi(_ModelActionApi):
 
 
 class ModelUnloadApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = loading.model_unload
 
     @extend_schema(
@@ -124,7 +128,7 @@ class ModelUnloadApi(_ModelActionApi):
 
 
 class ModelSnapshotApi(APIView):
-    access_policy = {"GET": "read"}
+    access_policy = {"GET": READ}
 
     @extend_schema(
         summary="A model's lifecycle snapshot",
@@ -138,7 +142,7 @@ class ModelSnapshotApi(APIView):
 
 
 class ModelDownloadProgressApi(APIView):
-    access_policy = {"GET": "read"}
+    access_policy = {"GET": READ}
 
     @extend_schema(
         summary="A model's download progress, now",
@@ -156,7 +160,7 @@ class ModelDownloadProgressApi(APIView):
 
 
 class ModelUpdateApi(APIView):
-    access_policy = {"POST": "write"}
+    access_policy = {"POST": WRITE}
     parser_classes = [JSONParser]
 
     @extend_schema(

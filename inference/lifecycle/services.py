@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from access import audit
 from config.errors import ServiceError
 from inference.cache import MaterializeCanceled, MaterializeFailed, cached_path, materialize
 from inference.lifecycle.errors import LifecycleNotFound, NotCustom, NothingToCancel
@@ -99,6 +100,7 @@ def download_start(*, model_id: str, enqueue: bool = True) -> DownloadJob:
         raise ServiceError(f"Could not start the download of model {model_id!r}; try again.", status_code=503)
     if started:
         logger.info("Download of model %s queued (run %s)", model_id, job.run_id)
+    audit.record("download", "model", model_id, started=started, node=node_id())
     publish(job)
     return job
 
@@ -158,6 +160,7 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
     if job is None or job.status not in ACTIVE_STATUSES:
         state = job.status if job else "no download was ever started"
         raise NothingToCancel(f"No download of model {model_id!r} is running to cancel ({state}).")
+    audit.record("cancel_download", "model", model_id, run=str(job.run_id))
     now = timezone.now()
     waiting = Q(status__in=[DownloadStatus.INITIALIZED, DownloadStatus.RESET])
     if job.status == DownloadStatus.IN_PROGRESS and (
