@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 
 from config.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_path, env_str
+from config.redis import channel_layer as redis_channel_layer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -156,9 +157,7 @@ REGISTRY_ZIP_MAX_UNCOMPRESSED_BYTES = env_int("MODELHUB_ZIP_MAX_UNCOMPRESSED_BYT
 # --- Channels: in-memory for one process, Redis to cross processes and hosts -----------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}  # connection options: config/redis.py
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
