@@ -18,7 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # --- Local state: database, artifacts, model cache, logs, temporary uploads -----------------------------
 DATA_DIR = env_path("MODELHUB_DATA_DIR", BASE_DIR / "data")
-ARTIFACTS_DIR = DATA_DIR / "artifacts"
+ARTIFACTS_DIR = env_path("MODELHUB_ARTIFACTS_DIR", DATA_DIR / "artifacts")  # a shared disk (NFS) also works
 MODEL_CACHE_DIR = env_path("MODELHUB_MODEL_CACHE_DIR", DATA_DIR / "models")
 LOG_DIR = DATA_DIR / "logs"
 UPLOAD_TEMP_DIR = DATA_DIR / "tmp"

@@ -22,7 +22,7 @@ from django.utils import timezone
 from deployments.config import DeploymentConfig
 from deployments.models import DeploymentTask, TaskKind, TaskStatus
 from inference import cache
-from inference.lifecycle.models import DownloadJob, NodeCopy
+from inference.lifecycle.models import DownloadJob
 from inference.lifecycle.nodes import request_removal_from_nodes
 from inference.models import Servable, ServedVersion, ServingGeneration, VersionState
 from inference.selectors import live_processes, served_versions_of, serving_status, version_progress
@@ -381,7 +381,7 @@ def _delete(run: TaskRun) -> str:
         raise Refused(f"Model {run.task.model_id} no longer exists in the registry.")
     served = served_versions_of(model.pk)
     cached = cache.cached_path(model)
-    on_nodes = NodeCopy.objects.filter(model=model).exists() or DownloadJob.objects.filter(model=model).exists()
+    on_nodes = DownloadJob.objects.filter(model=model).exists()  # downloaded to (or downloading on) the nodes
     if not served and cached is None and not on_nodes:
         raise Refused(f"Model {model.pk} is not deployed: it is not served and has no local files.")
     with run.step("unload") as step:
