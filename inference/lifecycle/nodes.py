@@ -48,8 +48,17 @@ logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.15
 CANCEL_CHECK_SECONDS = 0.5
 SWEEP_EVERY_TICKS = 5
-# Share of a node's copy per phase: COPY (from S3 to local temp) then UNPACK; percentages never go back.
-NODE_PHASES = {DownloadPhase.COPY: (0.0, 50.0), DownloadPhase.UNPACK: (50.0, 100.0)}
+
+
+def phase_slices(model: Model, start: float, end: float) -> dict[str, tuple[float, float]]:
+    """The part of [start, end] each phase of unpacking `model` fills: COPY (remote storage such as S3 to a
+    local temporary file) and UNPACK, or UNPACK alone when the stored file is on a local disk."""
+    try:
+        model.file.path
+        return {DownloadPhase.UNPACK: (start, end)}
+    except NotImplementedError:
+        middle = (start + end) / 2
+        return {DownloadPhase.COPY: (start, middle), DownloadPhase.UNPACK: (middle, end)}
 
 
 def node_name() -> str:
@@ -242,6 +251,7 @@ class _NodeCopyRun:
         self._last_write = 0.0
         self._last_check = 0.0
         self._canceled = False
+        self.slices = phase_slices(job.model, 0.0, 100.0)
 
     def _row(self) -> Any:
         return NodeCopy.objects.filter(pk=self.copy_pk, run_id=self.job.run_id, status=DownloadStatus.IN_PROGRESS)
@@ -270,7 +280,7 @@ class _NodeCopyRun:
         self.progress(0, 0, force=True)
 
     def progress(self, done: int, total: int, *, force: bool = False) -> None:
-        start, end = NODE_PHASES.get(self.phase, (0.0, 0.0))
+        start, end = self.slices.get(self.phase, (self.percentage, self.percentage))
         share = done / total if total else 0.0
         self.percentage = max(self.percentage, start + (end - start) * min(share, 1.0))
         if not force and time.monotonic() - self._last_write < PROGRESS_INTERVAL:

@@ -419,15 +419,14 @@ class _DownloadRun:
     def _work(self) -> tuple[str, str]:
         try:
             model = Model.objects.get(pk=self.model_id)
-            phases = [DownloadPhase.FETCH] if not model.file else []
-            if self.unpack_here:
-                phases += [DownloadPhase.COPY, DownloadPhase.UNPACK]
-            share = self.run_share = self._share(fetching=not model.file)
-            for index, phase in enumerate(phases):
-                width = share / len(phases)
-                self.slices[phase] = (index * width, (index + 1) * width)
-            if not model.file:
+            fetching = not model.file
+            share = self.run_share = self._share(fetching=fetching)
+            unpack_from = share / 2 if fetching and self.unpack_here else 0.0
+            if fetching:
+                self.slices[DownloadPhase.FETCH] = (0.0, unpack_from if self.unpack_here else share)
                 model = self._fetch(model)
+            if self.unpack_here:
+                self.slices.update(nodes.phase_slices(model, unpack_from, 100.0))
             if self.unpack_here:  # no node is live to do it (one machine without a server, commands, tests)
                 materialize(
                     model,
