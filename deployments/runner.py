@@ -424,7 +424,16 @@ def abandon(task: DeploymentTask) -> None:
     elif task.kind == TaskKind.DEPLOY and new and metadata.get("switched_at") and metadata.get("previous"):
         _retire(new["servable"], metadata["previous"]["version"])
     last = task.heartbeat_at.isoformat() if task.heartbeat_at else "never"
+    for step in metadata.get("steps", []):  # the dead worker's open step must not show `running` forever
+        if step.get("status") == "running":
+            step.update(
+                status="failed",
+                finished_at=_now(),
+                detail=step.get("detail") or f"The worker running this step stopped (last heartbeat {last}).",
+            )
+    metadata.update(current_step=None, finished_at=_now())
     DeploymentTask.objects.filter(pk=task.pk, status=TaskStatus.PROCESSING).update(
+        metadata=metadata,
         status=TaskStatus.FAILED,
         detail=f"The worker running this task stopped (last heartbeat {last}); the previous version kept serving."
         if not metadata.get("switched_at")
