@@ -336,6 +336,7 @@ def download_recover_if_stale(*, model_id: str) -> None:
 def download_run(*, model_id: str, run_id: str) -> str:
     """Run one delivered download task. Returns the final status; does nothing for an outdated or taken run."""
     now = timezone.now()
+    previous_worker = DownloadJob.objects.filter(pk=model_id).values_list("worker", flat=True).first() or ""
     claimed = DownloadJob.objects.filter(
         Q(status__in=[DownloadStatus.INITIALIZED, DownloadStatus.RESET])
         | Q(status=DownloadStatus.IN_PROGRESS, heartbeat__lt=_stale_cutoff(now)),
@@ -358,15 +359,16 @@ def download_run(*, model_id: str, run_id: str) -> str:
             status or "gone",
         )
         return str(status or DownloadStatus.UNKNOWN)
-    return _DownloadRun(model_id, run_id).run()
+    return _DownloadRun(model_id, run_id, previous_worker=previous_worker).run()
 
 
 class _DownloadRun:
     """One claimed run: does the work in the calling thread, watches for cancel and beats in another."""
 
-    def __init__(self, model_id: str, run_id: str) -> None:
+    def __init__(self, model_id: str, run_id: str, *, previous_worker: str = "") -> None:
         self.model_id = model_id
         self.run_id = run_id
+        self.previous_worker = previous_worker  # host:pid that ran this job before (a resume after a crash)
         self.transfer = Transfer()
         self.phase = DownloadPhase.NONE
         self.done = 0
@@ -454,6 +456,16 @@ class _DownloadRun:
 
     def _fetch(self, model: Model) -> Model:
         self.set_phase(DownloadPhase.FETCH)
+        previous_host = self.previous_worker.rpartition(":")[0]
+        part = fetch_destination(model).with_name(fetch_destination(model).name + ".part")
+        if previous_host and previous_host != socket.gethostname() and not part.exists():
+            # The partial file is on the host whose worker died (temporary files are per host): fetch from
+            # byte 0 here and say so, rather than "resume" from nothing. The bar's percentage stays put
+            # until the new fetch passes it (it never goes back).
+            logger.warning(
+                "Download of model %s was interrupted on host %s; its partial file stays there, so host %s "
+                "fetches it from the start", self.model_id, previous_host, socket.gethostname(),
+            )  # fmt: skip
         validator = (
             DownloadJob.objects.filter(pk=self.model_id).values_list("validator", flat=True).first() or ""
         )
