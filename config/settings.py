@@ -210,7 +210,9 @@ LIFECYCLE_LOAD_WAIT_SECONDS = env_float("MODELHUB_LOAD_WAIT_SECONDS", 60.0)
 # --- Nodes: one model cache on one host; its server processes do its node-local work (lifecycle/nodes.py) ---
 NODE_NAME = env_str("MODELHUB_NODE_NAME") or f"{socket.gethostname()}:{MODEL_CACHE_DIR.resolve()}"
 if len(NODE_NAME) > 255:
-    raise ConfigurationError("MODELHUB_NODE_NAME (or hostname + model cache folder) must be at most 255 characters")
+    raise ConfigurationError(
+        "MODELHUB_NODE_NAME (or hostname + model cache folder) must be at most 255 characters"
+    )
 NODE_SYNC_SECONDS = env_float("MODELHUB_NODE_SYNC_SECONDS", 1.0)
 
 # --- Geti ------------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from channels.db import database_sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
 from config.consumers import PollingJsonConsumer
-
 from deployments.apis import task_to_dict
 from deployments.models import DeploymentTask
 from deployments.services import reap_if_stale

@@ -920,7 +920,6 @@ class Runtime:
             stale = now - timedelta(seconds=settings.INFERENCE_STALE_SECONDS)
             ServingProcess.objects.filter(last_seen__lt=stale).delete()
 
-
     def _register(self, now: datetime) -> None:
         ServingProcess.objects.update_or_create(
             pk=self.process_id,

@@ -117,16 +117,19 @@ class HealthApi(RegistryApi):
     @extend_schema(
         summary="Health of the service",
         description=(
-            "Readiness for a load balancer: 200 `{\"status\": \"ok\"}` when this server reaches the database "
+            'Readiness for a load balancer: 200 `{"status": "ok"}` when this server reaches the database '
             "(`SELECT 1`) and the artifact storage (write, read and delete a probe object); otherwise 503 "
-            "`{\"status\": \"unavailable\", \"failing\": {component: reason}}`. No auth, never cached. "
+            '`{"status": "unavailable", "failing": {component: reason}}`. No auth, never cached. '
             "Liveness without I/O: `GET /v2/health/live`."
         ),
         responses={
             200: inline_serializer("Health", {"status": serializers.CharField()}),
             503: inline_serializer(
                 "HealthFailing",
-                {"status": serializers.CharField(), "failing": serializers.DictField(child=serializers.CharField())},
+                {
+                    "status": serializers.CharField(),
+                    "failing": serializers.DictField(child=serializers.CharField()),
+                },
             ),
         },
         tags=["registry"],

@@ -14,7 +14,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from config.consumers import PollingJsonConsumer
-
 from inference.lifecycle import selectors, services
 from inference.lifecycle.events import group_name, is_terminal
 from inference.lifecycle.models import DownloadStatus

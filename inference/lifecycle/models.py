@@ -104,18 +104,26 @@ class NodeCopy(models.Model):
     model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="node_copies")
     node = models.CharField(max_length=255)
     run_id = models.CharField(max_length=32)
-    status = models.CharField(max_length=16, choices=DownloadStatus.choices, default=DownloadStatus.IN_PROGRESS)
-    phase = models.CharField(max_length=8, choices=DownloadPhase.choices, blank=True, default=DownloadPhase.NONE)
+    status = models.CharField(
+        max_length=16, choices=DownloadStatus.choices, default=DownloadStatus.IN_PROGRESS
+    )
+    phase = models.CharField(
+        max_length=8, choices=DownloadPhase.choices, blank=True, default=DownloadPhase.NONE
+    )
     percentage = models.FloatField(default=0.0, help_text="Never decreases within one run.")
     bytes_done = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
-    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the server process copying it.")
+    worker = models.CharField(
+        max_length=200, blank=True, help_text="host:pid of the server process copying it."
+    )
     heartbeat = models.DateTimeField(null=True, blank=True)
     version = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["model", "node"], name="lifecycle_nodecopy_model_node")]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "node"], name="lifecycle_nodecopy_model_node")
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_id} on {self.node}: {self.status}"
@@ -124,5 +132,10 @@ class NodeCopy(models.Model):
 class CacheRemoval(models.Model):
     """POST /delete asked every node to drop the model's unpacked files (until a new download starts)."""
 
-    model = models.OneToOneField(Model, on_delete=models.CASCADE, primary_key=True, related_name="cache_removal")
+    model = models.OneToOneField(
+        Model, on_delete=models.CASCADE, primary_key=True, related_name="cache_removal"
+    )
     requested_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"removal of {self.model_id} from every node"

@@ -54,7 +54,7 @@ def phase_slices(model: Model, start: float, end: float) -> dict[str, tuple[floa
     """The part of [start, end] each phase of unpacking `model` fills: COPY (remote storage such as S3 to a
     local temporary file) and UNPACK, or UNPACK alone when the stored file is on a local disk."""
     try:
-        model.file.path
+        model.file.path  # noqa: B018 (local storage has a path; remote storage raises)
         return {DownloadPhase.UNPACK: (start, end)}
     except NotImplementedError:
         middle = (start + end) / 2
@@ -254,23 +254,34 @@ class _NodeCopyRun:
         self.slices = phase_slices(job.model, 0.0, 100.0)
 
     def _row(self) -> Any:
-        return NodeCopy.objects.filter(pk=self.copy_pk, run_id=self.job.run_id, status=DownloadStatus.IN_PROGRESS)
+        return NodeCopy.objects.filter(
+            pk=self.copy_pk, run_id=self.job.run_id, status=DownloadStatus.IN_PROGRESS
+        )
 
     def run(self) -> None:
         from inference.lifecycle.events import publish
 
         try:
             materialize(
-                self.job.model, progress=self.progress, should_cancel=self.should_cancel, on_phase=self.on_phase
+                self.job.model,
+                progress=self.progress,
+                should_cancel=self.should_cancel,
+                on_phase=self.on_phase,
             )
-            fields: dict[str, Any] = {"status": DownloadStatus.COMPLETED, "percentage": 100.0, "phase": DownloadPhase.NONE}
+            fields: dict[str, Any] = {
+                "status": DownloadStatus.COMPLETED,
+                "percentage": 100.0,
+                "phase": DownloadPhase.NONE,
+            }
             logger.info("Model %s is in the cache of node %s", self.job.model_id, node_name())
         except MaterializeCanceled:
             NodeCopy.objects.filter(pk=self.copy_pk, run_id=self.job.run_id).delete()
             publish(self.job.model_id)
             return
         except Exception as exc:
-            logger.exception("Copy of model %s into the cache of node %s failed", self.job.model_id, node_name())
+            logger.exception(
+                "Copy of model %s into the cache of node %s failed", self.job.model_id, node_name()
+            )
             fields = {"status": DownloadStatus.FAILED, "error": f"{type(exc).__name__}: {exc}"}
         self._row().update(heartbeat=timezone.now(), version=now_version(), **fields)
         publish(self.job.model_id)

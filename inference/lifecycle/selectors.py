@@ -8,8 +8,8 @@ from django.utils.timesince import timesince
 
 from inference.cache import identity_for
 from inference.lifecycle.errors import LifecycleNotFound, SnapshotGone
-from inference.lifecycle.nodes import download_state
 from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob, DownloadStatus
+from inference.lifecycle.nodes import download_state
 from inference.models import VersionState
 from inference.selectors import served_versions_of, serving_status, version_reports
 from registry.models import Model

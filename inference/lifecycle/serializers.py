@@ -37,7 +37,9 @@ class DownloadProgressSerializer(serializers.Serializer):
         "have left this node's cache).",
     )
     percentage = serializers.FloatField(
-        min_value=0, max_value=100, help_text="Of the whole download (every phase, every node); never decreases."
+        min_value=0,
+        max_value=100,
+        help_text="Of the whole download (every phase, every node); never decreases.",
     )
     bytes_done = serializers.IntegerField(help_text="Of the current phase (summed over the nodes copying).")
     bytes_total = serializers.IntegerField(help_text="0 while unknown.")

@@ -32,8 +32,8 @@ from inference.lifecycle.events import now_version, publish
 from inference.lifecycle.fetch import FetchCanceled, FetchFailed, Transfer, fetch
 from inference.lifecycle.models import (
     ACTIVE_STATUSES,
-    CacheRemoval,
     TERMINAL_STATUSES,
+    CacheRemoval,
     DownloadJob,
     DownloadPhase,
     DownloadStatus,
@@ -100,7 +100,12 @@ def download_start(*, model_id: str, enqueue: bool = True) -> DownloadJob:
         raise ServiceError(f"Could not start the download of model {model_id!r}; try again.", status_code=503)
     if started:
         queued = job.status != DownloadStatus.COMPLETED
-        logger.info("Download of model %s %s (run %s)", model_id, "queued" if queued else "left to the nodes", job.run_id)
+        logger.info(
+            "Download of model %s %s (run %s)",
+            model_id,
+            "queued" if queued else "left to the nodes",
+            job.run_id,
+        )
     publish(model_id)
     return job
 
@@ -221,7 +226,10 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
 def _cancel_node_copies(job: DownloadJob, wait_seconds: float) -> DownloadJob:
     """The nodes are still copying: the job stops being wanted, and each node's copy stops within a second."""
     DownloadJob.objects.filter(pk=job.pk, run_id=job.run_id, status=DownloadStatus.COMPLETED).update(
-        status=DownloadStatus.CANCELED, cancel_requested=True, finished_at=timezone.now(), version=now_version()
+        status=DownloadStatus.CANCELED,
+        cancel_requested=True,
+        finished_at=timezone.now(),
+        version=now_version(),
     )
     deadline = time.monotonic() + wait_seconds
     running = NodeCopy.objects.filter(model_id=job.pk, run_id=job.run_id, status=DownloadStatus.IN_PROGRESS)

@@ -20,8 +20,20 @@ def test_a_worker_killed_during_drain_leaves_no_step_running(settings) -> None:
         heartbeat_at=long_ago,
         metadata={
             "steps": [
-                {"name": "switch", "status": "done", "started_at": started, "finished_at": started, "detail": ""},
-                {"name": "drain", "status": "running", "started_at": started, "finished_at": None, "detail": ""},
+                {
+                    "name": "switch",
+                    "status": "done",
+                    "started_at": started,
+                    "finished_at": started,
+                    "detail": "",
+                },
+                {
+                    "name": "drain",
+                    "status": "running",
+                    "started_at": started,
+                    "finished_at": None,
+                    "detail": "",
+                },
             ],
             "current_step": "drain",
         },

@@ -396,7 +396,9 @@ def test_a_download_resumed_on_another_host_says_it_starts_over(client, tmp_path
     archive = model_zip(tmp_path, padding=50_000)
     url = file_server.serve("/moved.zip", Served(archive))
     model_id = client.post(
-        "/models", {"name": "moved", "version": "1", "source_url": url, "sha256": sha256_of(archive)}, format="json"
+        "/models",
+        {"name": "moved", "version": "1", "source_url": url, "sha256": sha256_of(archive)},
+        format="json",
     ).content.decode()
     job = _stale_job(model_id, bytes_done=20_000, progress=30.0)  # its worker died on "elsewhere"
     DownloadJob.objects.filter(pk=model_id).update(status=DownloadStatus.RESET)

@@ -86,7 +86,9 @@ def test_download_load_delete_and_catch_up_on_two_nodes(nodes, tmp_path):
         body = snapshot(service, model_id)
         assert body["downloaded"] is True and not body["downloading"]
 
-    loaded = requests.post(f"{b.url}/model/{model_id}/load", timeout=90)  # no 409 on the node that was not asked
+    loaded = requests.post(
+        f"{b.url}/model/{model_id}/load", timeout=90
+    )  # no 409 on the node that was not asked
     assert loaded.status_code == 200 and loaded.json()["loaded"], loaded.text
 
     deletion = requests.post(f"{b.url}/delete", json={"model_id": model_id}, timeout=10)
@@ -102,7 +104,11 @@ def test_download_load_delete_and_catch_up_on_two_nodes(nodes, tmp_path):
 
     # node B goes away; a download completes on A alone; B catches up when it comes back
     b.stop()
-    wait_for(lambda: [n["node"] for n in snapshot(a, model_id)["download"]["nodes"]] in ([], ["node-a"]), "B gone", a)
+    wait_for(
+        lambda: [n["node"] for n in snapshot(a, model_id)["download"]["nodes"]] in ([], ["node-a"]),
+        "B gone",
+        a,
+    )
     time.sleep(STALE_SECONDS + 1)
     requests.post(f"{a.url}/model/{model_id}/download", timeout=10).raise_for_status()
     body = wait_for(lambda: (s := snapshot(a, model_id))["downloaded"] and s, "A alone", a)

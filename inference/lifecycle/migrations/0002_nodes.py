@@ -5,51 +5,106 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('lifecycle', '0001_initial'),
-        ('registry', '0001_initial'),
+        ("lifecycle", "0001_initial"),
+        ("registry", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CacheRemoval',
+            name="CacheRemoval",
             fields=[
-                ('model', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='cache_removal', serialize=False, to='registry.model')),
-                ('requested_at', models.DateTimeField()),
+                (
+                    "model",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="cache_removal",
+                        serialize=False,
+                        to="registry.model",
+                    ),
+                ),
+                ("requested_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='Node',
+            name="Node",
             fields=[
-                ('name', models.CharField(max_length=255, primary_key=True, serialize=False)),
-                ('last_seen', models.DateTimeField()),
+                ("name", models.CharField(max_length=255, primary_key=True, serialize=False)),
+                ("last_seen", models.DateTimeField()),
             ],
         ),
         migrations.AddField(
-            model_name='downloadjob',
-            name='progress',
+            model_name="downloadjob",
+            name="progress",
             field=models.FloatField(default=0.0),
         ),
         migrations.CreateModel(
-            name='NodeCopy',
+            name="NodeCopy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('node', models.CharField(max_length=255)),
-                ('run_id', models.CharField(max_length=32)),
-                ('status', models.CharField(choices=[('UNKNOWN', 'Unknown'), ('INITIALIZED', 'Initialized'), ('IN-PROGRESS', 'In Progress'), ('COMPLETED', 'Completed'), ('FAILED', 'Failed'), ('CANCELED', 'Canceled'), ('RESET', 'Reset')], default='IN-PROGRESS', max_length=16)),
-                ('phase', models.CharField(blank=True, choices=[('', '-'), ('fetch', 'Fetching from the source URL'), ('copy', 'Copying from artifact storage'), ('unpack', 'Unpacking into the model cache')], default='', max_length=8)),
-                ('percentage', models.FloatField(default=0.0, help_text='Never decreases within one run.')),
-                ('bytes_done', models.BigIntegerField(default=0)),
-                ('bytes_total', models.BigIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('worker', models.CharField(blank=True, help_text='host:pid of the server process copying it.', max_length=200)),
-                ('heartbeat', models.DateTimeField(blank=True, null=True)),
-                ('version', models.BigIntegerField(default=0)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='node_copies', to='registry.model')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("node", models.CharField(max_length=255)),
+                ("run_id", models.CharField(max_length=32)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("UNKNOWN", "Unknown"),
+                            ("INITIALIZED", "Initialized"),
+                            ("IN-PROGRESS", "In Progress"),
+                            ("COMPLETED", "Completed"),
+                            ("FAILED", "Failed"),
+                            ("CANCELED", "Canceled"),
+                            ("RESET", "Reset"),
+                        ],
+                        default="IN-PROGRESS",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "phase",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "-"),
+                            ("fetch", "Fetching from the source URL"),
+                            ("copy", "Copying from artifact storage"),
+                            ("unpack", "Unpacking into the model cache"),
+                        ],
+                        default="",
+                        max_length=8,
+                    ),
+                ),
+                ("percentage", models.FloatField(default=0.0, help_text="Never decreases within one run.")),
+                ("bytes_done", models.BigIntegerField(default=0)),
+                ("bytes_total", models.BigIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "worker",
+                    models.CharField(
+                        blank=True, help_text="host:pid of the server process copying it.", max_length=200
+                    ),
+                ),
+                ("heartbeat", models.DateTimeField(blank=True, null=True)),
+                ("version", models.BigIntegerField(default=0)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="node_copies",
+                        to="registry.model",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('model', 'node'), name='lifecycle_nodecopy_model_node')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("model", "node"), name="lifecycle_nodecopy_model_node")
+                ],
             },
         ),
     ]
