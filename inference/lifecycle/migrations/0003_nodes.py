@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lifecycle", "0001_initial"),
+        ("lifecycle", "0002_model_traits"),
         ("registry", "0001_initial"),
     ]
 
