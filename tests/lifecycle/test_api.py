@@ -1,5 +1,6 @@
 """Lifecycle endpoints and services in process: snapshot, update, URL registration, join, cancel, recovery."""
 
+import logging
 import socket
 import subprocess
 import sys
@@ -77,6 +78,7 @@ def test_snapshot_of_an_uploaded_model(client, tmp_path):
         "bytes_total": 0,
         "phase": "",
         "error": None,
+        "nodes": [],
     }
 
 
@@ -458,6 +460,23 @@ def test_failed_transfer_keeps_its_partial_file_and_the_next_download_resumes(
     second = file_server.requests_for("/flaky.zip")[-1]
     assert second["Range"] == f"bytes={failed['bytes_done']}-"
     assert Model.objects.get(pk=model_id).sha256 == sha256_of(archive)
+
+
+def test_a_download_resumed_on_another_host_says_it_starts_over(client, tmp_path, file_server, caplog):
+    archive = model_zip(tmp_path, padding=50_000)
+    url = file_server.serve("/moved.zip", Served(archive))
+    model_id = client.post(
+        "/models",
+        {"name": "moved", "version": "1", "source_url": url, "sha256": sha256_of(archive)},
+        format="json",
+    ).content.decode()
+    job = _stale_job(model_id, bytes_done=20_000, progress=30.0)  # its worker died on "elsewhere"
+    DownloadJob.objects.filter(pk=model_id).update(status=DownloadStatus.RESET)
+    with caplog.at_level(logging.INFO, logger="inference.lifecycle.services"):
+        assert services.download_run(model_id=model_id, run_id=job.run_id) == "COMPLETED"
+    assert "interrupted on host elsewhere; its partial file stays there" in caplog.text
+    assert "resumed at byte" not in caplog.text
+    assert [r.get("Range", "") for r in file_server.requests_for("/moved.zip")] == [""]  # from byte 0
 
 
 def test_progress_by_plain_get(client, tmp_path):
