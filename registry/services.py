@@ -18,6 +18,7 @@ from registry.artifacts import (
     save_to_storage,
 )
 from registry.models import Model, artifact_path
+from registry.outbound import OutboundRefused, check_url
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
         )
     if archive is not None and fields.get("source_url"):
         raise ValidationFailed.single(["body", "source_url"], "Give either a file or a source_url, not both.")
+    if fields.get("source_url"):
+        _check_source_url(fields["source_url"])
     if archive is None and fields.get("sha256"):
         fields["sha256"] = fields["sha256"].lower()
     elif "sha256" in fields:
@@ -109,6 +112,14 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
     return model
 
 
+def _check_source_url(url: str) -> None:
+    """Refuse at registration a URL the download would refuse (SSRF guard; the download checks again)."""
+    try:
+        check_url(url, need_address=False)
+    except OutboundRefused as exc:
+        raise ValidationFailed.single(["body", "source_url"], str(exc), "value_error.url_refused") from None
+
+
 def _raise_if_conflicting(model: Model, *, exclude_id: str | None = None) -> None:
     if exclude_id is None and Model.objects.filter(pk=model.id).exists():
         raise ModelConflict(f"Model ID {model.id} is already in use.")
@@ -138,6 +149,8 @@ def model_update(*, model_id: str, fields: dict[str, Any]) -> Model:
                 ["body", "sha256" if "sha256" in fields else "source_url"],
                 "sha256 and source_url describe the stored file and cannot change once it is stored.",
             )
+        if fields.get("source_url"):
+            _check_source_url(fields["source_url"])
         for key, value in fields.items():
             setattr(model, key, value)
         model.last_updated_date = timezone.now()

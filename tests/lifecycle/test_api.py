@@ -21,6 +21,13 @@ from tests.lifecycle.fileserver import Served
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _sources_allowed(settings) -> None:  # type: ignore[no-untyped-def]
+    """The URLs these tests register: the local file server and names never fetched (no DNS here)."""
+    settings.SOURCE_URL_ALLOW = ["127.0.0.1", "example.com", "e.com"]
+
+
 SNAPSHOT_KEYS = {
     "id", "name", "version", "created", "description", "cloud", "type", "usage", "custom", "downloaded",
     "downloading", "loaded", "unique", "bytes", "ram", "cpu", "download",
@@ -388,3 +395,17 @@ def test_failed_transfer_keeps_its_partial_file_and_the_next_download_resumes(
     second = file_server.requests_for("/flaky.zip")[-1]
     assert second["Range"] == f"bytes={failed['bytes_done']}-"
     assert Model.objects.get(pk=model_id).sha256 == sha256_of(archive)
+
+
+@pytest.mark.parametrize("bad_id", [{}, [], "has space", "a" * 200])
+def test_update_with_a_bad_id_is_a_422_that_shows_the_pattern(client, bad_id):
+    response = client.post("/model/update", {"id": bad_id, "name": "x"}, format="json")
+    assert response.status_code == 422, response.content
+    errors = response.json()["detail"]
+    assert all(error["loc"] == ["body", "id"] for error in errors)
+    assert any("{0,127}" in error["msg"] for error in errors)
+
+
+def test_registry_id_with_a_non_string_is_a_422(client):
+    response = client.post("/models", {"id": {}, "name": "x", "version": "1"}, format="json")
+    assert response.status_code == 422 and "{0,127}" in response.json()["detail"][0]["msg"]
