@@ -9,14 +9,20 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.parsers import check_json_depth
 from registry.models import MODEL_ID_PATTERN, SUPPORTED_PRECISIONS
+
+# DRF formats error messages with str.format: the pattern's {0,127} must be escaped or it is a KeyError (500).
+ID_PATTERN_MESSAGE = f"The id must match {MODEL_ID_PATTERN}.".replace("{", "{{").replace("}", "}}")
 
 
 def _parse_json_text(value: str) -> Any:
     try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
+        parsed = orjson.loads(value)
+        check_json_depth(parsed)
+    except (orjson.JSONDecodeError, ValueError) as exc:
         raise serializers.ValidationError(f"Invalid JSON: {exc}.") from None
+    return parsed
 
 
 @extend_schema_field(
@@ -136,7 +142,7 @@ class ModelFieldsSerializer(serializers.Serializer):
     id = serializers.RegexField(
         MODEL_ID_PATTERN,
         max_length=128,
-        error_messages={"invalid": f"The id must match {MODEL_ID_PATTERN}."},
+        error_messages={"invalid": ID_PATTERN_MESSAGE},
     )
     name = serializers.CharField(max_length=255)
     version = serializers.CharField(max_length=64)

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from inference.lifecycle.models import DownloadPhase, DownloadStatus
 from registry.models import MODEL_ID_PATTERN
+from registry.serializers import ID_PATTERN_MESSAGE
 
 
 class GroupedTimestampSerializer(serializers.Serializer):
@@ -71,7 +72,7 @@ class ModelUpdateSerializer(serializers.Serializer):
     """POST /model/update: a Model object. Only the fields below change; computed fields are ignored."""
 
     id = serializers.RegexField(
-        MODEL_ID_PATTERN, max_length=128, error_messages={"invalid": f"The id must match {MODEL_ID_PATTERN}."}
+        MODEL_ID_PATTERN, max_length=128, error_messages={"invalid": ID_PATTERN_MESSAGE}
     )
     name = serializers.CharField(max_length=255, required=False)
     version = serializers.CharField(max_length=64, required=False)
