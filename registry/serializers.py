@@ -167,12 +167,19 @@ class ModelFieldsSerializer(serializers.Serializer):
     sha256 = serializers.RegexField(
         r"^[0-9a-fA-F]{64}$", error_messages={"invalid": "The sha256 must be 64 hexadecimal digits."}
     )
+    artifact_only = serializers.BooleanField(
+        help_text=(
+            "The ZIP is a plain artifact without a model file: store it, never serve it. Without it, a ZIP "
+            "that holds no OpenVINO IR (.xml+.bin), .onnx, .tflite or Paddle (.pdmodel) file is refused (422). "
+            "Set at registration only."
+        )
+    )
 
     ACCEPTED_KEYS = frozenset(
         {
             "id", "name", "version", "precision", "target_device", "target_device_type", "format", "origin",
             "project_id", "project_name", "category", "architecture", "score", "created_date", "size",
-            "overview", "optimization_capabilities", "labels", "source_url", "sha256", "file",
+            "overview", "optimization_capabilities", "labels", "source_url", "sha256", "file", "artifact_only",
         }
     )  # fmt: skip
 
@@ -206,4 +213,7 @@ class ModelOutSerializer(serializers.Serializer):
     sha256 = serializers.CharField(help_text="SHA-256 of the stored ZIP.")
     source_url = serializers.CharField(
         help_text="Where the artifact is fetched from, for models registered by URL."
+    )
+    artifact_only = serializers.BooleanField(
+        help_text="Registered as a plain artifact (no model file): stored, never served."
     )

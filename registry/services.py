@@ -17,6 +17,7 @@ from registry.artifacts import (
     inspect_archive,
     save_to_storage,
 )
+from registry.detection import NoModelFile, require_model_file
 from registry.models import Model, artifact_path
 from registry.outbound import OutboundRefused, check_url
 
@@ -83,6 +84,10 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
             info = inspect_archive(archive.path)
         except ArchiveRejected as exc:
             raise ValidationFailed.single(["body", "file"], str(exc), "value_error.archive") from None
+        try:
+            require_model_file(info.detected_format, artifact_only=model.artifact_only)
+        except NoModelFile as exc:
+            raise ValidationFailed.single(["body", "file"], str(exc), "value_error.no_model_file") from None
         model.detected_format = info.detected_format
         model.format = model.format or info.detected_format
         model.size = archive.size
@@ -151,6 +156,11 @@ def model_update(*, model_id: str, fields: dict[str, Any]) -> Model:
             )
         if fields.get("source_url"):
             _check_source_url(fields["source_url"])
+        if "artifact_only" in fields and fields["artifact_only"] != model.artifact_only:
+            raise ValidationFailed.single(
+                ["body", "artifact_only"],
+                "artifact_only is set at registration; delete and register again to change it.",
+            )
         for key, value in fields.items():
             setattr(model, key, value)
         model.last_updated_date = timezone.now()
@@ -189,6 +199,10 @@ def model_attach_archive(*, model_id: str, archive: StagedArchive) -> Model:
         if model is None:
             raise ModelNotFound()
         info = inspect_archive(archive.path)
+        try:
+            require_model_file(info.detected_format, artifact_only=model.artifact_only)
+        except NoModelFile as exc:
+            raise ArchiveRejected(str(exc)) from None
         stored_name = save_to_storage(artifact_path(model, ""), archive)
         previous = model.file.name
         try:

@@ -409,3 +409,22 @@ def test_update_with_a_bad_id_is_a_422_that_shows_the_pattern(client, bad_id):
 def test_registry_id_with_a_non_string_is_a_422(client):
     response = client.post("/models", {"id": {}, "name": "x", "version": "1"}, format="json")
     assert response.status_code == 422 and "{0,127}" in response.json()["detail"][0]["msg"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_url_download_of_a_zip_without_a_model_file_fails_with_the_reason(client, file_server):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.md", "no model here")
+    url = file_server.serve("/plain.zip", Served(buffer.getvalue()))
+    model_id = client.post(
+        "/models", {"name": "plain-url", "version": "1", "source_url": url}, format="json"
+    ).content.decode()
+    job = services.download_start(model_id=model_id, enqueue=False)
+    assert services.download_run(model_id=model_id, run_id=job.run_id) == "FAILED"
+    error = client.get(f"/model/{model_id}").json()["download"]["error"]
+    assert "holds no model file" in error and "artifact_only=true" in error
+    assert not Model.objects.get(pk=model_id).file
