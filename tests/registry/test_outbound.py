@@ -281,3 +281,65 @@ def test_system_resolver_answers_loopback_for_localhost():
 
     assert set(system_resolver("localhost", 80)) <= {"127.0.0.1", "::1"}
     assert socket.gethostbyname("localhost") == "127.0.0.1"
+
+
+# --- HTTPS: connect to the checked IP, verify the certificate and send SNI for the name -------------------
+
+
+def _https_server(tmp_path, name: str):  # type: ignore[no-untyped-def]
+    import ssl
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    seen: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen["host"] = self.headers["Host"]
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, server_name, ctx: seen.__setitem__("sni", server_name or "")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, cert, seen
+
+
+def test_https_goes_to_the_checked_address_with_sni_and_a_verified_certificate(tmp_path):
+    httpd, cert, seen = _https_server(tmp_path, "models.test")
+    port = httpd.server_address[1]
+    allow = Allowlist.parse(["127.0.0.1"])
+    try:
+        with requests.Session() as session:
+            session.verify = str(cert)  # trust this test certificate only
+            response = open_checked(
+                session, f"https://models.test:{port}/m.zip", headers={}, timeout=(5, 5), allow=allow,
+                resolver=resolving_to("127.0.0.1"),
+            )  # fmt: skip
+            assert response.status_code == 200 and response.content == b"ok"
+        assert seen == {"sni": "models.test", "host": f"models.test:{port}"}
+        # The same server under another name: the certificate does not match, the request fails.
+        with requests.Session() as session, pytest.raises(requests.exceptions.SSLError):
+            session.verify = str(cert)
+            open_checked(
+                session, f"https://other.test:{port}/m.zip", headers={}, timeout=(5, 5), allow=allow,
+                resolver=resolving_to("127.0.0.1"),
+            )  # fmt: skip
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
