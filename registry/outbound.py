@@ -189,7 +189,11 @@ def pinned_get(
 ) -> requests.Response:
     """GET the target at its checked address (no redirect following, no proxies from the environment)."""
     session.trust_env = False  # a proxy would do its own DNS lookup of the name
-    session.mount(f"{target.scheme}://", _PinnedAdapter(target.host))
+    prefix = f"{target.scheme}://"
+    previous = session.adapters.get(prefix)
+    session.mount(prefix, _PinnedAdapter(target.host))
+    if isinstance(previous, _PinnedAdapter):
+        previous.close()  # its responses (an earlier hop or attempt) are closed by now
     return session.get(
         target.pinned_url,
         headers={**headers, "Host": target.host_header},
