@@ -25,7 +25,7 @@ from tests.fakes.geti import FakeGeti
 from tests.live import LiveService, live_service
 from tests.modelfiles import build_constant_model, ir_zip
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.timeout(1200)]  # one test item runs every operation
 
 MAX_EXAMPLES = int(os.environ.get("MODELHUB_FUZZ_EXAMPLES", "12"))  # per operation and generation mode
 MODEL_ID = "fuzz-ir"
