@@ -12,7 +12,9 @@ CLOSE_NO_ROUTE = 4404
 class NoRouteConsumer(AsyncWebsocketConsumer):
     """Any other path: accept, then close with 4404 (URLRouter alone raises, which the server turns into a 500)."""
 
-    access_policy = {"CONNECT": "open"}
+    access_policy = {
+        "CONNECT": "read"
+    }  # like the real routes: under MODELHUB_AUTH=all, no probing without a key
 
     async def connect(self) -> None:
         await self.accept()
