@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files:
         url = server.serve(f"/{path.name}", Served(path.read_bytes(), rate=args.rate))
         print(f"{url}  sha256 {hashlib.sha256(server.files[f'/{path.name}'].body).hexdigest()}")
-    print(f"{args.rate / 1e6:g} MB/s, Ctrl-C stops it.", flush=True)
     server.start()
+    print(f"{args.rate / 1e6:g} MB/s, Ctrl-C stops it.", flush=True)
     try:
         server.thread.join()
     except KeyboardInterrupt:

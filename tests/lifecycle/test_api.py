@@ -1,5 +1,6 @@
 """Lifecycle endpoints and services in process: snapshot, update, URL registration, join, cancel, recovery."""
 
+import logging
 import socket
 import subprocess
 import sys
@@ -84,6 +85,7 @@ def test_snapshot_of_an_uploaded_model(client, tmp_path):
         "bytes_total": 0,
         "phase": "",
         "error": None,
+        "nodes": [],
     }
 
 
@@ -498,6 +500,23 @@ def test_url_download_of_a_zip_without_a_model_file_fails_with_the_reason(client
     error = client.get(f"/model/{model_id}").json()["download"]["error"]
     assert "holds no model file" in error and "artifact_only=true" in error
     assert not Model.objects.get(pk=model_id).file
+
+
+def test_a_download_resumed_on_another_host_says_it_starts_over(client, tmp_path, file_server, caplog):
+    archive = model_zip(tmp_path, padding=50_000)
+    url = file_server.serve("/moved.zip", Served(archive))
+    model_id = client.post(
+        "/models",
+        {"name": "moved", "version": "1", "source_url": url, "sha256": sha256_of(archive)},
+        format="json",
+    ).content.decode()
+    job = _stale_job(model_id, bytes_done=20_000, progress=30.0)  # its worker died on "elsewhere"
+    DownloadJob.objects.filter(pk=model_id).update(status=DownloadStatus.RESET)
+    with caplog.at_level(logging.INFO, logger="inference.lifecycle.services"):
+        assert services.download_run(model_id=model_id, run_id=job.run_id) == "COMPLETED"
+    assert "interrupted on host elsewhere; its partial file stays there" in caplog.text
+    assert "resumed at byte" not in caplog.text
+    assert [r.get("Range", "") for r in file_server.requests_for("/moved.zip")] == [""]  # from byte 0
 
 
 def test_progress_by_plain_get(client, tmp_path):
