@@ -343,3 +343,11 @@ def test_https_goes_to_the_checked_address_with_sni_and_a_verified_certificate(t
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://2130706433/", "http://0x7f.0.0.1/", "http://127.1/", "http://0/", "http://localhost./"]
+)
+def test_other_spellings_of_loopback_are_refused_by_what_they_resolve_to(url):
+    with pytest.raises(OutboundRefused, match="loopback|unspecified"):
+        check_url(url, allow=NOTHING_ALLOWED)
