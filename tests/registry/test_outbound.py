@@ -2,6 +2,7 @@
 anywhere, then the real fetcher against a local HTTP server, and registration through the API."""
 
 import ipaddress
+import shutil
 import socket
 
 import pytest
@@ -320,6 +321,7 @@ def _https_server(tmp_path, name: str):  # type: ignore[no-untyped-def]
     return httpd, cert, seen
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 def test_https_goes_to_the_checked_address_with_sni_and_a_verified_certificate(tmp_path):
     httpd, cert, seen = _https_server(tmp_path, "models.test")
     port = httpd.server_address[1]
