@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test install install-test admin lint schema bench clean
+.PHONY: run test install install-test admin lint schema bench clean protos
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: install-test
 .PHONY: bench-serving
 bench-serving: install-test  # needs wrk (apt-get install -y wrk); makes benchmarks/.venv-kserve on first use
 	$(PY) benchmarks/serving.py
+
+protos: install  # regenerates inference/grpc/protos/*_pb2.py(i) from the .proto files next to them
+	$(PIP) install -q -e '.[dev]'
+	$(PY) -m inference.grpc.protos.generate
 
 clean:
 	rm -rf $(VENV) .pytest_cache
