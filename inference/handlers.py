@@ -109,9 +109,9 @@ async def _kserve_infer(
             [(spec, binary, results[spec.index]) for spec, binary in selected],
         )
     except InferenceError as error:
-        _count_failure(runtime, route, version, metrics.KSERVE, "ModelInfer")
+        count_failure(runtime, route.name, route.version, version, metrics.KSERVE, "ModelInfer")
         return error_reply(error)
-    _count_success(version, metrics.KSERVE, "ModelInfer", started)
+    count_success(version, metrics.KSERVE, "ModelInfer", started)
     if header_length is None:
         return Reply(200, payload)
     return Reply(200, payload, OCTET_STREAM, header_length)
@@ -128,32 +128,44 @@ async def _tfs_predict(runtime: Runtime, route: Route, body: bytes | bytearray) 
         results = await version.infer(arrays)
         payload = tfs.predict_response(order, [(spec.name, results[spec.index]) for spec in version.outputs])
     except InferenceError as error:
-        _count_failure(runtime, route, version, metrics.TFS, "Predict")
+        count_failure(runtime, route.name, route.version, version, metrics.TFS, "Predict")
         return error_reply(error)
-    _count_success(version, metrics.TFS, "Predict", started)
+    count_success(version, metrics.TFS, "Predict", started)
     return Reply(200, payload)
 
 
-def _count_success(version: LoadedVersion, api: str, method: str, started: float) -> None:
+def count_success(
+    version: LoadedVersion, api: str, method: str, started: float, interface: str = metrics.REST
+) -> None:
     if version.metrics is not None:
-        version.metrics.count(api, method, True)
-        version.metrics.request_times.append((time.perf_counter() - started) * 1e6)
+        version.metrics.count(api, method, True, interface)
+        elapsed = (time.perf_counter() - started) * 1e6
+        if interface == metrics.REST:
+            version.metrics.request_times.append(elapsed)
+        else:
+            version.metrics.grpc_request_times.append(elapsed)
 
 
-def _count_failure(
-    runtime: Runtime, route: Route, version: LoadedVersion | None, api: str, method: str
+def count_failure(
+    runtime: Runtime,
+    name: str,
+    version_number: int | None,
+    version: LoadedVersion | None,
+    api: str,
+    method: str,
+    interface: str = metrics.REST,
 ) -> None:
     """Failures are counted for models that exist (OVMS has no reporter for unknown names)."""
     if version is None:
-        view = runtime.servables.get(route.name)
+        view = runtime.servables.get(name)
         if view is None:
             return
         try:
-            version = view.resolve(route.version)
+            version = view.resolve(version_number)
         except InferenceError:
             return
     if version.metrics is not None:
-        version.metrics.count(api, method, False)
+        version.metrics.count(api, method, False, interface)
 
 
 def _kserve_model_ready(runtime: Runtime, route: Route) -> Reply:

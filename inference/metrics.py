@@ -52,6 +52,8 @@ streams = Gauge(
 
 TFS = "TensorFlowServing"
 KSERVE = "KServe"
+REST = "REST"
+GRPC = "gRPC"
 
 
 def observe_many(histogram: Histogram, values: list[float]) -> None:

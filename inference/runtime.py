@@ -370,7 +370,8 @@ class VersionMetrics:
         v = str(version)
         self.name = name
         self.version = v
-        self.request_time = metrics.request_time_us.labels("REST", name, v)
+        self.request_time = metrics.request_time_us.labels(metrics.REST, name, v)
+        self.grpc_request_time = metrics.request_time_us.labels(metrics.GRPC, name, v)
         self.inference_time = metrics.inference_time_us.labels(name, v)
         self.wait_time = metrics.wait_for_infer_req_time_us.labels(name, v)
         self.current_requests = metrics.current_requests.labels(name, v)
@@ -378,14 +379,15 @@ class VersionMetrics:
         self.streams = metrics.streams.labels(name, v)
         self.current = 0
         self.request_times: list[float] = []
+        self.grpc_request_times: list[float] = []
         self.inference_times: list[float] = []
         self.wait_times: list[float] = []
-        self.counts: dict[tuple[str, str, bool], int] = {}
-        self._counters: dict[tuple[str, str, bool], Any] = {}
+        self.counts: dict[tuple[str, str, bool, str], int] = {}
+        self._counters: dict[tuple[str, str, bool, str], Any] = {}
         _all_metrics.append(self)
 
-    def count(self, api: str, method: str, ok: bool) -> None:
-        key = (api, method, ok)
+    def count(self, api: str, method: str, ok: bool, interface: str = metrics.REST) -> None:
+        key = (api, method, ok, interface)
         self.counts[key] = self.counts.get(key, 0) + 1
 
     def flush(self) -> None:
@@ -394,10 +396,10 @@ class VersionMetrics:
             counter = self._counters.get(key)
             if counter is None:
                 family = metrics.requests_success if key[2] else metrics.requests_fail
-                counter = self._counters[key] = family.labels(key[0], "REST", key[1], self.name, self.version)
+                counter = self._counters[key] = family.labels(key[0], key[3], key[1], self.name, self.version)
             counter.inc(amount)
-        for attribute, histogram in (("request_times", self.request_time), ("inference_times", self.inference_time),
-                                     ("wait_times", self.wait_time)):  # fmt: skip
+        for attribute, histogram in (("request_times", self.request_time), ("grpc_request_times", self.grpc_request_time),
+                                     ("inference_times", self.inference_time), ("wait_times", self.wait_time)):  # fmt: skip
             values = getattr(self, attribute)
             if values:
                 setattr(self, attribute, [])
