@@ -166,19 +166,23 @@ def request_tensors(request: pb.ModelInferRequest) -> dict[str, RequestTensor]:
     """The inputs by name (the first of a repeated name wins, as over REST), data from `raw_input_contents` (in
     input order) or from the typed `contents`."""
     raw_contents = request.raw_input_contents
-    if raw_contents and len(raw_contents) != len(request.inputs):
-        raise errors.INVALID_NO_OF_INPUTS.with_details(
-            f"Expected: {len(request.inputs)} raw input contents; Actual: {len(raw_contents)}"
-        )
     tensors: dict[str, RequestTensor] = {}
     for index, node in enumerate(request.inputs):
+        if raw_contents and node.HasField("contents") and node.contents.ByteSize():
+            # OVMS's text, with Triton's wording as the details (its example clients look for it)
+            raise errors.CONTENTS_FIELD_NOT_EMPTY.with_details(
+                f"contents field must not be specified when using raw_input_contents for '{node.name}' "
+                f"for model '{request.model_name}'"
+            )
         if node.name in tensors:
             continue
         shape = tuple(node.shape)
         tensor = RequestTensor(node.name, node.datatype, shape)
         if raw_contents:
-            if node.HasField("contents") and node.contents.ByteSize():
-                raise errors.CONTENTS_FIELD_NOT_EMPTY
+            if index >= len(raw_contents):
+                raise errors.INVALID_NO_OF_INPUTS.with_details(
+                    f"Expected: {len(request.inputs)} raw input contents; Actual: {len(raw_contents)}"
+                )
             raw = raw_contents[index]
             if tensor.is_bytes:
                 tensor.strings = kserve.split_bytes(memoryview(raw), node.name)
