@@ -1,26 +1,22 @@
 """The access policy on gRPC: every call goes through `access.policy.authorize_grpc(method, metadata)` (issue 13)
-before its handler runs; the key travels in the `authorization` metadata (`Bearer <key>`).
-
-Written against the documented signature while the `access` app is on another branch: the function may be
-sync (run in a worker thread, it may query the database) or async; it allows by returning None and refuses by
-raising an exception (its `status` 401/403, or a `grpc_code`, and its text) or by returning (grpc code, text).
+before its handler runs; the key travels in the `authorization` metadata (`Bearer <key>`). The policy raises
+`AccessDenied` (its `grpc_code` names the status, its `message` is the text) to refuse.
 """
 
-import asyncio
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from asgiref.sync import sync_to_async
 
 _CODE_OF_STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
 
 
 def _denial(exc: Exception) -> tuple[grpc.StatusCode, str]:
-    code = getattr(exc, "grpc_code", None) or _CODE_OF_STATUS.get(
-        getattr(exc, "status", None) or getattr(exc, "status_code", 0), grpc.StatusCode.PERMISSION_DENIED
-    )
-    return code, str(exc) or "Permission denied"
+    code = getattr(grpc.StatusCode, str(getattr(exc, "grpc_code", "")), None)
+    if not isinstance(code, grpc.StatusCode):
+        code = _CODE_OF_STATUS.get(getattr(exc, "status", 403), grpc.StatusCode.PERMISSION_DENIED)
+    return code, str(getattr(exc, "message", "") or exc or "Permission denied")
 
 
 class AccessInterceptor(grpc.aio.ServerInterceptor):
@@ -30,14 +26,18 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         self.authorize: Callable[..., Any] = authorize_grpc
 
     async def _check(self, method: str, metadata: tuple[Any, ...]) -> tuple[grpc.StatusCode, str] | None:
+        """A call that carries a key may need the database (an uncached key): that check runs in Django's
+        thread for synchronous code, as the lean HTTP path does."""
+        from access.policy import AccessDenied
+
         try:
-            if inspect.iscoroutinefunction(self.authorize):
-                result = await self.authorize(method, metadata)
+            if any(item[0] == "authorization" for item in metadata):
+                await sync_to_async(self.authorize, thread_sensitive=True)(method, metadata)
             else:
-                result = await asyncio.to_thread(self.authorize, method, metadata)
-        except Exception as exc:  # noqa: BLE001 - a refusal
+                self.authorize(method, metadata)
+        except AccessDenied as exc:
             return _denial(exc)
-        return result or None
+        return None
 
     async def intercept_service(
         self,

@@ -15,13 +15,14 @@ from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import (
 )
 from tritonclient.grpc import model_config_pb2, service_pb2
 
+from inference.grpc import GRPC_METHOD_SCOPES
 from inference.grpc.protos import (
     grpc_service_pb2,
     tensorflow_core_pb2,
     tensorflow_error_pb2,
     tensorflow_serving_pb2,
 )
-from inference.grpc.server import GRPC_METHOD_SCOPES, METHODS
+from inference.grpc.server import METHODS
 
 OURS = [grpc_service_pb2, tensorflow_core_pb2, tensorflow_error_pb2, tensorflow_serving_pb2]
 UPSTREAM = [service_pb2, model_config_pb2, tensor_pb2, meta_graph_pb2, predict_pb2, get_model_metadata_pb2,
