@@ -195,3 +195,72 @@ class MetricsApi(ProtocolView):
                    responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Prometheus text format")})  # fmt: skip
     def get(self, request: Request) -> HttpResponse:
         return self.dispatch_protocol(request)
+
+
+TRITON = ["Triton extensions"]
+TRITON_ERROR = OpenApiResponse(s.ErrorSerializer, description='{"error": "<message>"}')
+LOAD_REQUEST = {
+    "type": "object",
+    "properties": {"parameters": {"type": "object", "properties": {"config": {
+        "type": "string", "description": 'A Triton model config as JSON text; applied: max_batch_size (the first '
+        'dimension of every input becomes 1..N; 0 = the model\'s own shapes) and instance_group[].count (nireq).'}}}},
+}  # fmt: skip
+
+
+class StatisticsApi(ProtocolView):
+    @extend_schema(tags=TRITON, operation_id="v2_models_statistics_all", summary="Inference statistics of every model (summed over the node's server processes)",
+                   responses={200: OpenApiTypes.OBJECT})  # fmt: skip
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class ModelStatisticsApi(ProtocolView):
+    @extend_schema(tags=TRITON, summary="Inference statistics of a model's available versions", parameters=[NAME],
+                   responses={200: OpenApiTypes.OBJECT, **NOT_FOUND})  # fmt: skip
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class ModelVersionStatisticsApi(ProtocolView):
+    @extend_schema(tags=TRITON, summary="Inference statistics of a model version", parameters=[NAME, VERSION],
+                   responses={200: OpenApiTypes.OBJECT, **NOT_FOUND})  # fmt: skip
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class ModelConfigApi(ProtocolView):
+    @extend_schema(tags=TRITON, summary="Triton model configuration", parameters=[NAME],
+                   responses={200: OpenApiTypes.OBJECT, **NOT_FOUND})  # fmt: skip
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class ModelVersionConfigApi(ProtocolView):
+    @extend_schema(tags=TRITON, summary="Triton model configuration of a version", parameters=[NAME, VERSION],
+                   responses={200: OpenApiTypes.OBJECT, **NOT_FOUND})  # fmt: skip
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class RepositoryIndexApi(ProtocolView):
+    @extend_schema(tags=TRITON, summary="Model repository index: served versions and registry models",
+                   request={"application/json": {"type": "object", "properties": {"ready": {"type": "boolean"}}}},
+                   responses={200: OpenApiTypes.OBJECT, 400: TRITON_ERROR})  # fmt: skip
+    def post(self, request: Request) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class RepositoryLoadApi(ProtocolView):
+    @extend_schema(tags=TRITON, summary="Load (serve) a model on every server process; answers once they all serve it",
+                   parameters=[NAME], request={"application/json": LOAD_REQUEST},
+                   responses={200: OpenApiResponse(description="Loaded (empty body)"), 400: TRITON_ERROR})  # fmt: skip
+    def post(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class RepositoryUnloadApi(ProtocolView):
+    @extend_schema(tags=TRITON, summary="Unload a model from every server process; answers once none holds it",
+                   parameters=[NAME], request=None,
+                   responses={200: OpenApiResponse(description="Unloaded (empty body)"), 400: TRITON_ERROR})  # fmt: skip
+    def post(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)

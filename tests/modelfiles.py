@@ -48,14 +48,15 @@ def build_two_io_model() -> ov.Model:
 
 
 def build_simple_model() -> ov.Model:
-    """Triton's `simple` example model: INT32 INPUT0 and INPUT1 [1,16] -> OUTPUT0 = sum, OUTPUT1 = difference."""
-    first = ops.parameter([1, 16], np.int32, name="INPUT0")
-    second = ops.parameter([1, 16], np.int32, name="INPUT1")
-    total = ops.add(first, second)
+    """Triton's `simple` example model: INT32 INPUT0, INPUT1 [1,16] -> OUTPUT0 = INPUT0 + INPUT1,
+    OUTPUT1 = INPUT0 - INPUT1 (what Triton's example clients send and check)."""
+    input0 = ops.parameter([1, 16], np.int32, name="INPUT0")
+    input1 = ops.parameter([1, 16], np.int32, name="INPUT1")
+    total = ops.add(input0, input1)
     total.output(0).get_tensor().set_names({"OUTPUT0"})
-    difference = ops.subtract(first, second)
+    difference = ops.subtract(input0, input1)
     difference.output(0).get_tensor().set_names({"OUTPUT1"})
-    return ov.Model([ops.result(total), ops.result(difference)], [first, second], "simple")
+    return ov.Model([ops.result(total), ops.result(difference)], [input0, input1], "simple")
 
 
 def save_ir(model: ov.Model, folder: Path, stem: str = "model") -> Path:

@@ -9,16 +9,19 @@ from collections.abc import AsyncIterator
 
 import grpc
 import numpy as np
+from google.protobuf import json_format
 
 from inference import metrics
 from inference.grpc.errors import code_of
 from inference.grpc.protos import grpc_service_pb2 as pb
+from inference.grpc.protos import model_config_pb2
 from inference.handlers import SERVER_VERSION, count_failure, count_success
 from inference.protocols import errors, kserve
 from inference.protocols.errors import InferenceError
 from inference.protocols.tensors import BY_KSERVE
 from inference.protocols.validation import RequestTensor, validate_inputs
 from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView
+from inference.triton import extensions as triton
 
 # The typed `contents` field of each datatype and the type it carries on the wire (FP16 has no typed field).
 CONTENTS_FIELD = {
@@ -128,6 +131,60 @@ class KServeService:
             except InferenceError as error:
                 yield pb.ModelStreamInferResponse(error_message=error.text)
 
+    # --- Triton's extensions: the same functions as over HTTP (inference/triton), their dicts as messages ---
+
+    async def ModelStatistics(
+        self, request: pb.ModelStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelStatisticsResponse:
+        try:
+            number = version_number(request.version) if request.name else None
+            stats = await triton.model_statistics(self.runtime, request.name, number)
+        except InferenceError as error:
+            await context.abort(code_of(error), error.text)
+        return json_format.ParseDict(stats, pb.ModelStatisticsResponse(), ignore_unknown_fields=True)
+
+    async def ModelConfig(
+        self, request: pb.ModelConfigRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelConfigResponse:
+        try:
+            config = triton.model_configuration(self.runtime, request.name, version_number(request.version))
+        except InferenceError as error:
+            await context.abort(code_of(error), error.text)
+        return pb.ModelConfigResponse(
+            config=json_format.ParseDict(config, model_config_pb2.ModelConfig(), ignore_unknown_fields=True)
+        )
+
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RepositoryIndexResponse:
+        try:
+            index = await triton.repository_index(self.runtime, ready=request.ready)
+        except InferenceError as error:
+            await context.abort(code_of(error), error.text)
+        return json_format.ParseDict({"models": index}, pb.RepositoryIndexResponse())
+
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RepositoryModelLoadResponse:
+        parameters = {key: getattr(value, value.WhichOneof("parameter_choice") or "string_param")
+                      for key, value in request.parameters.items()}  # fmt: skip
+        try:
+            await triton.model_load(self.runtime, request.model_name, parameters)
+        except InferenceError as error:
+            await context.abort(code_of(error), error.text)
+        return pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RepositoryModelUnloadResponse:
+        try:
+            await triton.model_unload(self.runtime, request.model_name)
+        except InferenceError as error:
+            await context.abort(code_of(error), error.text)
+        return pb.RepositoryModelUnloadResponse()
+
+    # --- inference ----------------------------------------------------------------------------------------
+
     async def infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
         started = time.perf_counter()
         name = request.model_name
@@ -138,28 +195,45 @@ class KServeService:
             version = servable(self.runtime, name).resolve(number)
             tensors = request_tensors(request)
             arrays = validate_inputs(version.inputs_sorted, tensors, len(request.inputs))
-            selected = kserve.selected_outputs(
-                kserve.InferRequest(
-                    request.id, [], [kserve.OutputRequest(o.name, None) for o in request.outputs]
-                ),
-                version.outputs,
-            )
+            asked = kserve.InferRequest(request.id, [], [_output_request(o) for o in request.outputs])
+            selected = kserve.selected_outputs(asked, version.outputs)
+            inferring = time.perf_counter()
             results = await version.infer(arrays)
+            returned = time.perf_counter()
+            waited = version.metrics.last if version.metrics else (0.0, 0.0)
+            outputs = [(spec, binary, results[spec.index]) for spec, binary in selected]
+            if classes := kserve.class_counts(asked):
+                outputs = await triton.classify(version, outputs, classes)
             response = pb.ModelInferResponse(
                 model_name=name, model_version=str(version.version), id=request.id
             )
             raw = response.raw_output_contents
-            for spec, _ in selected:
-                array = results[spec.index]
+            for spec, _, array in outputs:
                 response.outputs.add(
                     name=spec.name, datatype=kserve.datatype_of(array, spec), shape=array.shape
                 )
                 raw.append(kserve.to_bytes(array))
         except InferenceError:
-            count_failure(self.runtime, name, number, version, metrics.KSERVE, "ModelInfer", metrics.GRPC)
+            count_failure(
+                self.runtime, name, number, version, metrics.KSERVE, "ModelInfer", started, metrics.GRPC
+            )
             raise
-        count_success(version, metrics.KSERVE, "ModelInfer", started, metrics.GRPC)
+        times = (started, inferring, returned)
+        count_success(version, metrics.KSERVE, "ModelInfer", arrays, times, waited, metrics.GRPC)
         return response
+
+
+def _output_request(output: pb.ModelInferRequest.InferRequestedOutputTensor) -> kserve.OutputRequest:
+    """A requested output; `classification` (tritonclient's class_count) asks for the top k classes."""
+    classes = 0
+    if "classification" in output.parameters:
+        parameter = output.parameters["classification"]
+        classes = parameter.int64_param if parameter.WhichOneof("parameter_choice") == "int64_param" else -1
+        if classes < 0:
+            raise errors.COULD_NOT_PARSE_OUTPUT.with_details(
+                f"classification must be a non-negative integer; output name: {output.name}"
+            )
+    return kserve.OutputRequest(output.name, None, classes)
 
 
 def request_tensors(request: pb.ModelInferRequest) -> dict[str, RequestTensor]:

@@ -70,7 +70,10 @@ class TFSService:
             version = servable(self.runtime, name).resolve(number)
             tensors = {key: request_tensor(key, proto) for key, proto in request.inputs.items()}
             arrays = validate_inputs(version.inputs_sorted, tensors, len(tensors), tfs=True)
+            inferring = time.perf_counter()
             results = await version.infer(arrays)
+            returned = time.perf_counter()
+            waited = version.metrics.last if version.metrics else (0.0, 0.0)
             response = pb.PredictResponse()
             response.model_spec.name = name
             response.model_spec.version.value = version.version
@@ -80,9 +83,11 @@ class TFSService:
                 if not wanted or spec.name in wanted:
                     fill_tensor(response.outputs[spec.name], results[spec.index], spec)
         except InferenceError:
-            count_failure(self.runtime, name, number, version, metrics.TFS, "Predict", metrics.GRPC)
+            count_failure(self.runtime, name, number, version, metrics.TFS, "Predict", started, metrics.GRPC)
             raise
-        count_success(version, metrics.TFS, "Predict", started, metrics.GRPC)
+        count_success(
+            version, metrics.TFS, "Predict", arrays, (started, inferring, returned), waited, metrics.GRPC
+        )
         return response
 
     async def GetModelMetadata(

@@ -18,8 +18,9 @@ import orjson
 from inference.protocols import errors
 from inference.protocols.tensors import BY_KSERVE, BYTES, TensorSpec, loads
 from inference.protocols.validation import RequestTensor
+from inference.triton import EXTENSIONS as TRITON_EXTENSIONS
 
-EXTENSIONS = ["binary_data"]
+EXTENSIONS = ["binary_data", *TRITON_EXTENSIONS]
 # JSON value kinds accepted per datatype (OVMS KFSRestParser::parseData).
 _FLOAT = frozenset("iuf")
 _INT = frozenset("iu")
@@ -33,6 +34,7 @@ _INT_RANGES = {"INT8": (-(2**31), 2**31 - 1), "INT16": (-(2**31), 2**31 - 1), "I
 class OutputRequest:
     name: str
     binary: bool | None  # None: not said, follow binary_data_output
+    classification: int = 0  # Triton's class_count: the top k as BYTES "value:index[:label]"; 0 = the tensor
 
 
 @dataclass(slots=True)
@@ -103,8 +105,14 @@ def _outputs(node: Any) -> list[OutputRequest]:
     for item in node:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise errors.COULD_NOT_PARSE_OUTPUT
-        binary = _parameters(item.get("parameters")).get("binary_data")
-        outputs.append(OutputRequest(item["name"], binary if isinstance(binary, bool) else None))
+        parameters = _parameters(item.get("parameters"))
+        binary = parameters.get("binary_data")
+        classes = parameters.get("classification", 0)
+        if type(classes) is not int or classes < 0:
+            raise errors.COULD_NOT_PARSE_OUTPUT.with_details(
+                f"classification must be a non-negative integer; output name: {item['name']}"
+            )
+        outputs.append(OutputRequest(item["name"], binary if isinstance(binary, bool) else None, classes))
     return outputs
 
 
@@ -250,6 +258,11 @@ def split_bytes(chunk: memoryview, name: str) -> list[bytes]:
         strings.append(bytes(chunk[offset : offset + length]))
         offset += length
     return strings
+
+
+def class_counts(request: InferRequest) -> dict[str, int]:
+    """Outputs asked for as classifications (Triton's class_count), by name."""
+    return {output.name: output.classification for output in request.outputs if output.classification}
 
 
 def selected_outputs(request: InferRequest, specs: Sequence[TensorSpec]) -> list[tuple[TensorSpec, bool]]:

@@ -61,7 +61,13 @@ class TestTritonClient:
         assert client.get_model_metadata("magika")["inputs"] == [
             {"name": "bytes", "datatype": "INT32", "shape": [-1, 2048]}
         ]
-        assert client.get_server_metadata()["extensions"] == ["binary_data"]
+        assert client.get_server_metadata()["extensions"] == [
+            "binary_data",
+            "classification",
+            "model_repository",
+            "model_configuration",
+            "statistics",
+        ]
 
     @pytest.mark.parametrize("binary", [True, False])
     def test_infer_two_inputs_two_outputs(self, server, openvino_core, binary):
