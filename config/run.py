@@ -1,10 +1,11 @@
 """`make run`: migrate, then run the ASGI server and the django-q2 cluster until Ctrl-C stops both.
 
-HOST (127.0.0.1), PORT (8000), WEB_CONCURRENCY (1 server process), MODELHUB_ACCESS_LOG (off)
+HOST (127.0.0.1), PORT (8000), GRPC_PORT (9000), WEB_CONCURRENCY (1 server process), MODELHUB_ACCESS_LOG (off)
 """
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +26,19 @@ def server_command(host: str, port: str, workers: int, access_log: bool) -> list
     return command
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on host:port. The check binds without SO_REUSEPORT, so it also sees another
+    modelhub's gRPC listener (which gRPC binds with SO_REUSEPORT, and which would otherwise share the port
+    with ours without a word)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def main() -> int:
     os.chdir(ROOT)
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"))
@@ -32,7 +46,15 @@ def main() -> int:
     port = env.get("PORT", "8000")
     workers = int(env.get("WEB_CONCURRENCY", "1"))
     access_log = env.get("MODELHUB_ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"}
+    grpc_port = env.get("GRPC_PORT", "9000")
 
+    grpc_host = env.get("GRPC_HOST", host)
+    if grpc_port != "0" and port_in_use(grpc_host, int(grpc_port)):
+        print(
+            f"modelhub: {grpc_host}:{grpc_port} (GRPC_PORT) is in use; set GRPC_PORT (0: no gRPC).",
+            file=sys.stderr,
+        )
+        return 1
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], check=True, env=env)
     children = {
         "server": subprocess.Popen(server_command(host, port, workers, access_log), env=env),
@@ -40,7 +62,8 @@ def main() -> int:
     }
     print(
         f"\nmodelhub on http://{host}:{port}/  (API docs /api/docs/, admin /admin/, {workers} server process(es))\n"
-        "Ctrl-C stops the server and the worker.\n",
+        + (f"gRPC (KServe v2, TF Serving) on {grpc_host}:{grpc_port}\n" if grpc_port != "0" else "")
+        + "Ctrl-C stops the server and the worker.\n",
         flush=True,
     )
 
