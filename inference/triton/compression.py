@@ -11,6 +11,8 @@ ENCODINGS = ("gzip", "deflate")
 _CHUNK = 1 << 20
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _ZLIB_WBITS = zlib.MAX_WBITS
+# Fast: aiohttp (tritonclient.http.aio) asks for gzip on every request, whether the caller wants it or not.
+_LEVEL = 1
 
 
 def decompress(body: bytes | bytearray, encoding: str, *, limit: int) -> bytearray:
@@ -80,7 +82,7 @@ def response_encoding(accept_encoding: bytes | str | None) -> str | None:
 def compress(body: bytes, encoding: str) -> bytes:
     """gzip, or deflate in the zlib wrapper (what `Content-Encoding: deflate` means, and what tritonclient reads)."""
     if encoding == "gzip":
-        compressor = zlib.compressobj(6, zlib.DEFLATED, _GZIP_WBITS)
+        compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
     else:
-        compressor = zlib.compressobj(6, zlib.DEFLATED, _ZLIB_WBITS)
+        compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, _ZLIB_WBITS)
     return compressor.compress(body) + compressor.flush()
