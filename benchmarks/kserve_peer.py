@@ -79,7 +79,7 @@ def main() -> None:
         "--plugin-config", default='{"PERFORMANCE_HINT": "THROUGHPUT"}', help="OpenVINO properties (JSON)"
     )
     parser.add_argument(
-        "--grpc-port", type=int, default=0, help="also serve gRPC on this port (benchmarks/grpc.py)"
+        "--grpc-port", type=int, default=0, help="also serve gRPC on this port (benchmarks/serving_grpc.py)"
     )
     options = parser.parse_args([a for a in __import__("sys").argv[1:]])
     model = OpenVINOModel(options.name, options.path, options.nireq, json.loads(options.plugin_config))

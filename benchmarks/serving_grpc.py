@@ -1,8 +1,8 @@
 """gRPC serving benchmark: modelhub's gRPC endpoint against the in-process limit, KServe's Python ModelServer with
 gRPC enabled, and modelhub's own HTTP binary path, in the same run, batch 1.
 
-    .venv/bin/python benchmarks/grpc.py [--seconds 8] [--rounds 4] [--connections 8] [--skip-peer]
-                                        [--models silero,magika]
+    .venv/bin/python benchmarks/serving_grpc.py [--seconds 8] [--rounds 4] [--connections 8] [--skip-peer]
+                                                [--models silero,magika]
 
 The load generator is h2load (Debian's nghttp2-client; not Python): a KServe v2 `ModelInfer` request with
 `raw_input_contents`, framed as gRPC (1 flag byte, 4-byte big-endian length, the message) in a body file, POSTed
@@ -12,6 +12,8 @@ compared with OpenVINO called directly; modelhub's `ovms_requests_fail` must not
 p50/p99 come from h2load's per-request log. HTTP binary is measured with wrk as in benchmarks/serving.py, whose
 models, server setup, in-process limit and KServe peer (benchmarks/kserve_peer.py, here with `--grpc-port`) this
 reuses. Rounds are interleaved and every other one reversed; ratios are the median of per-round ratios.
+(Not named benchmarks/grpc.py: a script's folder comes first on sys.path, so that file would shadow the grpc
+package in every script of this folder, kserve_peer.py included.)
 """
 
 import argparse
@@ -29,8 +31,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this file's folder comes first on sys.path, and this file would shadow the grpc package.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+sys.path.insert(0, str(ROOT))
 
 from benchmarks.serving import (  # noqa: E402
     MODELS,
