@@ -168,7 +168,9 @@ class TestModelRepository:
         client.load_model("const3")
         assert client.is_model_ready("const3")
         client.unload_model("const3")
-        assert not client.is_model_ready("const3")  # known, unloaded: not ready (an unknown name is NOT_FOUND)
+        assert not client.is_model_ready(
+            "const3"
+        )  # known, unloaded: not ready (an unknown name is NOT_FOUND)
 
     def test_the_model_control_example_calls(self, server):
         """simple_grpc_model_control.py, up to what it needs of Triton's own repository layout."""
