@@ -65,6 +65,10 @@ bench: install-test
 bench-serving: install-test  # needs wrk (apt-get install -y wrk); makes benchmarks/.venv-kserve on first use
 	$(PY) benchmarks/serving.py
 
+.PHONY: bench-grpc
+bench-grpc: install-test  # needs h2load and wrk (apt-get install -y nghttp2-client wrk); makes benchmarks/.venv-kserve on first use
+	$(PY) benchmarks/serving_grpc.py
+
 protos: install  # regenerates inference/grpc/protos/*_pb2.py(i) from the .proto files next to them
 	$(PIP) install -q -e '.[dev]'
 	$(PY) -m inference.grpc.protos.generate
