@@ -83,9 +83,9 @@ class LiveService:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/health", timeout=5).ok:
+                if requests.get(f"{self.url}/health", timeout=1).ok:
                     return
-            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow on a busy machine
                 pass
             if self.processes["server"].poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_tail()}")

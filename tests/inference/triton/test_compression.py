@@ -59,3 +59,23 @@ def test_response_encoding_negotiation(header, expected):
 def test_compress_matches_what_clients_decompress():
     assert gzip.decompress(compress(b"hello", "gzip")) == b"hello"
     assert zlib.decompress(compress(b"hello", "deflate")) == b"hello"
+
+
+@pytest.mark.django_db
+def test_the_django_views_decompress_too(settings):
+    from rest_framework.test import APIClient
+
+    settings.INFERENCE_MAX_REQUEST_BYTES = 2**20
+    client = APIClient()
+    body = gzip.compress(b'{"inputs": []}')
+    response = client.post("/v2/models/nope/infer", data=body, content_type="application/json",
+                           headers={"Content-Encoding": "gzip"})  # fmt: skip
+    # decompressed and parsed (the compressed bytes themselves would be a 412 "not valid json")
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "Invalid JSON structure, missing inputs"},
+    )
+    too_big = gzip.compress(b" " * (4 * 2**20))
+    response = client.post("/v2/models/nope/infer", data=too_big, content_type="application/json",
+                           headers={"Content-Encoding": "gzip"})  # fmt: skip
+    assert response.status_code == 413 and response.json()["error"].startswith("Request body too large")
