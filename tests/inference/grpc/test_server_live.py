@@ -16,8 +16,11 @@ pytestmark = pytest.mark.live
 
 
 def listeners(port: int) -> list[str]:
-    """The IPv4 sockets listening on `port` (one per process with SO_REUSEPORT), from /proc/net/tcp."""
-    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    """The sockets listening on `port` (one per process with SO_REUSEPORT), from /proc/net/tcp and tcp6 (gRPC
+    may bind 127.0.0.1 as a v4-mapped IPv6 address)."""
+    lines = [
+        line for table in ("tcp", "tcp6") for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+    ]
     return [line for line in lines if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"]
 
 
