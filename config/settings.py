@@ -296,6 +296,11 @@ LIFECYCLE_STALE_SECONDS = env_float("MODELHUB_DOWNLOAD_STALE_SECONDS", 15.0)
 LIFECYCLE_MAX_RESUMES = env_int("MODELHUB_DOWNLOAD_MAX_RESUMES", 3, minimum=0)
 LIFECYCLE_LOAD_WAIT_SECONDS = env_float("MODELHUB_LOAD_WAIT_SECONDS", 60.0)
 
+# --- Outbound fetches of source_url (registry/outbound.py): public addresses only, unless allowed here ----
+SOURCE_URL_ALLOW = env_list("MODELHUB_SOURCE_URL_ALLOW", [])  # host names and CIDRs, comma-separated
+SOURCE_URL_MAX_BYTES = env_int("MODELHUB_SOURCE_URL_MAX_BYTES", REGISTRY_MAX_UPLOAD_BYTES, minimum=1)
+SOURCE_URL_MAX_SECONDS = env_float("MODELHUB_SOURCE_URL_MAX_SECONDS", 3 * 3600.0)
+
 # --- Nodes: one model cache on one host; its server processes do its node-local work (lifecycle/nodes.py) ---
 NODE_NAME = env_str("MODELHUB_NODE_NAME") or f"{socket.gethostname()}:{MODEL_CACHE_DIR.resolve()}"
 if len(NODE_NAME) > 255:
@@ -326,7 +331,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "config.parsers.DepthLimitedJSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
