@@ -121,9 +121,9 @@ async def _kserve_infer(
             outputs = await triton.classify(version, outputs, classes)
         payload, header_length = kserve.infer_response(route.name, version.version, request.id, outputs)
     except InferenceError as error:
-        _count_failure(runtime, route, version, metrics.KSERVE, "ModelInfer", started)
+        count_failure(runtime, route.name, route.version, version, metrics.KSERVE, "ModelInfer", started)
         return error_reply(error)
-    _count_success(version, metrics.KSERVE, "ModelInfer", arrays, (started, inferring, returned), waited)
+    count_success(version, metrics.KSERVE, "ModelInfer", arrays, (started, inferring, returned), waited)
     if header_length is None:
         return Reply(200, payload)
     return Reply(200, payload, OCTET_STREAM, header_length)
@@ -143,9 +143,9 @@ async def _tfs_predict(runtime: Runtime, route: Route, body: bytes | bytearray) 
         waited = version.metrics.last if version.metrics else (0.0, 0.0)
         payload = tfs.predict_response(order, [(spec.name, results[spec.index]) for spec in version.outputs])
     except InferenceError as error:
-        _count_failure(runtime, route, version, metrics.TFS, "Predict", started)
+        count_failure(runtime, route.name, route.version, version, metrics.TFS, "Predict", started)
         return error_reply(error)
-    _count_success(version, metrics.TFS, "Predict", arrays, (started, inferring, returned), waited)
+    count_success(version, metrics.TFS, "Predict", arrays, (started, inferring, returned), waited)
     return Reply(200, payload)
 
 
@@ -181,36 +181,45 @@ async def _triton(runtime: Runtime, route: Route, body: bytes | bytearray) -> Re
     return Reply(200, _EMPTY)
 
 
-def _count_success(
+def count_success(
     version: LoadedVersion,
     api: str,
     method: str,
     arrays: dict[int, Any],
     times: tuple[float, float, float],
     waited: tuple[float, float],
+    interface: str = metrics.REST,
 ) -> None:
     """Counts and times for /metrics and Triton's statistics (written out in bulk by VersionMetrics.flush)."""
     stats = version.metrics
     if stats is not None:
-        stats.count(api, method, True)
+        stats.count(api, method, True, interface)
         batch = getattr(next(iter(arrays.values()), None), "shape", (1,))[0] if stats.batching else 1
-        stats.done.append((batch, *times, time.perf_counter(), waited))
+        done = stats.done if interface == metrics.REST else stats.grpc_done
+        done.append((batch, *times, time.perf_counter(), waited))
 
 
-def _count_failure(
-    runtime: Runtime, route: Route, version: LoadedVersion | None, api: str, method: str, started: float
+def count_failure(
+    runtime: Runtime,
+    name: str,
+    version_number: int | None,
+    version: LoadedVersion | None,
+    api: str,
+    method: str,
+    started: float,
+    interface: str = metrics.REST,
 ) -> None:
     """Failures are counted for models that exist (OVMS has no reporter for unknown names)."""
     if version is None:
-        view = runtime.servables.get(route.name)
+        view = runtime.servables.get(name)
         if view is None:
             return
         try:
-            version = view.resolve(route.version)
+            version = view.resolve(version_number)
         except InferenceError:
             return
     if version.metrics is not None:
-        version.metrics.count(api, method, False)
+        version.metrics.count(api, method, False, interface)
         version.metrics.failed.append(time.perf_counter() - started)
 
 

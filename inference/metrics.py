@@ -75,6 +75,8 @@ FAIL_STATS = ("fail_count", "fail_ns")
 
 TFS = "TensorFlowServing"
 KSERVE = "KServe"
+REST = "REST"
+GRPC = "gRPC"
 
 
 def observe_many(histogram: Histogram, values: list[float]) -> None:
@@ -188,7 +190,8 @@ class VersionMetrics:
         self.name = name
         self.version = v
         self.batching = batching  # the first dimension is the batch (Triton's max_batch_size > 0)
-        self.request_time = request_time_us.labels("REST", name, v)
+        self.request_time = request_time_us.labels(REST, name, v)
+        self.grpc_request_time = request_time_us.labels(GRPC, name, v)
         self.inference_time = inference_time_us.labels(name, v)
         self.wait_time = wait_for_infer_req_time_us.labels(name, v)
         self.current_requests = current_requests.labels(name, v)
@@ -199,13 +202,16 @@ class VersionMetrics:
         # Successful inferences: (batch, started, inferring, returned, ended, (wait us, inference us)), the
         # middle four perf_counter() seconds; failures: seconds from start to failure.
         self.done: list[tuple[int, float, float, float, float, tuple[float, float]]] = []
+        self.grpc_done: list[
+            tuple[int, float, float, float, float, tuple[float, float]]
+        ] = []  # the same, gRPC
         self.failed: list[float] = []
-        self.counts: dict[tuple[str, str, bool], int] = {}
-        self._counters: dict[tuple[str, str, bool], Any] = {}
+        self.counts: dict[tuple[str, str, bool, str], int] = {}
+        self._counters: dict[tuple[str, str, bool, str], Any] = {}
         _all_metrics.append(self)
 
-    def count(self, api: str, method: str, ok: bool) -> None:
-        key = (api, method, ok)
+    def count(self, api: str, method: str, ok: bool, interface: str = REST) -> None:
+        key = (api, method, ok, interface)
         self.counts[key] = self.counts.get(key, 0) + 1
 
     def flush(self) -> None:
@@ -214,12 +220,17 @@ class VersionMetrics:
             counter = self._counters.get(key)
             if counter is None:
                 family = requests_success if key[2] else requests_fail
-                counter = self._counters[key] = family.labels(key[0], "REST", key[1], self.name, self.version)
+                counter = self._counters[key] = family.labels(key[0], key[3], key[1], self.name, self.version)
             counter.inc(amount)
-        done, failed = self.done, self.failed
+        done, grpc_done, failed = self.done, self.grpc_done, self.failed
+        for interface_done, histogram in ((done, self.request_time), (grpc_done, self.grpc_request_time)):
+            if interface_done:
+                observe_many(histogram, [(item[4] - item[1]) * 1e6 for item in interface_done])
+        if grpc_done:
+            self.grpc_done = []
+            done = done + grpc_done
         if done:
             self.done = []
-            observe_many(self.request_time, [(item[4] - item[1]) * 1e6 for item in done])
             observe_many(self.wait_time, [item[5][0] for item in done])
             observe_many(self.inference_time, [item[5][1] for item in done])
             self._flush_triton(done)

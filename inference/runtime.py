@@ -276,7 +276,12 @@ class RequestPool:
             return
         # The arrays themselves become the request's input tensors (no copy); the tensors keep them alive.
         # Calling the binding directly skips the Python wrapper's input dispatcher (~100 us a request).
-        tensors = {index: ov.Tensor(_shareable(array), shared_memory=True) for index, array in arrays.items()}
+        tensors = {}
+        for index, array in arrays.items():
+            shared = _shareable(array)
+            if shared is not array:  # a copy: the caller's dict keeps it alive until the inference ends
+                arrays[index] = shared
+            tensors[index] = ov.Tensor(shared, shared_memory=True)
         _request_start_async(request, tensors, None)
 
     def outputs_of(self, request: ov.InferRequest) -> list[Any]:

@@ -237,12 +237,12 @@ def _attach_binary(inputs: list[RequestTensor], nodes: list[dict[str, Any]], buf
         offset += size
         tensor.array = None
         if tensor.is_bytes:
-            tensor.strings = _split_bytes(chunk, tensor.name)
+            tensor.strings = split_bytes(chunk, tensor.name)
         else:
             tensor.raw = chunk
 
 
-def _split_bytes(chunk: memoryview, name: str) -> list[bytes]:
+def split_bytes(chunk: memoryview, name: str) -> list[bytes]:
     strings = []
     offset = 0
     end = len(chunk)
@@ -286,11 +286,11 @@ def infer_response(
     tensors = []
     blobs: list[bytes] = []
     for spec, binary, array in outputs:
-        datatype = BY_KSERVE.get(_datatype_of(array, spec))
+        datatype = BY_KSERVE.get(datatype_of(array, spec))
         name = datatype.kserve if datatype else spec.datatype.kserve
         entry: dict[str, Any] = {"name": spec.name, "datatype": name, "shape": list(array.shape)}
         if binary:
-            blob = _to_bytes(array)
+            blob = to_bytes(array)
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         elif array.dtype == object:
@@ -309,7 +309,7 @@ def infer_response(
     return b"".join([header, *blobs]), len(header)
 
 
-def _datatype_of(array: np.ndarray, spec: TensorSpec) -> str:
+def datatype_of(array: np.ndarray, spec: TensorSpec) -> str:
     if array.dtype == object:
         return BYTES.kserve
     for datatype in BY_KSERVE.values():
@@ -318,7 +318,7 @@ def _datatype_of(array: np.ndarray, spec: TensorSpec) -> str:
     return spec.datatype.kserve
 
 
-def _to_bytes(array: np.ndarray) -> bytes:
+def to_bytes(array: np.ndarray) -> bytes:
     if array.dtype == object:
         parts = []
         for value in array.ravel().tolist():
