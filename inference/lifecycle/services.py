@@ -620,6 +620,7 @@ def model_update_from_object(*, model_id: str, changes: dict[str, Any]) -> Model
             if "usage" in changes:
                 traits.usage = changes["usage"]
             traits.save()
+            audit.record("update", "model", model_id, fields=sorted({"type", "usage"} & set(changes)))
     return model
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from rest_framework.test import APIClient
 
+from access.models import AuditEvent
 from inference.cache import cached_path, evict
 from inference.lifecycle import services
 from inference.lifecycle.models import DownloadJob, DownloadStatus
@@ -221,6 +222,9 @@ def test_an_update_sets_the_type_and_the_precision_value_follows_the_precision_a
     model_id = upload(client, tmp_path, precision="FP16")
     response = client.post("/model/update", {"id": model_id, "type": "SPEED"}, format="json")
     assert response.status_code == 200 and response.json()["type"] == "SPEED"
+    assert AuditEvent.objects.filter(
+        action="update", object_id=model_id, detail={"fields": ["type"]}
+    ).exists()
     client.put(f"/models/{model_id}", {"precision": "FP32"}, format="json")
     assert client.get(f"/model/{model_id}").json()["type"] == "SPEED"  # set by the update: stays
     client.post("/model/update", {"id": model_id, "type": "ACCURACY"}, format="json")
