@@ -43,6 +43,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    "console",  # before the admin: its admin/base_site.html frames every admin page
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -199,6 +200,11 @@ INFERENCE_METRICS_DIR = env_path("MODELHUB_METRICS_DIR", DATA_DIR / "metrics")
 INFERENCE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(INFERENCE_METRICS_DIR)
 
+# Inference traffic for the operator console: each server process stores its counts every TRAFFIC_SECONDS;
+# rows are kept TRAFFIC_KEEP_SECONDS (inference/traffic.py).
+TRAFFIC_SECONDS = env_float("MODELHUB_TRAFFIC_SECONDS", 10.0)
+TRAFFIC_KEEP_SECONDS = env_float("MODELHUB_TRAFFIC_KEEP_SECONDS", 3600.0)
+
 # --- Model lifecycle: downloads into this node's model cache ---------------------------------------------
 LIFECYCLE_CONNECT_TIMEOUT = env_float("MODELHUB_DOWNLOAD_CONNECT_TIMEOUT", 10.0)
 LIFECYCLE_READ_TIMEOUT = env_float("MODELHUB_DOWNLOAD_READ_TIMEOUT", 30.0)
@@ -237,6 +243,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
+    "VIEW_NAME_FUNCTION": "config.view_names.view_name",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "modelhub",
@@ -287,6 +294,8 @@ ASGI_STARTUP_HOOKS: list[str] = []
 ASGI_SHUTDOWN_HOOKS: list[str] = []
 ASGI_STARTUP_HOOKS.append("inference.runtime.startup")
 ASGI_SHUTDOWN_HOOKS.append("inference.runtime.shutdown")
+ASGI_STARTUP_HOOKS.append("inference.traffic.startup")
+ASGI_SHUTDOWN_HOOKS.append("inference.traffic.shutdown")
 
 # --- Deployments -----------------------------------------------------------------------------------------
 # A processing task whose worker has not heartbeated for this long is failed (and its staging undone).

@@ -5,12 +5,13 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from config.errors import ServiceError
 from deployments import services
 from deployments.models import DeploymentTask
-from registry.admin import ModelAdmin as RegistryModelAdmin
+from registry.admin_hooks import ModelAdminExtension, extend_model_admin
 from registry.models import Model
 
 
@@ -100,4 +101,22 @@ def undeploy_models(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset
     _create_tasks(request, queryset, services.deletion_create, "Deletion")
 
 
-RegistryModelAdmin.actions = [*(RegistryModelAdmin.actions or []), deploy_models, undeploy_models]
+def deployments_panel(model: Model) -> str:
+    tasks = DeploymentTask.objects.filter(model_id=model.pk).order_by("-created_at")[:10]
+    if not tasks:
+        return format_html("<p>{}</p>", "No deployment or deletion task for this model yet.")
+    return format_html(
+        "<ul>{}</ul>",
+        format_html_join("", '<li><a href="{}">{} {}</a>: {} {}</li>',
+                         ((reverse("admin:deployments_deploymenttask_change", args=[t.pk]), t.kind, t.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                           t.status, t.detail) for t in tasks)),
+    )  # fmt: skip
+
+
+extend_model_admin(
+    ModelAdminExtension(
+        app="deployments",
+        actions=(deploy_models, undeploy_models),
+        panels=(("Deployments", deployments_panel),),
+    )
+)

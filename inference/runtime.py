@@ -33,7 +33,8 @@ from django.db import connection
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from inference import cache, config_file, metrics
+from config.errors import describe_error
+from inference import cache, config_file, metrics, traffic
 from inference.models import (
     Servable,
     ServedVersion,
@@ -390,6 +391,7 @@ class VersionMetrics:
 
     def flush(self) -> None:
         counts, self.counts = self.counts, {}
+        traffic.record(self.name, self.version, counts, self.request_times)
         for key, amount in counts.items():
             counter = self._counters.get(key)
             if counter is None:
@@ -722,7 +724,7 @@ class Runtime:
         except Exception as exc:
             version = LoadedVersion(plan.servable, plan.version, LOADING, plan.fingerprint)
             version.error_code = "UNKNOWN"
-            version.error = f"{type(exc).__name__}: {exc}"
+            version.error = describe_error(exc)
             logger.error("Loading %s version %s failed: %s", plan.servable, plan.version, version.error)
         return version
 

@@ -1,18 +1,22 @@
 """Operators' view of downloads: each registry model's lifecycle state, a "download" action, job rows with cancel.
 
-The registry's ModelAdmin is extended (subclassed and registered again) rather than edited, so the registry
-app stays unaware of the lifecycle.
+The registry's model admin is extended through `registry.admin_hooks`, so the registry app stays unaware of the
+lifecycle.
 """
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from config.errors import ServiceError
+from inference.cache import cached_path
 from inference.lifecycle import services
 from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob
-from registry.admin import ModelAdmin as RegistryModelAdmin
+from inference.lifecycle.selectors import serving_memory
+from inference.models import VersionState
+from inference.selectors import served_versions_of, version_reports
+from registry.admin_hooks import ModelAdminExtension, extend_model_admin
 from registry.models import Model
 
 
@@ -79,26 +83,60 @@ def download_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, querys
         )
 
 
-class LifecycleModelAdmin(RegistryModelAdmin):
-    list_display = [*RegistryModelAdmin.list_display, "lifecycle_state"]
-    actions = [*(RegistryModelAdmin.actions or []), download_selected]
-    inlines = [*RegistryModelAdmin.inlines, DownloadJobInline]
+def lifecycle_label(model: Model) -> str:
+    """What the lifecycle API says about a model, in words: served (and loaded everywhere), deployed but not
+    loaded on every process, downloading, downloaded, failed, or not downloaded."""
+    unique, loaded, _ = serving_memory(model)
+    if unique is not None:
+        if loaded:
+            return format_html(
+                '<span class="console-ok" title="downloaded, loaded">served as {}</span>', unique
+            )
+        return format_html('<span class="console-warn">deployed as {}, not loaded everywhere</span>', unique)
+    job = getattr(model, "download_job", None)
+    if job is not None and job.status in ACTIVE_STATUSES:
+        return _progress_html(job)
+    if cached_path(model) is not None:
+        return "downloaded"
+    if job is not None and job.status == "FAILED":
+        return _progress_html(job)
+    return "not downloaded"
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Model]:
-        return super().get_queryset(request).select_related("download_job")
 
-    @admin.display(description="Lifecycle")
-    def lifecycle_state(self, obj: Model) -> str:
-        return _progress_html(getattr(obj, "download_job", None))
-
-    def get_inlines(
-        self, request: HttpRequest, obj: Model | None
-    ) -> list[type[admin.options.InlineModelAdmin]]:
-        return list(self.inlines) if obj is not None else []
+@admin.display(description="Lifecycle")
+def lifecycle_state(obj: Model) -> str:
+    return lifecycle_label(obj)
 
 
-admin.site.unregister(Model)
-admin.site.register(Model, LifecycleModelAdmin)
+def serving_panel(model: Model) -> str:
+    """Where the model is served, and each live process's state of that version."""
+    rows = []
+    for served in served_versions_of(model.pk):
+        reports = version_reports(served.servable.name, served.version)
+        states = ", ".join(
+            f"{report.process.host}:{report.process.pid} {VersionState(report.state).name}"
+            + (f" ({report.error_message})" if report.error_code != "OK" else "")
+            for report in reports
+        )
+        rows.append((served.servable.name, served.version, states or "no live server process reports it"))
+    served_html = (
+        format_html_join("", "<li>{}:{} &mdash; {}</li>", rows)
+        if rows
+        else format_html("<li>{}</li>", "not served")
+    )
+    return format_html("<ul>{}</ul><p>On this node: {}</p>", served_html, lifecycle_label(model))
+
+
+extend_model_admin(
+    ModelAdminExtension(
+        app="lifecycle",
+        actions=(download_selected,),
+        columns=(lifecycle_state,),
+        inlines=(DownloadJobInline,),
+        panels=(("Where it is served", serving_panel),),
+        select_related=("download_job",),
+    )
+)
 
 
 @admin.register(DownloadJob)
