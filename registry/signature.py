@@ -45,8 +45,9 @@ def signature_from_archive(source: str | os.PathLike[str] | IO[bytes]) -> Signat
                 return None
             model_name = candidates[0]
             wanted = _members_for(str(fmt), model_name, names)
-            settings.UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
-            folder = Path(tempfile.mkdtemp(prefix="signature-", dir=settings.UPLOAD_TEMP_DIR))
+            temp_root = Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir())
+            temp_root.mkdir(parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix="signature-", dir=temp_root))
             try:
                 for member in wanted:
                     if not is_safe_member(member):
