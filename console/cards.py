@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -14,47 +15,50 @@ def card_context(name: str) -> dict[str, Any]:
     card = servable_card(name)
     traffic = card.traffic
     labels = [f"v{version}" for version in traffic]
-    charts = []
+    per_version = list(zip(labels, traffic.values(), strict=True))
+    charts: list[tuple[str, str]] = []
     if traffic:
         charts.append(
-            line_chart(
-                [
-                    (label, [p.requests_per_second for p in points])
-                    for label, points in zip(labels, traffic.values(), strict=True)
-                ],
-                title="requests/s",
-                unit="/s",
+            (
+                "requests/s",
+                line_chart(
+                    [(label, [p.requests_per_second for p in points]) for label, points in per_version],
+                    title="requests/s",
+                    unit="/s",
+                ),
             )
         )
         charts.append(
-            line_chart(
-                [
-                    (label, [p.failures_per_second for p in points])
-                    for label, points in zip(labels, traffic.values(), strict=True)
-                ],
-                title="failures/s",
-                unit="/s",
+            (
+                "failures/s",
+                line_chart(
+                    [(label, [p.failures_per_second for p in points]) for label, points in per_version],
+                    title="failures/s",
+                    unit="/s",
+                ),
             )
         )
-        for label, points in zip(labels, traffic.values(), strict=True):
+        for label, points in per_version:
+            title = f"latency of {label} (ms)"
             charts.append(
-                line_chart(
-                    [(q, [getattr(p, f"{q}_ms") for p in points]) for q in ("p50", "p95", "p99")],
-                    title=f"latency of {label} (ms)",
-                    unit=" ms",
+                (
+                    title,
+                    line_chart(
+                        [(q, [getattr(p, f"{q}_ms") for p in points]) for q in ("p50", "p95", "p99")],
+                        title=title,
+                        unit=" ms",
+                    ),
                 )
             )
-    latest = []
-    for version, points in traffic.items():
-        recent = next((p for p in reversed(points) if p.requests_per_second or p.failures_per_second), None)
-        latest.append({"version": version, "point": recent})
+    latest = [{"version": version, "point": card.recent.get(version)} for version in traffic]
     return {
         "card": card,
-        "charts": [mark_safe(chart) for chart in charts],  # noqa: S308 - built by console.charts with escaping
-        "chart_titles": ["requests/s", "failures/s", *[f"latency of {label} (ms)" for label in labels]],
+        # The SVG is built by console.charts, which escapes every text it writes.
+        "charts": [(title, mark_safe(svg)) for title, svg in charts],
         "latest": latest,
         "ram": [
             (process, filesizeformat(amount)) for process, amount in sorted(card.ram_per_process.items())
         ],
         "updated": timezone.now(),
+        "recent_seconds": f"{max(2 * settings.TRAFFIC_SECONDS, 10.0):g}",
     }

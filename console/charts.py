@@ -19,12 +19,12 @@ def line_chart(
     *,
     title: str,
     unit: str = "",
-    width: int = 240,
-    height: int = 90,
+    width: int = 300,
+    height: int = 110,
 ) -> str:
     """An SVG with one polyline per (label, values) series; None values are gaps. The y axis starts at 0 and
-    ends at the largest value; the latest value of each series is written in the legend."""
-    pad_left, pad_right, pad_top, pad_bottom = 4, 4, 16, 4
+    ends at the largest value (written above the plot); the latest value of each series is in the legend below."""
+    pad_left, pad_right, pad_top, pad_bottom = 4, 4, 16, 18
     plot_w = width - pad_left - pad_right
     plot_h = height - pad_top - pad_bottom
     values = [v for _, points in series for v in points if v is not None]
@@ -37,7 +37,7 @@ def line_chart(
         f'role="img" aria-label="{escape(title)}" class="console-svg">',
         f"<title>{escape(title)}</title>",
         f'<rect x="{pad_left}" y="{pad_top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#ccc" stroke-width="0.5"/>',
-        f'<text x="{width - pad_right}" y="11" font-size="9" text-anchor="end" fill="#777">max {escape(format_value(top))}{escape(unit)}</text>',
+        f'<text x="{width - pad_right}" y="11" font-size="10" text-anchor="end" fill="#777">max {escape(format_value(top))}{escape(unit)}</text>',
     ]
     legend_x = pad_left
     for index, (label, points) in enumerate(series):

@@ -12,7 +12,7 @@ from deployments.models import DeploymentTask, TaskKind, TaskStatus
 from inference.cache import servable_name_for
 from inference.models import Servable, ServableIdentity, ServingProcess, VersionReport, VersionState
 from inference.selectors import live_processes
-from inference.traffic import TrafficPoint, traffic_series
+from inference.traffic import TrafficPoint, traffic_recent, traffic_series
 from registry.models import Model
 
 
@@ -44,6 +44,7 @@ class ServableCard:
     versions: list[VersionRow]
     ram_per_process: dict[str, int]
     traffic: dict[int, list[TrafficPoint]]
+    recent: dict[int, TrafficPoint]
 
 
 def servable_names() -> list[str]:
@@ -91,7 +92,7 @@ def servable_card(name: str, *, now: datetime | None = None) -> ServableCard:
         )
     return ServableCard(
         name=name, default_version=default, default_rule=rule, processes=processes, versions=versions,
-        ram_per_process=ram, traffic=traffic_series(name, now=now),
+        ram_per_process=ram, traffic=traffic_series(name, now=now), recent=traffic_recent(name, now=now),
     )  # fmt: skip
 
 

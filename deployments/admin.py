@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
 from config.errors import ServiceError
 from deployments import services
@@ -17,16 +18,17 @@ from registry.models import Model
 
 @admin.register(DeploymentTask)
 class DeploymentTaskAdmin(admin.ModelAdmin):
+    # Ids are 32 hex digits: shown shortened (full id in the tooltip) so the list fits 1400 px.
     list_display = [
-        "id",
+        "short_id",
         "kind",
-        "model_id",
+        "short_model_id",
         "servable_name",
         "status",
         "current_step",
         "created_at",
-        "updated_at",
     ]
+    list_display_links = ["short_id"]
     list_filter = ["kind", "status"]
     search_fields = ["id", "model_id", "servable_name", "detail"]
     readonly_fields = [
@@ -52,6 +54,14 @@ class DeploymentTaskAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="Task", ordering="id")
+    def short_id(self, obj: DeploymentTask) -> str:
+        return format_html('<span title="{}">{}</span>', obj.pk, Truncator(obj.pk).chars(12))
+
+    @admin.display(description="Model", ordering="model_id")
+    def short_model_id(self, obj: DeploymentTask) -> str:
+        return format_html('<span title="{}">{}</span>', obj.model_id, Truncator(obj.model_id).chars(12))
 
     @admin.display(description="Step")
     def current_step(self, obj: DeploymentTask) -> str:

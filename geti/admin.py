@@ -32,7 +32,7 @@ class GetiImportInline(admin.StackedInline):
         return False
 
 
-@admin.display(description="Geti project / model", ordering="geti_import__project_name")
+@admin.display(description="Geti source", ordering="geti_import__project_name")
 def geti_source(obj: Model) -> str:
     source = getattr(obj, "geti_import", None)
     if source is None:

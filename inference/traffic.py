@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -240,3 +241,37 @@ def traffic_series(
 
 def _ms(value_us: float | None) -> float | None:
     return None if value_us is None else value_us / 1000.0
+
+
+def traffic_recent(
+    name: str, *, seconds: float | None = None, now: datetime | None = None
+) -> dict[int, TrafficPoint]:
+    """Per version: the rates and latencies of the last `seconds` of stored rows (default: two write periods,
+    at least 10 s), summed over every process; what "now" means on the console, next to per-minute charts."""
+    now = now or timezone.now()
+    window = seconds if seconds is not None else max(2 * settings.TRAFFIC_SECONDS, 10.0)
+    rows = list(
+        TrafficSample.objects.filter(
+            servable_name=name, started_at__gte=now - timedelta(seconds=window + settings.TRAFFIC_SECONDS * 2)
+        ).values_list("version", "started_at", "seconds", "requests", "failures", "latency_buckets")
+    )
+    newest = max((started.timestamp() + length for _, started, length, *_ in rows), default=now.timestamp())
+    since = newest - window - 1e-6
+    sums: dict[int, list[Any]] = {}
+    for version, started_at, length, requests, failures, buckets in rows:
+        if started_at.timestamp() + length <= since:
+            continue
+        total = sums.setdefault(version, [0, 0, np.zeros(len(TIME_BUCKETS_US), dtype=np.int64)])
+        total[0] += requests
+        total[1] += failures
+        if buckets:
+            total[2][: len(buckets)] += np.asarray(buckets[: len(TIME_BUCKETS_US)], dtype=np.int64)
+    at = datetime.fromtimestamp(since, tz=UTC)
+    return {
+        version: TrafficPoint(
+            at=at, requests_per_second=requests / window, failures_per_second=failures / window,
+            p50_ms=_ms(percentile_us(histogram.tolist(), 0.50)), p95_ms=_ms(percentile_us(histogram.tolist(), 0.95)),
+            p99_ms=_ms(percentile_us(histogram.tolist(), 0.99)),
+        )
+        for version, (requests, failures, histogram) in sorted(sums.items())
+    }  # fmt: skip

@@ -7,6 +7,7 @@ lifecycle.
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 
 from config.errors import ServiceError
@@ -141,19 +142,7 @@ extend_model_admin(
 
 @admin.register(DownloadJob)
 class DownloadJobAdmin(admin.ModelAdmin):
-    list_display = [
-        "model",
-        "status",
-        "progress",
-        "phase",
-        "bytes_done",
-        "bytes_total",
-        "error",
-        "worker",
-        "heartbeat",
-        "resumes",
-        "finished_at",
-    ]
+    list_display = ["model", "status", "progress", "phase", "bytes", "error", "worker", "finished_at"]
     list_filter = ["status", "phase"]
     search_fields = ["model__id", "model__name", "error"]
     readonly_fields = [field.name for field in DownloadJob._meta.fields]
@@ -162,6 +151,10 @@ class DownloadJobAdmin(admin.ModelAdmin):
     @admin.display(description="Progress")
     def progress(self, obj: DownloadJob) -> str:
         return _progress_html(obj)
+
+    @admin.display(description="Bytes")
+    def bytes(self, obj: DownloadJob) -> str:
+        return f"{filesizeformat(obj.bytes_done)} of {filesizeformat(obj.bytes_total)}"
 
     @admin.action(description="Cancel the selected downloads")
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[DownloadJob]) -> None:

@@ -66,3 +66,17 @@ def _buckets(count: int, *, at_us: int) -> list[int]:
     buckets = [0] * len(TIME_BUCKETS_US)
     buckets[TIME_BUCKETS_US.index(at_us)] = count
     return buckets
+
+
+def test_recent_rates_cover_the_last_two_write_periods_of_every_process(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.TRAFFIC_SECONDS = 5
+    now = timezone.now()
+    for process in ("a", "b"):
+        for age in (4, 9, 30):  # the row 30 s old is outside the last 10 s
+            TrafficSample.objects.create(
+                process_id=process, servable_name="m", version=2, started_at=now - timedelta(seconds=age + 5),
+                seconds=5, requests=50, latency_buckets=_buckets(50, at_us=1000),
+            )  # fmt: skip
+    point = traffic.traffic_recent("m", now=now)[2]
+    assert point.requests_per_second == pytest.approx(200 / 10)
+    assert point.p50_ms is not None and 0.562 < point.p50_ms <= 1.0
