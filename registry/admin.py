@@ -114,10 +114,10 @@ class ModelAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["id", "name", "version", "precision", "format", "detected_format"]}),
+        ("Signature", {"fields": ["signature_display"]}),
         ("Where it runs", {"fields": ["target_device", "target_device_type"]}),
         ("Origin", {"fields": ["origin", "project_id", "project_name", "category", "architecture", "score"]}),
         ("Description", {"fields": ["labels", "overview", "optimization_capabilities"]}),
-        ("Signature", {"fields": ["signature_display"]}),
         (
             "Artifact",
             {
@@ -214,7 +214,7 @@ class ModelAdmin(admin.ModelAdmin):
             return [(None, {"fields": ["archive", *ModelUploadAdminForm.Meta.fields]})]
         fieldsets = list(super().get_fieldsets(request, obj))
         if any(extension.panels for extension in model_admin_extensions()):
-            fieldsets.append(("Serving and deployments", {"fields": ["operations"]}))
+            fieldsets.insert(2, ("Serving and deployments", {"fields": ["operations"]}))  # after the signature
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
