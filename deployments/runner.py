@@ -73,9 +73,7 @@ def run(task_id: str) -> None:
         logger.warning("Task %s was ended by someone else while it ran", task_id)
     except Exception as exc:
         logger.exception("Task %s failed", task_id)
-        run_.finish(
-            TaskStatus.FAILED, describe_error(exc)
-        )
+        run_.finish(TaskStatus.FAILED, describe_error(exc))
 
 
 class StepFailed(Exception):

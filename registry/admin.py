@@ -214,7 +214,9 @@ class ModelAdmin(admin.ModelAdmin):
             return [(None, {"fields": ["archive", *ModelUploadAdminForm.Meta.fields]})]
         fieldsets = list(super().get_fieldsets(request, obj))
         if any(extension.panels for extension in model_admin_extensions()):
-            fieldsets.insert(2, ("Serving and deployments", {"fields": ["operations"]}))  # after the signature
+            fieldsets.insert(
+                2, ("Serving and deployments", {"fields": ["operations"]})
+            )  # after the signature
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:

@@ -4,18 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inference', '0002_nireq_help_text'),
+        ("inference", "0002_nireq_help_text"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='servableidentity',
-            options={'verbose_name_plural': 'servable identities'},
+            name="servableidentity",
+            options={"verbose_name_plural": "servable identities"},
         ),
         migrations.AlterModelOptions(
-            name='servingprocess',
-            options={'verbose_name': 'server process', 'verbose_name_plural': 'server processes'},
+            name="servingprocess",
+            options={"verbose_name": "server process", "verbose_name_plural": "server processes"},
         ),
     ]

@@ -4,28 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inference', '0003_verbose_names'),
+        ("inference", "0003_verbose_names"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TrafficSample',
+            name="TrafficSample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('process_id', models.CharField(max_length=200)),
-                ('servable_name', models.CharField(max_length=128)),
-                ('version', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('seconds', models.FloatField()),
-                ('requests', models.PositiveIntegerField(default=0)),
-                ('failures', models.PositiveIntegerField(default=0)),
-                ('latency_buckets', models.JSONField(default=list)),
-                ('latency_sum_us', models.FloatField(default=0.0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("process_id", models.CharField(max_length=200)),
+                ("servable_name", models.CharField(max_length=128)),
+                ("version", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("seconds", models.FloatField()),
+                ("requests", models.PositiveIntegerField(default=0)),
+                ("failures", models.PositiveIntegerField(default=0)),
+                ("latency_buckets", models.JSONField(default=list)),
+                ("latency_sum_us", models.FloatField(default=0.0)),
             ],
             options={
-                'indexes': [models.Index(fields=['servable_name', 'started_at'], name='inference_traffic_name_time'), models.Index(fields=['started_at'], name='inference_traffic_time')],
+                "indexes": [
+                    models.Index(fields=["servable_name", "started_at"], name="inference_traffic_name_time"),
+                    models.Index(fields=["started_at"], name="inference_traffic_time"),
+                ],
             },
         ),
     ]
