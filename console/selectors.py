@@ -10,7 +10,14 @@ from django.utils.dateparse import parse_datetime
 
 from deployments.models import DeploymentTask, TaskKind, TaskStatus
 from inference.cache import servable_name_for
-from inference.models import Servable, ServableIdentity, ServingProcess, VersionReport, VersionState
+from inference.models import (
+    Servable,
+    ServableIdentity,
+    ServedVersion,
+    ServingProcess,
+    VersionReport,
+    VersionState,
+)
 from inference.selectors import live_processes
 from inference.traffic import TrafficPoint, traffic_recent, traffic_series
 from registry.models import Model
@@ -48,20 +55,32 @@ class ServableCard:
 
 
 def servable_names() -> list[str]:
-    return list(Servable.objects.order_by("name").values_list("name", flat=True))
+    """Servables in the database, and those only server processes know (served from MODEL_CONFIG_PATH)."""
+    names = set(Servable.objects.values_list("name", flat=True))
+    names |= set(
+        VersionReport.objects.filter(process__in=live_processes()).values_list("servable_name", flat=True)
+    )
+    return sorted(names)
 
 
 def servable_card(name: str, *, now: datetime | None = None) -> ServableCard:
     """Everything the overview shows about one servable (raises Servable.DoesNotExist)."""
     now = now or timezone.now()
-    servable = Servable.objects.get(name=name)
+    servable = Servable.objects.filter(name=name).first()
     processes = list(live_processes().order_by("host", "pid"))
-    rows = list(servable.versions.select_related("model").order_by("version"))
     reports = {
         (report.process_id, report.version): report
         for report in VersionReport.objects.filter(servable_name=name, process__in=processes)
     }
-    default, rule = effective_default(servable, [row.version for row in rows], now=now)
+    if servable is not None:
+        rows = list(servable.versions.select_related("model").order_by("version"))
+        default, rule = effective_default(servable, [row.version for row in rows], now=now)
+    elif reports:  # known only to the server processes: a config.json servable
+        rows = [ServedVersion(version=number) for number in sorted({version for _, version in reports})]
+        available = [key[1] for key, report in reports.items() if report.state == VersionState.AVAILABLE]
+        default, rule = max(available, default=None), "highest available version (config.json)"
+    else:
+        raise LookupError(f"No servable named {name}.")
     versions = []
     ram: dict[str, int] = {}
     for row in rows:

@@ -19,7 +19,6 @@ from config.errors import ServiceError, describe_error
 from console import selectors
 from console.cards import card_context
 from deployments import services as deployments
-from inference.models import Servable
 from registry.models import Model
 
 logger = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def card(request: HttpRequest, name: str) -> HttpResponse:
     """One servable's card as an HTML fragment (polled by console/overview.js)."""
-    if not Servable.objects.filter(name=name).exists():
+    if name not in selectors.servable_names():
         return HttpResponse(
             render_to_string("console/card_error.html", {"name": name, "error": "no longer served"}),
             status=404,
@@ -78,7 +77,7 @@ def render_card(name: str) -> str:
 @console_view(READ)
 @require_http_methods(["GET"])
 def servable(request: HttpRequest, name: str) -> HttpResponse:
-    if not Servable.objects.filter(name=name).exists():
+    if name not in selectors.servable_names():
         raise Http404(f"No servable named {name}.")
     rollback = selectors.rollback_target(name)
     return render(

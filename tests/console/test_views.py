@@ -102,3 +102,14 @@ def test_history_shows_versions_before_and_after_steps_and_rollback(staff: Clien
 
 def test_admin_index_links_to_the_overview(staff: Client) -> None:
     assert 'href="/admin/console/"' in staff.get("/admin/").content.decode()
+
+
+def test_servables_only_the_server_processes_know_get_a_card(staff: Client, served: Model) -> None:
+    from inference.models import ServingProcess, VersionReport, VersionState
+
+    process = ServingProcess.objects.get()
+    VersionReport.objects.create(
+        process=process, servable_name="from-config", version=4, state=VersionState.AVAILABLE
+    )
+    html = staff.get("/admin/console/cards/from-config").content.decode()
+    assert "highest available version (config.json)" in html and "console-state-AVAILABLE" in html
