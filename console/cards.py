@@ -9,53 +9,47 @@ from django.utils.safestring import mark_safe
 
 from console.charts import line_chart
 from console.selectors import servable_card
+from inference.traffic import TrafficPoint
+
+MIN_CHART_MINUTES = 10
+
+
+def chart_span(traffic: dict[int, list[TrafficPoint]], *, minimum: int = MIN_CHART_MINUTES) -> int:
+    """How many of the last points to draw: from the first with traffic (so a fresh server's minutes are not
+    squeezed against the right edge of an empty hour), at least `minimum`."""
+    longest = max((len(points) for points in traffic.values()), default=0)
+    first = min(
+        (
+            i
+            for points in traffic.values()
+            for i, p in enumerate(points)
+            if p.requests_per_second or p.failures_per_second
+        ),
+        default=longest,
+    )
+    return min(longest, max(longest - first, minimum))
 
 
 def card_context(name: str) -> dict[str, Any]:
     card = servable_card(name)
-    traffic = card.traffic
-    labels = [f"v{version}" for version in traffic]
-    per_version = list(zip(labels, traffic.values(), strict=True))
+    span = chart_span(card.traffic)
+    per_version = [(f"v{version}", points[-span:]) for version, points in card.traffic.items()]
     charts: list[tuple[str, str]] = []
-    if traffic:
-        charts.append(
-            (
-                "requests/s",
-                line_chart(
-                    [(label, [p.requests_per_second for p in points]) for label, points in per_version],
-                    title="requests/s",
-                    unit="/s",
-                ),
-            )
-        )
-        charts.append(
-            (
-                "failures/s",
-                line_chart(
-                    [(label, [p.failures_per_second for p in points]) for label, points in per_version],
-                    title="failures/s",
-                    unit="/s",
-                ),
-            )
-        )
+    if per_version:
+        rps = [(label, [p.requests_per_second for p in points]) for label, points in per_version]
+        fps = [(label, [p.failures_per_second for p in points]) for label, points in per_version]
+        charts.append(("requests/s", line_chart(rps, title="requests/s", unit="/s")))
+        charts.append(("failures/s", line_chart(fps, title="failures/s", unit="/s")))
         for label, points in per_version:
             title = f"latency of {label} (ms)"
-            charts.append(
-                (
-                    title,
-                    line_chart(
-                        [(q, [getattr(p, f"{q}_ms") for p in points]) for q in ("p50", "p95", "p99")],
-                        title=title,
-                        unit=" ms",
-                    ),
-                )
-            )
-    latest = [{"version": version, "point": card.recent.get(version)} for version in traffic]
+            quantiles = [(q, [getattr(p, f"{q}_ms") for p in points]) for q in ("p50", "p95", "p99")]
+            charts.append((title, line_chart(quantiles, title=title, unit=" ms")))
     return {
         "card": card,
         # The SVG is built by console.charts, which escapes every text it writes.
         "charts": [(title, mark_safe(svg)) for title, svg in charts],
-        "latest": latest,
+        "chart_minutes": span,
+        "latest": [{"version": version, "point": card.recent.get(version)} for version in card.traffic],
         "ram": [
             (process, filesizeformat(amount)) for process, amount in sorted(card.ram_per_process.items())
         ],

@@ -29,3 +29,18 @@ def test_empty_series_and_markup_in_labels_are_safe() -> None:
     root = ET.fromstring(line_chart([("<b>", [None, None])], title="a & b"))
     assert root.find(f"{SVG}title").text == "a & b"
     assert format_value(0) == "0" and format_value(1234.5) == "1234" and format_value(0.125) == "0.12"
+
+
+def test_charts_start_at_the_first_minute_with_traffic_and_show_at_least_ten() -> None:
+    from datetime import UTC, datetime
+
+    from console.cards import chart_span
+    from inference.traffic import TrafficPoint
+
+    def points(values: list[float]) -> list[TrafficPoint]:
+        return [TrafficPoint(datetime.now(UTC), v, 0.0, None, None, None) for v in values]
+
+    assert chart_span({1: points([0.0] * 58 + [5.0, 6.0])}) == 10
+    assert chart_span({1: points([0.0] * 30 + [5.0] * 30), 2: points([0.0] * 45 + [1.0] * 15)}) == 30
+    assert chart_span({1: points([1.0] * 60)}) == 60
+    assert chart_span({}) == 0
