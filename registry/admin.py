@@ -93,8 +93,8 @@ class ModelAdmin(admin.ModelAdmin):
     `registry.admin_hooks.extend_model_admin`, read here on every request."""
 
     # Few, short columns: with the sidebar and the filters open the list must fit 1400 px without scrolling
-    # sideways (origin, project and the ZIP link are on the model page, in the filters and in the search).
-    list_display = ["name", "version", "precision", "format_display", "category", "size_display", "created"]
+    # sideways (origin and project are on the model page, in the filters and in the search; the size links the ZIP).
+    list_display = ["name", "version", "precision", "format_display", "category", "zip_link", "created"]
     list_filter = ["detected_format", "format", "origin", "category", "precision", "target_device"]
     search_fields = ["id", "name", "project_name", "category", "architecture", "version"]
     date_hierarchy = "created_date"
@@ -188,6 +188,17 @@ class ModelAdmin(admin.ModelAdmin):
     @admin.display(description="Created", ordering="created_date")
     def created(self, obj: Model) -> str:
         return obj.created_date.strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="ZIP", ordering="size")
+    def zip_link(self, obj: Model) -> str:
+        """The size, linked to the download (one narrow column for both)."""
+        if not obj.file:
+            return "not stored yet"
+        return format_html(
+            '<a href="{}" title="download the ZIP">{}</a>',
+            reverse("model-files", args=[obj.pk]),
+            _size(obj.size),
+        )
 
     @admin.display(description="Size", ordering="size")
     def size_display(self, obj: Model) -> str:
