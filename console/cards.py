@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from console.charts import line_chart
-from console.selectors import servable_card
+from console.selectors import history, servable_card
 from inference.traffic import TrafficPoint
 
 MIN_CHART_MINUTES = 10
@@ -46,6 +46,7 @@ def card_context(name: str) -> dict[str, Any]:
             charts.append((title, line_chart(quantiles, title=title, unit=" ms")))
     return {
         "card": card,
+        "last_task": next(iter(history(name, limit=1)), None),
         # The SVG is built by console.charts, which escapes every text it writes.
         "charts": [(title, mark_safe(svg)) for title, svg in charts],
         "chart_minutes": span,

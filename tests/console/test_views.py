@@ -93,6 +93,7 @@ def test_history_shows_versions_before_and_after_steps_and_rollback(staff: Clien
         },
     )  # fmt: skip
     html = staff.get("/admin/console/servables/const/").content.decode()
+    assert "Last deploy: <strong" in html  # on the card as well
     assert "version 1 &rarr; 2" in html and "switched after 3.5 s" in html and "ready on 2 processes" in html
     assert "Roll back to version 1" in html and "asked by (not recorded)" in html
     staff.post("/admin/console/servables/const/rollback", {"confirm": "yes"})
