@@ -2,6 +2,7 @@
 
 Read at registration with OpenVINO's reader (`Core.read_model`, no compile), from OpenVINO IR, ONNX, TFLite
 or PaddlePaddle. Only the files the reader needs are unpacked, into a temporary folder beside the uploads.
+An IR whose .bin is stored uncompressed is read in place (weights mapped from the ZIP, nothing unpacked).
 A model whose files cannot be read gets no signature (None); that never fails a registration.
 
 Stored shape: {"format", "inputs": [port], "outputs": [port]}, port = {"name", "names", "shape",
@@ -12,11 +13,13 @@ Stored shape: {"format", "inputs": [port], "outputs": [port]}, port = {"name", "
 import logging
 import os
 import shutil
+import struct
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+import numpy as np
 import openvino as ov
 from django.conf import settings
 from django.utils.html import format_html, format_html_join
@@ -44,6 +47,10 @@ def signature_from_archive(source: str | os.PathLike[str] | IO[bytes]) -> Signat
             if not candidates:
                 return None
             model_name = candidates[0]
+            if fmt == ArtifactFormat.OPENVINO and isinstance(source, str | os.PathLike):
+                in_place = _ir_in_place(Path(source), archive, model_name)
+                if in_place is not None:
+                    return in_place
             wanted = _members_for(str(fmt), model_name, names)
             temp_root = Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir())
             temp_root.mkdir(parents=True, exist_ok=True)
@@ -64,6 +71,29 @@ def signature_from_archive(source: str | os.PathLike[str] | IO[bytes]) -> Signat
         return None
 
 
+def _ir_in_place(path: Path, archive: zipfile.ZipFile, xml_name: str) -> Signature | None:
+    """Read an IR whose .bin is stored uncompressed straight from the ZIP: the weights are mapped from the
+    archive (copy-on-write, never written), so a large model is not unpacked. None when the .bin is compressed."""
+    info = archive.getinfo(str(PurePosixPath(xml_name).with_suffix(".bin")))
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:  # compressed or encrypted
+        return None
+    with open(path, "rb") as raw:
+        raw.seek(info.header_offset)
+        header = raw.read(30)
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    offset = info.header_offset + 30 + name_length + extra_length
+    if info.file_size:
+        weights = ov.Tensor(
+            np.memmap(path, dtype=np.uint8, mode="c", offset=offset, shape=(info.file_size,)),
+            shared_memory=True,
+        )
+    else:
+        weights = ov.Tensor(ov.Type.u8, [0])
+    return _signature_of(ov.Core().read_model(archive.read(xml_name), weights), ArtifactFormat.OPENVINO)
+
+
 def _members_for(fmt: str, model_name: str, names: list[str]) -> list[str]:
     """The model file and the companions its reader opens (ONNX external data and the like are not unpacked:
     such a model gets no signature rather than a slow registration)."""
@@ -74,7 +104,10 @@ def _members_for(fmt: str, model_name: str, names: list[str]) -> list[str]:
 
 def read_signature(model_file: Path, *, fmt: str = "") -> Signature:
     """Inputs and outputs of a model file as OpenVINO reads it (raises on unreadable files)."""
-    model = ov.Core().read_model(str(model_file))
+    return _signature_of(ov.Core().read_model(str(model_file)), fmt)
+
+
+def _signature_of(model: ov.Model, fmt: str) -> Signature:
     return {
         "format": fmt,
         "inputs": [_port(port, index, "input") for index, port in enumerate(model.inputs)],
@@ -103,6 +136,10 @@ def signature_of_stored(model: Model) -> Signature | None:
     if not model.file:
         return None
     try:
+        try:
+            return signature_from_archive(model.file.path)  # local storage: IR weights are read in place
+        except NotImplementedError:  # S3 and other remote storages have no path
+            pass
         with model.file.open("rb") as stored:
             return signature_from_archive(stored)
     except OSError:

@@ -1,5 +1,7 @@
 """Model signatures read with OpenVINO at registration: stored, returned by the API, never failing an upload."""
 
+import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from registry import services
 from registry.artifacts import stage_archive
 from registry.models import Model
 from registry.signature import signature_from_archive
-from tests.modelfiles import build_two_io_model, ir_zip
+from tests.modelfiles import build_constant_model, build_two_io_model, ir_zip, save_ir
 from tests.registry.conftest import zip_with
 
 pytestmark = pytest.mark.django_db
@@ -79,3 +81,33 @@ def _file(data: bytes):  # type: ignore[no-untyped-def]
     import io
 
     return io.BytesIO(data)
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_ir_reads_alike_stored_or_compressed(tmp_path: Path, compression: int) -> None:
+    archive = _ir_archive_file(tmp_path, compression)
+    signature = signature_from_archive(archive)
+    assert signature is not None
+    assert [(p["name"], p["shape"]) for p in signature["inputs"]] == [("input", [1, 4])]
+
+
+def test_ir_stored_uncompressed_is_read_without_unpacking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = _ir_archive_file(tmp_path, zipfile.ZIP_STORED)
+
+    def no_unpacking(*args: object, **kwargs: object) -> str:
+        raise AssertionError("unpacked")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_unpacking)
+    assert signature_from_archive(archive) is not None
+
+
+def _ir_archive_file(tmp_path: Path, compression: int) -> Path:
+    xml = save_ir(build_constant_model(1.0), tmp_path / "ir")
+    archive = tmp_path / f"m{compression}.zip"
+    with zipfile.ZipFile(archive, "w", compression) as zf:
+        zf.writestr("readme.txt", "padding before the model, so offsets are not zero")
+        zf.write(xml, "nested/model.xml")
+        zf.write(xml.with_suffix(".bin"), "nested/model.bin")
+    return archive
