@@ -78,15 +78,37 @@ def write(process_id: str, *, now: float | None = None) -> int:
     if not tallies:
         return 0
     started = datetime.fromtimestamp(since, tz=UTC)
+    try:
+        _store(process_id, started, now - since, tallies)
+    except Exception:
+        _put_back(tallies, since)  # the database is away: keep counting, store it all next time
+        raise
+    return len(tallies)
+
+
+def _put_back(tallies: dict[tuple[str, int], _Tally], since: float) -> None:
+    global _since
+    with _lock:
+        for key, old in tallies.items():
+            tally = _tallies.setdefault(key, _Tally())
+            tally.requests += old.requests
+            tally.failures += old.failures
+            tally.buckets += old.buckets
+            tally.latency_sum_us += old.latency_sum_us
+        _since = since
+
+
+def _store(
+    process_id: str, started: datetime, seconds: float, tallies: dict[tuple[str, int], _Tally]
+) -> None:
     TrafficSample.objects.bulk_create(
         TrafficSample(
             process_id=process_id, servable_name=name, version=version, started_at=started,
-            seconds=max(now - since, 0.001), requests=tally.requests, failures=tally.failures,
+            seconds=max(seconds, 0.001), requests=tally.requests, failures=tally.failures,
             latency_buckets=tally.buckets.tolist(), latency_sum_us=tally.latency_sum_us,
         )
         for (name, version), tally in tallies.items()
     )  # fmt: skip
-    return len(tallies)
 
 
 def prune(*, keep_seconds: float | None = None) -> int:

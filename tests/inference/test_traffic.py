@@ -80,3 +80,19 @@ def test_recent_rates_cover_the_last_two_write_periods_of_every_process(settings
     point = traffic.traffic_recent("m", now=now)[2]
     assert point.requests_per_second == pytest.approx(200 / 10)
     assert point.p50_ms is not None and 0.562 < point.p50_ms <= 1.0
+
+
+def test_counts_survive_a_failed_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    traffic._tallies.clear()
+    traffic.record("m", 1, {("KServe", "ModelInfer", True): 5}, [100.0] * 5)
+
+    def database_away(*args: object, **kwargs: object) -> None:
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(TrafficSample.objects, "bulk_create", database_away)
+    with pytest.raises(OSError):
+        traffic.write("p")
+    monkeypatch.undo()
+    traffic.record("m", 1, {("KServe", "ModelInfer", True): 2}, [100.0] * 2)
+    traffic.write("p")
+    assert TrafficSample.objects.get().requests == 7
