@@ -96,3 +96,13 @@ def test_counts_survive_a_failed_write(monkeypatch: pytest.MonkeyPatch) -> None:
     traffic.record("m", 1, {("KServe", "ModelInfer", True): 2}, [100.0] * 2)
     traffic.write("p")
     assert TrafficSample.objects.get().requests == 7
+
+
+def test_counts_keyed_with_the_interface_too_are_read() -> None:
+    traffic._tallies.clear()
+    traffic.record(
+        "m", 1, {("KServe", "ModelInfer", True, "gRPC"): 3, ("KServe", "ModelInfer", False, "REST"): 1}, []
+    )
+    traffic.write("p")
+    row = TrafficSample.objects.get()
+    assert (row.requests, row.failures) == (4, 1)
