@@ -45,11 +45,14 @@ _since = time.time()
 
 
 def record(
-    name: str, version: str | int, counts: dict[tuple[str, str, bool], int], latencies_us: list[float]
+    name: str, version: str | int, counts: dict[tuple[Any, ...], int], latencies_us: list[float]
 ) -> None:
-    """Add one metrics flush of a version to this process's tally (called on the serving loop)."""
+    """Add one metrics flush of a version to this process's tally (called on the serving loop).
+
+    counts: VersionMetrics.counts, keyed (api, method, ok, ...); latencies_us: its successful requests' times.
+    """
     requests = failures = 0
-    for (_api, method, ok), amount in counts.items():
+    for (_api, method, ok, *_), amount in counts.items():
         if method in INFERENCE_METHODS:
             requests += amount
             failures += 0 if ok else amount
