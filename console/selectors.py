@@ -155,8 +155,8 @@ class HistoryEntry:
 
 
 def requested_by_of(task: DeploymentTask) -> str | None:
-    """Who asked for a task. HOOK for the access app (issue 13): it adds `requested_by` to deployment tasks;
-    until that is merged there is no such field and this answers None."""
+    """Who asked for a task: the `requested_by` the access app (issue 13) records (a key's or user's name);
+    None for tasks created before it existed or by the system."""
     value = getattr(task, "requested_by", None)
     return str(value) if value else None
 

@@ -36,6 +36,8 @@ _snapshot = database_sync_to_async(_read, thread_sensitive=False)
 
 
 class DeploymentEventsConsumer(AsyncJsonWebsocketConsumer):
+    access_policy = {"CONNECT": "read"}
+
     async def connect(self) -> None:
         self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
         await self.accept()

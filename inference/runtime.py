@@ -33,6 +33,7 @@ from django.db import connection
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from access import audit
 from config.errors import describe_error
 from inference import cache, config_file, metrics, traffic
 from inference.models import (
@@ -547,7 +548,12 @@ class Runtime:
         return view
 
     async def reload(self) -> bool:
-        """Reconcile now (POST /v1/config/reload); True when anything changed."""
+        """Reconcile now (POST /v1/config/reload); True when anything changed. Audited (who asked)."""
+        changed = await self._reload()
+        await asyncio.to_thread(audit.record, "config_reload", "serving", "", changed=changed)
+        return changed
+
+    async def _reload(self) -> bool:
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
         if (
             not self._threads

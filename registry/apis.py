@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.policy import OPEN, READ, WRITE
 from config.errors import StatusMessageError, ValidationFailed, validation_errors_from_drf
 from registry import selectors, services
 from registry.artifacts import HashingUploadHandler, StagedArchive, open_from_storage, staged_from_upload
@@ -111,6 +112,8 @@ class RegistryApi(APIView):
 
 
 class HealthApi(RegistryApi):
+    access_policy = {"GET": OPEN}
+
     @extend_schema(
         summary="Health of the service",
         responses=inline_serializer("Health", {"status": serializers.CharField()}),
@@ -121,6 +124,8 @@ class HealthApi(RegistryApi):
 
 
 class ModelListCreateApi(RegistryApi):
+    access_policy = {"GET": READ, "POST": WRITE}
+
     @extend_schema(
         summary="List registered models",
         description=(
@@ -230,6 +235,8 @@ def _query_int(params: Any, key: str, *, minimum: int) -> int | None:
 
 
 class ModelDetailApi(RegistryApi):
+    access_policy = {"GET": READ, "PUT": WRITE, "DELETE": WRITE}
+
     @extend_schema(
         summary="Get a registered model",
         responses={
@@ -294,6 +301,8 @@ class ModelDetailApi(RegistryApi):
 
 
 class ModelFilesApi(RegistryApi):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="Download the model's ZIP",
         description="Streams the stored ZIP. Supports a single HTTP Range (206) for resumable downloads.",

@@ -82,7 +82,7 @@ class LiveService:
             try:
                 if requests.get(f"{self.url}/health", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow on a busy machine
                 pass
             if self.processes["server"].poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_tail()}")

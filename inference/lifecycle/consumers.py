@@ -26,6 +26,8 @@ CLOSE_NOT_FOUND = 4404
 
 
 class DownloadProgressConsumer(AsyncJsonWebsocketConsumer):
+    access_policy = {"CONNECT": "read"}
+
     async def connect(self) -> None:
         self.model_id: str = self.scope["url_route"]["kwargs"]["model"]
         self.group: str | None = None

@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from access import audit
 from config.errors import ServiceError, describe_error
 from inference.cache import MaterializeCanceled, MaterializeFailed, cached_path, materialize
 from inference.lifecycle.errors import LifecycleNotFound, NotCustom, NothingToCancel
@@ -35,6 +36,8 @@ from inference.lifecycle.models import (
     DownloadJob,
     DownloadPhase,
     DownloadStatus,
+    ModelTraits,
+    type_from_precision,
 )
 from registry import services as registry_services
 from registry.artifacts import ArchiveRejected, StagedArchive
@@ -97,6 +100,7 @@ def download_start(*, model_id: str, enqueue: bool = True) -> DownloadJob:
         raise ServiceError(f"Could not start the download of model {model_id!r}; try again.", status_code=503)
     if started:
         logger.info("Download of model %s queued (run %s)", model_id, job.run_id)
+    audit.record("download", "model", model_id, started=started, node=node_id())
     publish(job)
     return job
 
@@ -156,6 +160,7 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
     if job is None or job.status not in ACTIVE_STATUSES:
         state = job.status if job else "no download was ever started"
         raise NothingToCancel(f"No download of model {model_id!r} is running to cancel ({state}).")
+    audit.record("cancel_download", "model", model_id, run=str(job.run_id))
     now = timezone.now()
     waiting = Q(status__in=[DownloadStatus.INITIALIZED, DownloadStatus.RESET])
     if job.status == DownloadStatus.IN_PROGRESS and (
@@ -500,31 +505,37 @@ def overview_with_description(overview: Any, description: str) -> Any:
 
 
 def model_update_from_object(*, model_id: str, changes: dict[str, Any]) -> Model:
-    """Apply the changeable fields of a Model object to a custom (user-uploaded) registry model."""
+    """Apply the changeable fields of a Model object to a custom (user-uploaded) registry model.
+
+    `name`, `version`, `format` and `description` (kept in the overview) go to the registry; the Pieces `type`
+    and `usage` to the model's traits. A `type` equal to what the precision gives clears the override.
+    """
     model = _model(model_id)
     if not model.is_custom:
         raise NotCustom(
             f"Model {model_id!r} was imported from Geti and cannot be updated here; only custom models "
             "(uploaded by a user) can be."
         )
-    fields: dict[str, Any] = {}
-    for key in ("name", "version"):
-        if key in changes:
-            fields[key] = changes[key]
-    if "type" in changes:
-        fields["format"] = changes["type"]
-    if "usage" in changes:
-        fields["category"] = changes["usage"]
+    fields: dict[str, Any] = {key: changes[key] for key in ("name", "version", "format") if key in changes}
     if "description" in changes:
-        fields["overview"] = overview_with_description(model.overview, changes["description"] or "")
-    if not fields:
-        return model
-    try:
-        return registry_services.model_update(model_id=model_id, fields=fields)
-    except registry_services.ModelNotFound:
-        raise LifecycleNotFound(model_id) from None
-    except registry_services.ModelConflict as exc:
-        raise ServiceError(exc.message, status_code=409) from None
+        fields["overview"] = overview_with_description(model.overview, changes["description"])
+    with transaction.atomic():
+        if fields:
+            try:
+                model = registry_services.model_update(model_id=model_id, fields=fields)
+            except registry_services.ModelNotFound:
+                raise LifecycleNotFound(model_id) from None
+            except registry_services.ModelConflict as exc:
+                raise ServiceError(exc.message, status_code=409) from None
+        if "type" in changes or "usage" in changes:
+            traits, _ = ModelTraits.objects.select_for_update().get_or_create(model=model)
+            if "type" in changes:
+                follows = type_from_precision(model.precision_list) == changes["type"]
+                traits.type = "" if follows else changes["type"]
+            if "usage" in changes:
+                traits.usage = changes["usage"]
+            traits.save()
+    return model
 
 
 def worker_started() -> None:
