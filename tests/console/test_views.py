@@ -114,3 +114,24 @@ def test_servables_only_the_server_processes_know_get_a_card(staff: Client, serv
     )
     html = staff.get("/admin/console/cards/from-config").content.decode()
     assert "highest available version (config.json)" in html and "console-state-AVAILABLE" in html
+
+
+def test_under_auth_all_staff_read_the_console_and_only_deployers_act(served: Model, settings) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import User
+
+    from access import keys
+
+    keys.clear_cache()
+    settings.MODELHUB_AUTH = "all"
+    viewer = Client()
+    viewer.force_login(User.objects.create_user("viewer", password="pw", is_staff=True))
+    assert viewer.get("/admin/console/").status_code == 200
+    assert viewer.get("/admin/console/cards/const").status_code == 200
+    refused = viewer.post("/admin/console/servables/const/deploy", {"model_id": "m1", "confirm": "yes"})
+    assert refused.status_code == 403 and not DeploymentTask.objects.exists()
+    operator = Client()
+    operator.force_login(User.objects.create_superuser("op", "op@example.com", "pw"))
+    operator.post("/admin/console/servables/const/deploy", {"model_id": "m1", "confirm": "yes"})
+    task = DeploymentTask.objects.get()
+    assert task.requested_by and "op" in task.requested_by
+    assert "asked by " + task.requested_by in operator.get("/admin/console/servables/const/").content.decode()
