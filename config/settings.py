@@ -7,17 +7,19 @@ switch to PostgreSQL (DATABASE_URL), S3 (MODELHUB_S3_BUCKET) and Redis (REDIS_UR
 import ipaddress
 import os
 import secrets
+import socket
 from pathlib import Path
 
 import dj_database_url
 
 from config.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_path, env_str
+from config.redis import channel_layer as redis_channel_layer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # --- Local state: database, artifacts, model cache, logs, temporary uploads -----------------------------
 DATA_DIR = env_path("MODELHUB_DATA_DIR", BASE_DIR / "data")
-ARTIFACTS_DIR = DATA_DIR / "artifacts"
+ARTIFACTS_DIR = env_path("MODELHUB_ARTIFACTS_DIR", DATA_DIR / "artifacts")  # a shared disk (NFS) also works
 MODEL_CACHE_DIR = env_path("MODELHUB_MODEL_CACHE_DIR", DATA_DIR / "models")
 LOG_DIR = DATA_DIR / "logs"
 UPLOAD_TEMP_DIR = DATA_DIR / "tmp"
@@ -240,9 +242,7 @@ REGISTRY_ZIP_MAX_UNCOMPRESSED_BYTES = env_int("MODELHUB_ZIP_MAX_UNCOMPRESSED_BYT
 # --- Channels: in-memory for one process, Redis to cross processes and hosts -----------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}  # connection options: config/redis.py
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -287,6 +287,11 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(INFERENCE_METRICS_DIR)
 # rows are kept TRAFFIC_KEEP_SECONDS (inference/traffic.py).
 TRAFFIC_SECONDS = env_float("MODELHUB_TRAFFIC_SECONDS", 10.0)
 TRAFFIC_KEEP_SECONDS = env_float("MODELHUB_TRAFFIC_KEEP_SECONDS", 3600.0)
+# gRPC (KServe v2 and TF Serving APIs) in every server process, sharing the port (SO_REUSEPORT): 0 turns it off.
+GRPC_PORT = env_int("GRPC_PORT", 9000, minimum=0)
+GRPC_HOST = env_str("GRPC_HOST", env_str("HOST", "127.0.0.1"))
+# OVMS accepts and sends messages up to 1 GiB.
+GRPC_MAX_MESSAGE_BYTES = env_int("MODELHUB_GRPC_MAX_MESSAGE_BYTES", 1024**3, minimum=1024)
 
 # --- Model lifecycle: downloads into this node's model cache ---------------------------------------------
 LIFECYCLE_CONNECT_TIMEOUT = env_float("MODELHUB_DOWNLOAD_CONNECT_TIMEOUT", 10.0)
@@ -295,6 +300,19 @@ LIFECYCLE_RETRIES = env_int("MODELHUB_DOWNLOAD_RETRIES", 3, minimum=0)
 LIFECYCLE_STALE_SECONDS = env_float("MODELHUB_DOWNLOAD_STALE_SECONDS", 15.0)
 LIFECYCLE_MAX_RESUMES = env_int("MODELHUB_DOWNLOAD_MAX_RESUMES", 3, minimum=0)
 LIFECYCLE_LOAD_WAIT_SECONDS = env_float("MODELHUB_LOAD_WAIT_SECONDS", 60.0)
+
+# --- Outbound fetches of source_url (registry/outbound.py): public addresses only, unless allowed here ----
+SOURCE_URL_ALLOW = env_list("MODELHUB_SOURCE_URL_ALLOW", [])  # host names and CIDRs, comma-separated
+SOURCE_URL_MAX_BYTES = env_int("MODELHUB_SOURCE_URL_MAX_BYTES", REGISTRY_MAX_UPLOAD_BYTES, minimum=1)
+SOURCE_URL_MAX_SECONDS = env_float("MODELHUB_SOURCE_URL_MAX_SECONDS", 3 * 3600.0)
+
+# --- Nodes: one model cache on one host; its server processes do its node-local work (lifecycle/nodes.py) ---
+NODE_NAME = env_str("MODELHUB_NODE_NAME") or f"{socket.gethostname()}:{MODEL_CACHE_DIR.resolve()}"
+if len(NODE_NAME) > 255:
+    raise ConfigurationError(
+        "MODELHUB_NODE_NAME (or hostname + model cache folder) must be at most 255 characters"
+    )
+NODE_SYNC_SECONDS = env_float("MODELHUB_NODE_SYNC_SECONDS", 1.0)
 
 # --- Geti ------------------------------------------------------------------------------------------------
 GETI_HOST = env_str("GETI_HOST")
@@ -318,7 +336,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "config.parsers.DepthLimitedJSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -386,6 +404,10 @@ ASGI_STARTUP_HOOKS.append("inference.runtime.startup")
 ASGI_SHUTDOWN_HOOKS.append("inference.runtime.shutdown")
 ASGI_STARTUP_HOOKS.append("inference.traffic.startup")
 ASGI_SHUTDOWN_HOOKS.append("inference.traffic.shutdown")
+ASGI_STARTUP_HOOKS.append("inference.lifecycle.nodes.startup")
+ASGI_SHUTDOWN_HOOKS.append("inference.lifecycle.nodes.shutdown")
+ASGI_STARTUP_HOOKS.append("inference.grpc.server.startup")
+ASGI_SHUTDOWN_HOOKS.insert(0, "inference.grpc.server.shutdown")
 
 # --- Deployments -----------------------------------------------------------------------------------------
 # A processing task whose worker has not heartbeated for this long is failed (and its staging undone).

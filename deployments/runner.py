@@ -23,6 +23,8 @@ from config.errors import describe_error
 from deployments.config import DeploymentConfig
 from deployments.models import DeploymentTask, TaskKind, TaskStatus
 from inference import cache
+from inference.lifecycle.models import DownloadJob
+from inference.lifecycle.nodes import request_removal_from_nodes
 from inference.models import Servable, ServedVersion, ServingGeneration, VersionState
 from inference.selectors import live_processes, served_versions_of, serving_status, version_progress
 from inference.services import servable_load, servable_unload
@@ -378,7 +380,8 @@ def _delete(run: TaskRun) -> str:
         raise Refused(f"Model {run.task.model_id} no longer exists in the registry.")
     served = served_versions_of(model.pk)
     cached = cache.cached_path(model)
-    if not served and cached is None:
+    on_nodes = DownloadJob.objects.filter(model=model).exists()  # downloaded to (or downloading on) the nodes
+    if not served and cached is None and not on_nodes:
         raise Refused(f"Model {model.pk} is not deployed: it is not served and has no local files.")
     with run.step("unload") as step:
         servable_unload(model_id=model.pk)
@@ -392,8 +395,11 @@ def _delete(run: TaskRun) -> str:
                 time.sleep(0.2)
         step["detail"] = ", ".join(f"{row.servable.name}:{row.version}" for row in served) or "was not served"
     with run.step("remove files") as step:
-        step["detail"] = f"removed {cached}" if cache.evict(model) else "no local files"
-    return f"Model {model.pk} is no longer served and its local files are removed."
+        # Every node drops its copy (inference.lifecycle.nodes); this worker's own node too, if it has one.
+        step["detail"] = request_removal_from_nodes(model)
+        if cache.evict(model):
+            step["detail"] += f"; removed {cached}"
+    return f"Model {model.pk} is no longer served and its local files are being removed from every node."
 
 
 # --- crash recovery -------------------------------------------------------------------------------------
@@ -417,7 +423,16 @@ def abandon(task: DeploymentTask) -> None:
     elif task.kind == TaskKind.DEPLOY and new and metadata.get("switched_at") and metadata.get("previous"):
         _retire(new["servable"], metadata["previous"]["version"])
     last = task.heartbeat_at.isoformat() if task.heartbeat_at else "never"
+    for step in metadata.get("steps", []):  # the dead worker's open step must not show `running` forever
+        if step.get("status") == "running":
+            step.update(
+                status="failed",
+                finished_at=_now(),
+                detail=step.get("detail") or f"The worker running this step stopped (last heartbeat {last}).",
+            )
+    metadata.update(current_step=None, finished_at=_now())
     DeploymentTask.objects.filter(pk=task.pk, status=TaskStatus.PROCESSING).update(
+        metadata=metadata,
         status=TaskStatus.FAILED,
         detail=f"The worker running this task stopped (last heartbeat {last}); the previous version kept serving."
         if not metadata.get("switched_at")

@@ -29,13 +29,14 @@ import numpy as np
 import openvino as ov
 import orjson
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
 from access import audit
 from config.errors import describe_error
-from inference import cache, config_file, metrics, traffic
+from inference import cache, config_file, metrics
+from inference.metrics import VersionMetrics, flush_metrics
 from inference.models import (
     Servable,
     ServedVersion,
@@ -46,6 +47,7 @@ from inference.models import (
 )
 from inference.protocols import errors
 from inference.protocols.tensors import BY_OV_NAME, UNSUPPORTED, Dim, TensorSpec
+from inference.triton.model_config import batching
 from registry.models import Model
 
 logger = logging.getLogger(__name__)
@@ -124,7 +126,7 @@ class LoadedVersion:
         # while Python prepares the next (measured: +5-10% on a heavy model, +20-40% on a light one).
         self.nireq = nireq or 2 * max(int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")), 1)
         self.pool = RequestPool(compiled, self.nireq, self.inputs, self.outputs)
-        self.metrics = VersionMetrics(self.name, self.version)
+        self.metrics = VersionMetrics(self.name, self.version, batching=batching(self.inputs, self.outputs))
         try:
             self.metrics.streams.set(int(compiled.get_property("NUM_STREAMS")))
         except (RuntimeError, TypeError, ValueError):
@@ -173,8 +175,7 @@ class LoadedVersion:
                 timer.cancel()
         finally:
             metrics.current -= 1
-        metrics.wait_times.append((started - waiting) * 1e6)
-        metrics.inference_times.append((finished - started) * 1e6)
+        metrics.last = ((started - waiting) * 1e6, (finished - started) * 1e6)
         if isinstance(outputs, BaseException):
             logger.error("Reading the outputs of %s:%s failed: %s", self.name, self.version, outputs)
             raise errors.INTERNAL_INFERENCE_ERROR
@@ -276,7 +277,12 @@ class RequestPool:
             return
         # The arrays themselves become the request's input tensors (no copy); the tensors keep them alive.
         # Calling the binding directly skips the Python wrapper's input dispatcher (~100 us a request).
-        tensors = {index: ov.Tensor(_shareable(array), shared_memory=True) for index, array in arrays.items()}
+        tensors = {}
+        for index, array in arrays.items():
+            shared = _shareable(array)
+            if shared is not array:  # a copy: the caller's dict keeps it alive until the inference ends
+                arrays[index] = shared
+            tensors[index] = ov.Tensor(shared, shared_memory=True)
         _request_start_async(request, tensors, None)
 
     def outputs_of(self, request: ov.InferRequest) -> list[Any]:
@@ -361,59 +367,6 @@ def _keep_thread_state() -> None:
 def _string_output(request: ov.InferRequest, index: int) -> np.ndarray:
     tensor = request.get_output_tensor(index)
     return np.array(tensor.bytes_data, dtype=object).reshape(tuple(tensor.shape))
-
-
-class VersionMetrics:
-    """Counts and timings of one version. The request path only appends to lists (~50 ns); `flush`, run on the
-    serving loop twice a second and before /metrics answers, writes them to the file-backed multiprocess
-    metrics in bulk (each such write costs microseconds, and a request makes nine of them)."""
-
-    def __init__(self, name: str, version: int) -> None:
-        v = str(version)
-        self.name = name
-        self.version = v
-        self.request_time = metrics.request_time_us.labels("REST", name, v)
-        self.inference_time = metrics.inference_time_us.labels(name, v)
-        self.wait_time = metrics.wait_for_infer_req_time_us.labels(name, v)
-        self.current_requests = metrics.current_requests.labels(name, v)
-        self.queue_size = metrics.infer_req_queue_size.labels(name, v)
-        self.streams = metrics.streams.labels(name, v)
-        self.current = 0
-        self.request_times: list[float] = []
-        self.inference_times: list[float] = []
-        self.wait_times: list[float] = []
-        self.counts: dict[tuple[str, str, bool], int] = {}
-        self._counters: dict[tuple[str, str, bool], Any] = {}
-        _all_metrics.append(self)
-
-    def count(self, api: str, method: str, ok: bool) -> None:
-        key = (api, method, ok)
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-    def flush(self) -> None:
-        counts, self.counts = self.counts, {}
-        traffic.record(self.name, self.version, counts, self.request_times)
-        for key, amount in counts.items():
-            counter = self._counters.get(key)
-            if counter is None:
-                family = metrics.requests_success if key[2] else metrics.requests_fail
-                counter = self._counters[key] = family.labels(key[0], "REST", key[1], self.name, self.version)
-            counter.inc(amount)
-        for attribute, histogram in (("request_times", self.request_time), ("inference_times", self.inference_time),
-                                     ("wait_times", self.wait_time)):  # fmt: skip
-            values = getattr(self, attribute)
-            if values:
-                setattr(self, attribute, [])
-                metrics.observe_many(histogram, values)
-        self.current_requests.set(self.current)
-
-
-_all_metrics: list[VersionMetrics] = []
-
-
-def flush_metrics() -> None:
-    for version_metrics in list(_all_metrics):
-        version_metrics.flush()
 
 
 def _spec(port: ov.Output, index: int, kind: str) -> TensorSpec:
@@ -863,8 +816,8 @@ class Runtime:
     def _report(self, version: LoadedVersion, *, error: str | None = None) -> None:
         """Record what this process holds (read by wait_for_version, the lifecycle API and deployments)."""
         key = (version.name, version.version)
-        if not self._threads:
-            return  # not a serving process (tests that reconcile in-process, management commands)
+        if not self._threads or self._stop.is_set():
+            return  # not a serving process (tests, commands), or stopping: its reports go with its process row
         try:
             if version.state == END:
                 VersionReport.objects.filter(
@@ -872,13 +825,24 @@ class Runtime:
                 ).delete()
                 self._reported.discard(key)
                 return
-            VersionReport.objects.update_or_create(
-                process_id=self.process_id, servable_name=version.name, version=version.version,
-                defaults={
-                    "state": version.state, "error_code": version.error_code, "error_message": error or version.error,
-                    "warmed_up": version.warmed_up, "ram_bytes": version.ram_bytes,
-                },
-            )  # fmt: skip
+            defaults = {
+                "state": version.state, "error_code": version.error_code, "error_message": error or version.error,
+                "warmed_up": version.warmed_up, "ram_bytes": version.ram_bytes,
+            }  # fmt: skip
+            for attempt in (1, 2):
+                try:
+                    with transaction.atomic():
+                        VersionReport.objects.update_or_create(
+                            process_id=self.process_id, servable_name=version.name, version=version.version,
+                            defaults=defaults,
+                        )  # fmt: skip
+                    break
+                except IntegrityError:
+                    # "FOREIGN KEY constraint failed": no process row yet (the reconciler loaded a model
+                    # before the first heartbeat wrote it) or it was removed as stale. Write it and retry.
+                    if attempt == 2:
+                        raise
+                    self._register(timezone.now())
             self._reported.add(key)
         except Exception:
             logger.exception("Could not report %s:%s", version.name, version.version)
@@ -894,6 +858,9 @@ class Runtime:
                     connection.close()  # the next beat reconnects
                 beats += 1
                 self._stop.wait(settings.INFERENCE_HEARTBEAT_SECONDS)
+            for thread in self._threads:  # no report may follow the removal of the process row
+                if thread is not threading.current_thread():
+                    thread.join(10)
             ServingProcess.objects.filter(pk=self.process_id).delete()
         except Exception:
             logger.exception("Could not remove this serving process's record")
@@ -906,17 +873,20 @@ class Runtime:
             last_seen=now, generation_seen=self._generation_seen or 0
         )
         if not updated:  # first beat, or our row was cleaned up as stale while we were busy
-            ServingProcess.objects.update_or_create(
-                pk=self.process_id,
-                defaults={"host": socket.gethostname(), "pid": os.getpid(), "started_at": self.started_at,
-                          "last_seen": now, "generation_seen": self._generation_seen or 0},
-            )  # fmt: skip
+            self._register(now)
             for view in self.servables.values():
                 for version in view.versions.values():
                     self._report(version)
         if cleanup:
             stale = now - timedelta(seconds=settings.INFERENCE_STALE_SECONDS)
             ServingProcess.objects.filter(last_seen__lt=stale).delete()
+
+    def _register(self, now: datetime) -> None:
+        ServingProcess.objects.update_or_create(
+            pk=self.process_id,
+            defaults={"host": socket.gethostname(), "pid": os.getpid(), "started_at": self.started_at,
+                      "last_seen": now, "generation_seen": self._generation_seen or 0},
+        )  # fmt: skip
 
 
 def _plan(servable: str, version: int, *, content: Any, **options: Any) -> VersionPlan:

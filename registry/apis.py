@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.policy import OPEN, READ, WRITE
+from config import health
 from config.errors import StatusMessageError, ValidationFailed, validation_errors_from_drf
 from registry import selectors, services
 from registry.artifacts import HashingUploadHandler, StagedArchive, open_from_storage, staged_from_upload
@@ -116,11 +117,32 @@ class HealthApi(RegistryApi):
 
     @extend_schema(
         summary="Health of the service",
-        responses=inline_serializer("Health", {"status": serializers.CharField()}),
+        description=(
+            'Readiness for a load balancer: 200 `{"status": "ok"}` when this server reaches the database '
+            "(`SELECT 1`) and the artifact storage (write, read and delete a probe object); otherwise 503 "
+            '`{"status": "unavailable", "failing": {component: reason}}`. No auth, never cached. '
+            "Liveness without I/O: `GET /v2/health/live`."
+        ),
+        responses={
+            200: inline_serializer("Health", {"status": serializers.CharField()}),
+            503: inline_serializer(
+                "HealthFailing",
+                {
+                    "status": serializers.CharField(),
+                    "failing": serializers.DictField(child=serializers.CharField()),
+                },
+            ),
+        },
         tags=["registry"],
     )
     def get(self, request: Request) -> Response:
-        return Response({"status": "ok"})
+        failing = health.failing_components()
+        if failing:
+            response = Response({"status": "unavailable", "failing": failing}, status=503)
+        else:
+            response = Response({"status": "ok"})
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class ModelListCreateApi(RegistryApi):
@@ -273,9 +295,11 @@ class ModelDetailApi(RegistryApi):
     def put(self, request: Request, model_id: str) -> Response:
         _checked_id(model_id)
         data = _plain_fields(request.data)
-        _reject_unknown_keys(data)
-        if not data or {"file", "id"} & set(data):
+        # No field that can change (nothing, or only unknown keys) is the spec's 400; a supported field
+        # sent together with unknown keys is a 422 that names them.
+        if not (set(data) & ModelFieldsSerializer.ACCEPTED_KEYS) or {"file", "id"} & set(data):
             raise StatusMessageError(INVALID_UPDATE_MESSAGE, status_code=400)
+        _reject_unknown_keys(data)
         fields = _validated(data, partial=True)
         try:
             services.model_update(model_id=model_id, fields=fields)

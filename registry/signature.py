@@ -24,7 +24,8 @@ import openvino as ov
 from django.conf import settings
 from django.utils.html import format_html, format_html_join
 
-from registry.artifacts import detect_format, is_safe_member
+from registry.artifacts import is_safe_member
+from registry.detection import detect_format
 from registry.models import ArtifactFormat, Model
 
 logger = logging.getLogger(__name__)

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deployments', '0002_reaper_schedule'),
+        ("deployments", "0002_reaper_schedule"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='deploymenttask',
-            name='requested_by',
-            field=models.CharField(blank=True, help_text="Who asked: API key name, user name, 'anonymous' or 'system'.", max_length=150),
+            model_name="deploymenttask",
+            name="requested_by",
+            field=models.CharField(
+                blank=True,
+                help_text="Who asked: API key name, user name, 'anonymous' or 'system'.",
+                max_length=150,
+            ),
         ),
     ]

@@ -22,6 +22,7 @@ ENV = {
     "MODELHUB_DOWNLOAD_READ_TIMEOUT": "1",
     "MODELHUB_DOWNLOAD_RETRIES": "1",
     "MODELHUB_DOWNLOAD_STALE_SECONDS": "3",
+    "MODELHUB_SOURCE_URL_ALLOW": "127.0.0.1",  # the test file server
 }
 
 
@@ -99,6 +100,7 @@ def test_url_download_streams_progress_and_joins_a_second_call(live, source, tmp
             "bytes_total": 0,
             "phase": "",
             "error": None,
+            "nodes": [],
         }
         started = download(live, model_id)
         joined = download(live, model_id)
@@ -107,6 +109,10 @@ def test_url_download_streams_progress_and_joins_a_second_call(live, source, tmp
 
     assert progress.close_code == 1000, progress.statuses
     assert progress.last["status"] == "COMPLETED" and progress.last["percentage"] == 100.0
+    # one bar for the whole download: fetch, then the node's unpack, and it never goes back
+    percentages = [frame["percentage"] for frame in progress.frames]
+    assert percentages == sorted(percentages), percentages
+    assert any(f["phase"] == "unpack" for f in progress.frames), progress.frames
     fetching = [
         (t, f)
         for t, f in zip(progress.times, progress.frames, strict=True)
@@ -203,7 +209,8 @@ def test_worker_killed_mid_download_resumes_with_range_when_a_worker_starts(live
     ranges = [headers.get("Range", "") for headers in source.requests_for("/crash.zip")]
     assert ranges[0] == "" and ranges[-1].startswith("bytes=") and int(ranges[-1][6:-1]) > 0, ranges
     assert source.requests_for("/crash.zip")[-1]["If-Range"] == served.etag
-    body = snapshot(live, model_id)
+    # the job fetched it into storage; the node (this server process) unpacks it into its cache after that
+    body = wait_for(lambda: (b := snapshot(live, model_id))["downloaded"] and b, 30, "the node's copy", live)
     assert body["downloaded"] and body["bytes"]["value"] == len(archive)
     assert requests.get(f"{live.url}/models/{model_id}", timeout=10).json()["sha256"] == sha256_of(archive)
     assert leftovers(live, model_id) == []
@@ -242,6 +249,17 @@ def test_failures_are_visible_on_the_socket_and_in_the_snapshot(live, source, tm
             register_url(live, source.serve("/text.zip", Served(b"hello, not a zip"))),
             "not a valid ZIP",
         ),
+        # 127.0.0.1 is allowed (MODELHUB_SOURCE_URL_ALLOW), 127.0.0.2 is not: the second hop is refused.
+        "redirect to a private address": (
+            register_url(
+                live,
+                source.serve(
+                    "/hop.zip",
+                    Served(b"", redirect_to=f"http://127.0.0.2:{source.httpd.server_address[1]}/bad.zip"),
+                ),
+            ),
+            "public server",
+        ),
     }
     sockets = {}
     for name, (model_id, _) in cases.items():
@@ -258,9 +276,30 @@ def test_failures_are_visible_on_the_socket_and_in_the_snapshot(live, source, tm
         body = snapshot(live, model_id)
         assert body["download"]["status"] == "FAILED" and reason in body["download"]["error"]
         assert not body["downloaded"] and not body["downloading"]
-        assert leftovers(live, model_id) == [] or name in ("missing", "timeout")
+        assert leftovers(live, model_id) == [] or name in (
+            "missing",
+            "timeout",
+            "redirect to a private address",
+        )
     model = requests.get(f"{live.url}/models/{cases['checksum'][0]}", timeout=10).json()
     assert model["file_url"] is None  # nothing was stored
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.2/m.zip",
+        "http://10.0.0.1/m.zip",
+        "http://[::1]/m.zip",
+    ],
+)
+def test_registration_refuses_internal_source_urls(live, url):
+    body = {"name": f"ssrf-{uuid.uuid4().hex[:8]}", "version": "1", "source_url": url}
+    response = requests.post(f"{live.url}/models", json=body, timeout=10)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "source_url"] and "MODELHUB_SOURCE_URL_ALLOW" in error["msg"]
 
 
 def test_websocket_to_an_unknown_model_closes_with_4404(live):
