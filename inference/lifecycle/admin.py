@@ -11,9 +11,9 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 
 from config.errors import ServiceError
-from inference.cache import cached_path
 from inference.lifecycle import services
-from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob
+from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob, DownloadStatus
+from inference.lifecycle.nodes import download_state
 from inference.lifecycle.selectors import serving_memory
 from inference.models import VersionState
 from inference.selectors import served_versions_of, version_reports
@@ -85,8 +85,8 @@ def download_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, querys
 
 
 def lifecycle_label(model: Model) -> str:
-    """What the lifecycle API says about a model, in words: served (and loaded everywhere), deployed but not
-    loaded on every process, downloading, downloaded, failed, or not downloaded."""
+    """What the lifecycle API says about a model, in words: served (loaded on every process), deployed but not
+    loaded everywhere, downloading, downloaded (on every live node), failed, or not downloaded."""
     unique, loaded, _ = serving_memory(model)
     if unique is not None:
         if loaded:
@@ -94,13 +94,22 @@ def lifecycle_label(model: Model) -> str:
                 '<span class="console-ok" title="downloaded, loaded">served as {}</span>', unique
             )
         return format_html('<span class="console-warn">deployed as {}, not loaded everywhere</span>', unique)
-    job = getattr(model, "download_job", None)
-    if job is not None and job.status in ACTIVE_STATUSES:
-        return _progress_html(job)
-    if cached_path(model) is not None:
+    frame, _ = download_state(model.pk)
+    status = frame["status"]
+    if status == DownloadStatus.COMPLETED:
         return "downloaded"
-    if job is not None and job.status == "FAILED":
-        return _progress_html(job)
+    if status in ACTIVE_STATUSES or status == DownloadStatus.FAILED:
+        label = f"{status} ({frame['phase']})" if frame.get("phase") and status in ACTIVE_STATUSES else status
+        if status == DownloadStatus.FAILED:
+            return format_html(
+                '<span class="console-error" title="{}">{}</span>', frame.get("error") or "", label
+            )
+        return format_html(
+            '<progress value="{}" max="100"></progress> {} % {}',
+            frame["percentage"],
+            f"{frame['percentage']:.0f}",
+            label,
+        )
     return "not downloaded"
 
 
@@ -125,7 +134,15 @@ def serving_panel(model: Model) -> str:
         if rows
         else format_html("<li>{}</li>", "not served")
     )
-    return format_html("<ul>{}</ul><p>On this node: {}</p>", served_html, lifecycle_label(model))
+    frame, _ = download_state(model.pk)
+    nodes = [
+        (node["node"], node["status"], f"{node['percentage']:.0f}", node["error"] or "")
+        for node in frame.get("nodes", [])
+    ]
+    nodes_html = format_html_join("", "<li>node {}: {} {} % {}</li>", nodes) if nodes else ""
+    return format_html(
+        "<ul>{}</ul><p>Lifecycle: {}</p><ul>{}</ul>", served_html, lifecycle_label(model), nodes_html
+    )
 
 
 extend_model_admin(
