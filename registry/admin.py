@@ -16,6 +16,7 @@ from config.errors import ServiceError, ValidationFailed, describe_error
 from registry import services
 from registry.admin_hooks import model_admin_extensions
 from registry.artifacts import ArchiveRejected, inspect_archive, staged_from_upload
+from registry.detection import NoModelFile, require_model_file
 from registry.models import SUPPORTED_PRECISIONS, Model
 from registry.serializers import ModelFieldsSerializer
 from registry.signature import render_signature
@@ -59,23 +60,35 @@ class ModelUploadAdminForm(ValidatedModelForm):
         fields = [
             "id", "name", "version", "precision", "format", "target_device", "target_device_type", "origin",
             "project_id", "project_name", "category", "architecture", "score", "labels", "overview",
-            "optimization_capabilities",
+            "optimization_capabilities", "artifact_only",
         ]  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        plain = "A plain artifact without a model file: stored, never served (else such a ZIP is refused)."
+        self.fields["artifact_only"].help_text = plain
         self.fields["id"].required = False
         self.fields["id"].help_text = "Leave empty to generate one."
 
     def clean_archive(self) -> UploadedFile:
         upload = self.cleaned_data["archive"]
         try:
-            inspect_archive(upload)
+            self.detected_format = inspect_archive(upload).detected_format
         except ArchiveRejected as exc:
             raise forms.ValidationError(str(exc)) from None
         finally:
             upload.seek(0)
         return upload
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        detected = getattr(self, "detected_format", None)
+        if detected is not None:
+            try:
+                require_model_file(detected, artifact_only=bool(cleaned.get("artifact_only")))
+            except NoModelFile as exc:
+                self.add_error("archive", str(exc))
+        return cleaned
 
 
 def _size(num: int) -> str:
@@ -95,7 +108,9 @@ class ModelAdmin(admin.ModelAdmin):
     # Few, short columns: with the sidebar and the filters open the list must fit 1400 px without scrolling
     # sideways (origin and project are on the model page, in the filters and in the search; the size links the ZIP).
     list_display = ["name", "version", "precision", "format_display", "category", "zip_link", "created"]
-    list_filter = ["detected_format", "format", "origin", "category", "precision", "target_device"]
+    list_filter = [
+        "detected_format", "artifact_only", "format", "origin", "category", "precision", "target_device",
+    ]  # fmt: skip
     search_fields = ["id", "name", "project_name", "category", "architecture", "version"]
     date_hierarchy = "created_date"
     list_per_page = 100
@@ -105,6 +120,7 @@ class ModelAdmin(admin.ModelAdmin):
         "size_display",
         "sha256",
         "detected_format",
+        "artifact_only",
         "source_url",
         "created_date",
         "last_updated_date",
@@ -126,6 +142,7 @@ class ModelAdmin(admin.ModelAdmin):
                     "file",
                     "size_display",
                     "sha256",
+                    "artifact_only",
                     "source_url",
                     "created_date",
                     "last_updated_date",
