@@ -64,6 +64,15 @@ class ValidationFailed(ServiceError):
         return Response({"detail": self.errors}, status=self.status_code)
 
 
+def describe_error(exc: BaseException) -> str:
+    """A message for people: what went wrong in the exception's own words, never its class name (the log keeps
+    the traceback)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"missing {exc.args[0]!r}"
+    text = str(exc).strip()
+    return text or "an unexpected error (details in the server log)"
+
+
 def validation_errors_from_drf(detail: Any, loc: list[str | int] | None = None) -> list[dict[str, Any]]:
     """Flatten DRF's nested error dict/list into the spec's [{"loc", "msg", "type"}] list."""
     loc = loc or ["body"]

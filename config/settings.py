@@ -122,6 +122,7 @@ AXES_LOCKOUT_TEMPLATE = "access/lockout.html"
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 INSTALLED_APPS = [
+    "console",  # before the admin: its admin/base_site.html frames every admin page
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -282,6 +283,10 @@ INFERENCE_METRICS_DIR = env_path("MODELHUB_METRICS_DIR", DATA_DIR / "metrics")
 INFERENCE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(INFERENCE_METRICS_DIR)
 
+# Inference traffic for the operator console: each server process stores its counts every TRAFFIC_SECONDS;
+# rows are kept TRAFFIC_KEEP_SECONDS (inference/traffic.py).
+TRAFFIC_SECONDS = env_float("MODELHUB_TRAFFIC_SECONDS", 10.0)
+TRAFFIC_KEEP_SECONDS = env_float("MODELHUB_TRAFFIC_KEEP_SECONDS", 3600.0)
 # gRPC (KServe v2 and TF Serving APIs) in every server process, sharing the port (SO_REUSEPORT): 0 turns it off.
 GRPC_PORT = env_int("GRPC_PORT", 9000, minimum=0)
 GRPC_HOST = env_str("GRPC_HOST", env_str("HOST", "127.0.0.1"))
@@ -343,6 +348,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["access.drf.AccessPolicyPermission"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
+    "VIEW_NAME_FUNCTION": "config.view_names.view_name",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "modelhub",
@@ -396,6 +402,8 @@ ASGI_STARTUP_HOOKS: list[str] = []
 ASGI_SHUTDOWN_HOOKS: list[str] = []
 ASGI_STARTUP_HOOKS.append("inference.runtime.startup")
 ASGI_SHUTDOWN_HOOKS.append("inference.runtime.shutdown")
+ASGI_STARTUP_HOOKS.append("inference.traffic.startup")
+ASGI_SHUTDOWN_HOOKS.append("inference.traffic.shutdown")
 ASGI_STARTUP_HOOKS.append("inference.lifecycle.nodes.startup")
 ASGI_SHUTDOWN_HOOKS.append("inference.lifecycle.nodes.shutdown")
 ASGI_STARTUP_HOOKS.append("inference.grpc.server.startup")

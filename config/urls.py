@@ -18,6 +18,7 @@ class RedocApi(SpectacularRedocView):
 
 
 urlpatterns = [
+    path("admin/console/", include("console.urls")),  # before the admin's catch-all
     path("admin/", admin.site.urls),
     path("api/schema/", SchemaApi.as_view(), name="schema"),
     path("api/docs/", SwaggerApi.as_view(url_name="schema"), name="swagger-ui"),

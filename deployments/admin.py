@@ -5,28 +5,31 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
 from config.errors import ServiceError
 from deployments import services
 from deployments.models import DeploymentTask
-from registry.admin import ModelAdmin as RegistryModelAdmin
+from registry.admin_hooks import ModelAdminExtension, extend_model_admin
 from registry.models import Model
 
 
 @admin.register(DeploymentTask)
 class DeploymentTaskAdmin(admin.ModelAdmin):
+    # Ids are 32 hex digits: shown shortened (full id in the tooltip) so the list fits 1400 px.
     list_display = [
-        "id",
+        "short_id",
         "kind",
-        "model_id",
+        "short_model_id",
         "servable_name",
         "status",
         "current_step",
         "requested_by",
         "created_at",
-        "updated_at",
     ]
+    list_display_links = ["short_id"]
     list_filter = ["kind", "status", "requested_by"]
     search_fields = ["id", "model_id", "servable_name", "detail"]
     readonly_fields = [
@@ -53,6 +56,14 @@ class DeploymentTaskAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="Task", ordering="id")
+    def short_id(self, obj: DeploymentTask) -> str:
+        return format_html('<span title="{}">{}</span>', obj.pk, Truncator(obj.pk).chars(12))
+
+    @admin.display(description="Model", ordering="model_id")
+    def short_model_id(self, obj: DeploymentTask) -> str:
+        return format_html('<span title="{}">{}</span>', obj.model_id, Truncator(obj.model_id).chars(12))
 
     @admin.display(description="Step")
     def current_step(self, obj: DeploymentTask) -> str:
@@ -102,4 +113,22 @@ def undeploy_models(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset
     _create_tasks(request, queryset, services.deletion_create, "Deletion")
 
 
-RegistryModelAdmin.actions = [*(RegistryModelAdmin.actions or []), deploy_models, undeploy_models]
+def deployments_panel(model: Model) -> str:
+    tasks = DeploymentTask.objects.filter(model_id=model.pk).order_by("-created_at")[:10]
+    if not tasks:
+        return format_html("<p>{}</p>", "No deployment or deletion task for this model yet.")
+    return format_html(
+        "<ul>{}</ul>",
+        format_html_join("", '<li><a href="{}">{} {}</a>: {} {}</li>',
+                         ((reverse("admin:deployments_deploymenttask_change", args=[t.pk]), t.kind, t.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                           t.status, t.detail) for t in tasks)),
+    )  # fmt: skip
+
+
+extend_model_admin(
+    ModelAdminExtension(
+        app="deployments",
+        actions=(deploy_models, undeploy_models),
+        panels=(("Deployments", deployments_panel),),
+    )
+)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import describe_error
 from deployments.config import DeploymentConfig
 from deployments.models import DeploymentTask, TaskKind, TaskStatus
 from inference import cache
@@ -74,9 +75,7 @@ def run(task_id: str) -> None:
         logger.warning("Task %s was ended by someone else while it ran", task_id)
     except Exception as exc:
         logger.exception("Task %s failed", task_id)
-        run_.finish(
-            TaskStatus.FAILED, f"{type(exc).__name__}: {exc}" if not isinstance(exc, StepFailed) else str(exc)
-        )
+        run_.finish(TaskStatus.FAILED, describe_error(exc))
 
 
 class StepFailed(Exception):
@@ -250,7 +249,7 @@ def _check_compiles(folder: Any, config: DeploymentConfig) -> str:
         model = core.read_model(str(model_file))
         core.compile_model(model, "CPU" if config.target_device == "AUTO" else config.target_device, {})
     except Exception as exc:
-        raise Refused(f"The model cannot be served: {type(exc).__name__}: {exc}") from None
+        raise Refused(f"The model cannot be served: {describe_error(exc)}") from None
     return f"{model_file.name} compiles on {config.target_device}"
 
 

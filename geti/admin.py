@@ -4,9 +4,10 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from geti.models import GetiImport, GetiImportJob
-from registry.admin import ModelAdmin as RegistryModelAdmin
+from registry.admin_hooks import ModelAdminExtension, extend_model_admin
 from registry.models import Model
 
 
@@ -31,20 +32,23 @@ class GetiImportInline(admin.StackedInline):
         return False
 
 
-RegistryModelAdmin.inlines = [*RegistryModelAdmin.inlines, GetiImportInline]
-
-
-@admin.display(description="Geti project / model", ordering="geti_import__project_name")
+@admin.display(description="Geti source", ordering="geti_import__project_name")
 def geti_source(obj: Model) -> str:
     source = getattr(obj, "geti_import", None)
     if source is None:
         return "-"
-    return f"{source.project_name} ({source.project_id}) / {source.model_group_name} / {source.optimized_model_id}"
+    # Names in the column, ids in the tooltip: 24-digit ids would make the list scroll sideways.
+    return format_html(
+        '<span title="project {} / model {}">{} / {}</span>',
+        source.project_id, source.optimized_model_id, source.project_name, source.model_group_name,
+    )  # fmt: skip
 
 
-if geti_source not in RegistryModelAdmin.list_display:
-    RegistryModelAdmin.list_display = [*RegistryModelAdmin.list_display, geti_source]
-    RegistryModelAdmin.list_select_related = ["geti_import"]
+extend_model_admin(
+    ModelAdminExtension(
+        app="geti", columns=(geti_source,), inlines=(GetiImportInline,), select_related=("geti_import",)
+    )
+)
 
 
 @admin.register(GetiImportJob)

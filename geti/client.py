@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from config.errors import PlainTextError
+from config.errors import PlainTextError, describe_error
 
 logger = logging.getLogger(__name__)
 
@@ -601,7 +601,7 @@ class GetiClient:
             return parser(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise GetiBadResponse(
-                f"The Geti server at {self.config.host} sent {what} in an unexpected shape ({type(exc).__name__}: {exc})."
+                f"The Geti server at {self.config.host} sent {what} in an unexpected shape ({describe_error(exc)})."
             ) from None
 
     def _require_object_id(self, value: str, kind: str) -> None:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from access import audit
-from config.errors import ServiceError, ValidationFailed
+from config.errors import ServiceError, ValidationFailed, describe_error
 from geti.client import (
     GetiClient,
     GetiError,
@@ -416,7 +416,7 @@ def import_job_run(*, job_id: str, progress: ImportProgress | None = None) -> Ge
     except Exception as exc:
         logger.exception("Geti import %s failed", job_id)
         outcome = ImportOutcome(
-            500, f"The import failed unexpectedly ({type(exc).__name__}). {NOTHING_REGISTERED}"
+            500, f"The import failed unexpectedly: {describe_error(exc)}. {NOTHING_REGISTERED}"
         )
     tracker.beat(force=True)
     finished = GetiImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).update(

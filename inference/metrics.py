@@ -215,7 +215,15 @@ class VersionMetrics:
         self.counts[key] = self.counts.get(key, 0) + 1
 
     def flush(self) -> None:
+        from inference import traffic  # not at the top: it needs the Django models, loaded after this module
+
         counts, self.counts = self.counts, {}
+        latencies = [
+            (item[4] - item[1]) * 1e6
+            for interface_done in (self.done, self.grpc_done)
+            for item in interface_done
+        ]
+        traffic.record(self.name, self.version, counts, latencies)  # the operator console's per-process tally
         for key, amount in counts.items():
             counter = self._counters.get(key)
             if counter is None:

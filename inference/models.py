@@ -31,6 +31,7 @@ class ServableIdentity(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["servable_name", "version"], name="inference_identity_unique")
         ]
+        verbose_name_plural = "servable identities"
 
     def __str__(self) -> str:
         return f"{self.servable_name}:{self.version}"
@@ -120,6 +121,10 @@ class ServingProcess(models.Model):
     last_seen = models.DateTimeField()
     generation_seen = models.BigIntegerField(default=0)
 
+    class Meta:
+        verbose_name = "server process"
+        verbose_name_plural = "server processes"
+
     def __str__(self) -> str:
         return self.id
 
@@ -156,3 +161,31 @@ class VersionReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.servable_name}:{self.version} {VersionState(self.state).name} on {self.process_id}"
+
+
+class TrafficSample(models.Model):
+    """Inference traffic of one servable version in one server process over a few seconds (inference/traffic.py).
+
+    Every server process writes its own rows, so the operator console adds up every process and every replica.
+    Rows older than an hour are pruned.
+    """
+
+    process_id = models.CharField(max_length=200)
+    servable_name = models.CharField(max_length=128)
+    version = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    seconds = models.FloatField()
+    requests = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    # Successful requests per latency bucket (upper bounds: inference.metrics.TIME_BUCKETS_US) and their sum.
+    latency_buckets = models.JSONField(default=list)
+    latency_sum_us = models.FloatField(default=0.0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["servable_name", "started_at"], name="inference_traffic_name_time"),
+            models.Index(fields=["started_at"], name="inference_traffic_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.servable_name}:{self.version} {self.requests} requests at {self.started_at:%H:%M:%S}"

@@ -34,6 +34,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from access import audit
+from config.errors import describe_error
 from inference import cache, config_file, metrics
 from inference.metrics import VersionMetrics, flush_metrics
 from inference.models import (
@@ -682,7 +683,7 @@ class Runtime:
         except Exception as exc:
             version = LoadedVersion(plan.servable, plan.version, LOADING, plan.fingerprint)
             version.error_code = "UNKNOWN"
-            version.error = f"{type(exc).__name__}: {exc}"
+            version.error = describe_error(exc)
             logger.error("Loading %s version %s failed: %s", plan.servable, plan.version, version.error)
         return version
 

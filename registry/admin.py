@@ -1,5 +1,6 @@
 """Operators' pages: search and filter models, upload a ZIP, download it, delete (row and file together)."""
 
+import logging
 from typing import Any
 
 from django import forms
@@ -8,15 +9,19 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from config.errors import ServiceError, ValidationFailed
+from config.errors import ServiceError, ValidationFailed, describe_error
 from registry import services
+from registry.admin_hooks import model_admin_extensions
 from registry.artifacts import ArchiveRejected, inspect_archive, staged_from_upload
 from registry.detection import NoModelFile, require_model_file
 from registry.models import SUPPORTED_PRECISIONS, Model
 from registry.serializers import ModelFieldsSerializer
+from registry.signature import render_signature
+
+logger = logging.getLogger(__name__)
 
 
 class ValidatedModelForm(forms.ModelForm):
@@ -97,18 +102,12 @@ def _size(num: int) -> str:
 
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
-    list_display = [
-        "name",
-        "version",
-        "precision",
-        "detected_format",
-        "origin",
-        "project_name",
-        "category",
-        "size_display",
-        "created_date",
-        "download",
-    ]
+    """The one admin of registry models; other apps add actions, columns, inlines and panels through
+    `registry.admin_hooks.extend_model_admin`, read here on every request."""
+
+    # Few, short columns: with the sidebar and the filters open the list must fit 1400 px without scrolling
+    # sideways (origin and project are on the model page, in the filters and in the search; the size links the ZIP).
+    list_display = ["name", "version", "precision", "format_display", "category", "zip_link", "created"]
     list_filter = [
         "detected_format", "artifact_only", "format", "origin", "category", "precision", "target_device",
     ]  # fmt: skip
@@ -126,9 +125,12 @@ class ModelAdmin(admin.ModelAdmin):
         "created_date",
         "last_updated_date",
         "download",
+        "signature_display",
+        "operations",
     ]
     fieldsets = [
         (None, {"fields": ["id", "name", "version", "precision", "format", "detected_format"]}),
+        ("Signature", {"fields": ["signature_display"]}),
         ("Where it runs", {"fields": ["target_device", "target_device_type"]}),
         ("Origin", {"fields": ["origin", "project_id", "project_name", "category", "architecture", "score"]}),
         ("Description", {"fields": ["labels", "overview", "optimization_capabilities"]}),
@@ -148,6 +150,72 @@ class ModelAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        columns = [column for extension in model_admin_extensions() for column in extension.columns]
+        return [*super().get_list_display(request), *columns]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if self.actions is None or "_popup" in request.GET:
+            return actions
+        for extension in model_admin_extensions():
+            for function in extension.actions:
+                action = self.get_action(function)
+                if action is not None:
+                    actions[action[1]] = action
+        return actions
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Model]:
+        related = [name for extension in model_admin_extensions() for name in extension.select_related]
+        queryset = super().get_queryset(request)
+        return queryset.select_related(*related) if related else queryset
+
+    def get_inlines(self, request: HttpRequest, obj: Model | None) -> list[Any]:
+        if obj is None:  # the add page is the upload form only
+            return []
+        return [
+            *self.inlines,
+            *(inline for extension in model_admin_extensions() for inline in extension.inlines),
+        ]
+
+    @admin.display(description="Signature")
+    def signature_display(self, obj: Model) -> str:
+        return render_signature(obj.signature)
+
+    @admin.display(description="Serving and deployments")
+    def operations(self, obj: Model) -> str:
+        sections = []
+        for extension in model_admin_extensions():
+            for title, render in extension.panels:
+                try:
+                    body = render(obj)
+                except Exception as exc:  # one broken panel must not break the model page
+                    logger.exception("Panel %r of %s failed", title, extension.app)
+                    body = format_html(
+                        '<p class="errornote">Could not show this: {}</p>', describe_error(exc)
+                    )
+                sections.append(format_html('<h3 class="console-panel-title">{}</h3>{}', title, body))
+        return format_html_join("", "{}", ((section,) for section in sections)) if sections else "-"
+
+    @admin.display(description="Format", ordering="detected_format")
+    def format_display(self, obj: Model) -> str:
+        return obj.get_detected_format_display() or obj.format or "-"
+
+    @admin.display(description="Created", ordering="created_date")
+    def created(self, obj: Model) -> str:
+        return obj.created_date.strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="ZIP", ordering="size")
+    def zip_link(self, obj: Model) -> str:
+        """The size, linked to the download (one narrow column for both)."""
+        if not obj.file:
+            return "not stored yet"
+        return format_html(
+            '<a href="{}" title="download the ZIP">{}</a>',
+            reverse("model-files", args=[obj.pk]),
+            _size(obj.size),
+        )
 
     @admin.display(description="Size", ordering="size")
     def size_display(self, obj: Model) -> str:
@@ -169,14 +237,15 @@ class ModelAdmin(admin.ModelAdmin):
             kwargs["form"] = ValidatedModelForm
         return super().get_form(request, obj, **kwargs)
 
-    def get_inline_instances(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
-        # The add page is the upload form only; other apps' inlines (e.g. Geti provenance) describe existing models.
-        return [] if obj is None else super().get_inline_instances(request, obj)
-
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if obj is None:
             return [(None, {"fields": ["archive", *ModelUploadAdminForm.Meta.fields]})]
-        return super().get_fieldsets(request, obj)
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if any(extension.panels for extension in model_admin_extensions()):
+            fieldsets.insert(
+                2, ("Serving and deployments", {"fields": ["operations"]})
+            )  # after the signature
+        return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         return [] if obj is None else self.readonly_fields

@@ -25,6 +25,22 @@ def _parse_json_text(value: str) -> Any:
     return parsed
 
 
+def _json_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, str):
+        return f"the string {_excerpt(value)}"
+    if isinstance(value, bool) or value is None:
+        return f"{orjson.dumps(value).decode()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return "a value of another kind"
+
+
+def _excerpt(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:39] + "…")
+
+
 @extend_schema_field(
     {
         "oneOf": [
@@ -71,11 +87,22 @@ class PrecisionField(serializers.Field):
 class JSONListField(serializers.Field):
     """A list, given as JSON text in forms or as a JSON array in JSON bodies."""
 
+    EXPECTED = 'Must be a JSON list, e.g. ["cat", "dog"]'
+
     def to_internal_value(self, data: Any) -> list[Any]:
         if isinstance(data, str):
-            data = _parse_json_text(data.strip()) if data.strip() else []
+            text = data.strip()
+            if not text:
+                return []
+            try:
+                data = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                # A form sends JSON text; plain words are a common slip, and the parser's position is no help.
+                raise serializers.ValidationError(
+                    f"{self.EXPECTED}; got plain text {_excerpt(text)}."
+                ) from None
         if not isinstance(data, list):
-            raise serializers.ValidationError('Must be a JSON list, e.g. ["cat", "dog"].')
+            raise serializers.ValidationError(f"{self.EXPECTED}; got {_json_kind(data)}.")
         return data
 
     def to_representation(self, value: list[Any]) -> list[Any]:
@@ -184,6 +211,26 @@ class ModelFieldsSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
+class SignaturePortSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    names = serializers.ListField(child=serializers.CharField(), help_text="Every tensor name of the port.")
+    shape = serializers.ListField(
+        child=serializers.IntegerField(),
+        allow_null=True,
+        help_text="-1 for a dynamic dimension; null for a dynamic rank.",
+    )
+    partial_shape = serializers.CharField(
+        help_text='OpenVINO\'s text of the shape, with bounds, e.g. "[?,3,1..224,224]".'
+    )
+    element_type = serializers.CharField(help_text="OpenVINO element type, e.g. f32, i64, u8.")
+
+
+class SignatureSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    inputs = SignaturePortSerializer(many=True)
+    outputs = SignaturePortSerializer(many=True)
+
+
 class ModelOutSerializer(serializers.Serializer):
     """The registered model as GET /models returns it (documentation of `registry.selectors.model_to_dict`)."""
 
@@ -214,6 +261,13 @@ class ModelOutSerializer(serializers.Serializer):
     source_url = serializers.CharField(
         help_text="Where the artifact is fetched from, for models registered by URL."
     )
+    signature = serializers.SerializerMethodField()
+
+    @extend_schema_field(SignatureSerializer(allow_null=True))
+    def get_signature(self, obj: Any) -> Any:
+        """Inputs and outputs read with OpenVINO at registration; null when the files cannot be read."""
+        return obj.get("signature")
+
     artifact_only = serializers.BooleanField(
         help_text="Registered as a plain artifact (no model file): stored, never served."
     )

@@ -21,6 +21,7 @@ from registry.artifacts import (
 from registry.detection import NoModelFile, require_model_file
 from registry.models import Model, artifact_path
 from registry.outbound import OutboundRefused, check_url
+from registry.signature import signature_from_archive, signature_of_stored
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
         model.size = archive.size
         model.sha256 = archive.sha256
     _raise_if_conflicting(model)
+    if archive is not None:
+        model.signature = signature_from_archive(archive.path)
 
     stored_name = save_to_storage(artifact_path(model, ""), archive) if archive is not None else ""
     model.file.name = stored_name
@@ -208,6 +211,7 @@ def model_attach_archive(*, model_id: str, archive: StagedArchive) -> Model:
             require_model_file(info.detected_format, artifact_only=model.artifact_only)
         except NoModelFile as exc:
             raise ArchiveRejected(str(exc)) from None
+        signature = signature_from_archive(archive.path)
         stored_name = save_to_storage(artifact_path(model, ""), archive)
         previous = model.file.name
         try:
@@ -218,6 +222,7 @@ def model_attach_archive(*, model_id: str, archive: StagedArchive) -> Model:
                     sha256=archive.sha256,
                     detected_format=info.detected_format,
                     format=model.format or info.detected_format,
+                    signature=signature,
                     last_updated_date=timezone.now(),
                 )
                 if not updated:
@@ -231,3 +236,19 @@ def model_attach_archive(*, model_id: str, archive: StagedArchive) -> Model:
         return model
     finally:
         archive.discard()
+
+
+def model_signatures_fill(*, all_models: bool = False) -> tuple[int, int]:
+    """Read the signature of stored models that have none (or of every stored model): (read, unreadable)."""
+    queryset = Model.objects.exclude(file="")
+    if not all_models:
+        queryset = queryset.filter(signature__isnull=True)
+    read = unreadable = 0
+    for model in queryset.iterator():
+        signature = signature_of_stored(model)
+        Model.objects.filter(pk=model.pk).update(signature=signature)
+        if signature is None:
+            unreadable += 1
+        else:
+            read += 1
+    return read, unreadable

@@ -1,18 +1,23 @@
 """Operators' view of downloads: each registry model's lifecycle state, a "download" action, job rows with cancel.
 
-The registry's ModelAdmin is extended (subclassed and registered again) rather than edited, so the registry
-app stays unaware of the lifecycle.
+The registry's model admin is extended through `registry.admin_hooks`, so the registry app stays unaware of the
+lifecycle.
 """
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html, format_html_join
 
 from config.errors import ServiceError
 from inference.lifecycle import services
-from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob
-from registry.admin import ModelAdmin as RegistryModelAdmin
+from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob, DownloadStatus
+from inference.lifecycle.nodes import download_state
+from inference.lifecycle.selectors import serving_memory
+from inference.models import VersionState
+from inference.selectors import served_versions_of, version_reports
+from registry.admin_hooks import ModelAdminExtension, extend_model_admin
 from registry.models import Model
 
 
@@ -79,43 +84,82 @@ def download_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, querys
         )
 
 
-class LifecycleModelAdmin(RegistryModelAdmin):
-    list_display = [*RegistryModelAdmin.list_display, "lifecycle_state"]
-    actions = [*(RegistryModelAdmin.actions or []), download_selected]
-    inlines = [*RegistryModelAdmin.inlines, DownloadJobInline]
+def lifecycle_label(model: Model) -> str:
+    """What the lifecycle API says about a model, in words: served (loaded on every process), deployed but not
+    loaded everywhere, downloading, downloaded (on every live node), failed, or not downloaded."""
+    unique, loaded, _ = serving_memory(model)
+    if unique is not None:
+        if loaded:
+            return format_html(
+                '<span class="console-ok" title="downloaded, loaded">served as {}</span>', unique
+            )
+        return format_html('<span class="console-warn">deployed as {}, not loaded everywhere</span>', unique)
+    frame, _ = download_state(model.pk)
+    status = frame["status"]
+    if status == DownloadStatus.COMPLETED:
+        return "downloaded"
+    if status in ACTIVE_STATUSES or status == DownloadStatus.FAILED:
+        label = f"{status} ({frame['phase']})" if frame.get("phase") and status in ACTIVE_STATUSES else status
+        if status == DownloadStatus.FAILED:
+            return format_html(
+                '<span class="console-error" title="{}">{}</span>', frame.get("error") or "", label
+            )
+        return format_html(
+            '<progress value="{}" max="100"></progress> {} % {}',
+            frame["percentage"],
+            f"{frame['percentage']:.0f}",
+            label,
+        )
+    return "not downloaded"
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Model]:
-        return super().get_queryset(request).select_related("download_job")
 
-    @admin.display(description="Lifecycle")
-    def lifecycle_state(self, obj: Model) -> str:
-        return _progress_html(getattr(obj, "download_job", None))
-
-    def get_inlines(
-        self, request: HttpRequest, obj: Model | None
-    ) -> list[type[admin.options.InlineModelAdmin]]:
-        return list(self.inlines) if obj is not None else []
+@admin.display(description="Lifecycle")
+def lifecycle_state(obj: Model) -> str:
+    return lifecycle_label(obj)
 
 
-admin.site.unregister(Model)
-admin.site.register(Model, LifecycleModelAdmin)
+def serving_panel(model: Model) -> str:
+    """Where the model is served, and each live process's state of that version."""
+    rows = []
+    for served in served_versions_of(model.pk):
+        reports = version_reports(served.servable.name, served.version)
+        states = ", ".join(
+            f"{report.process.host}:{report.process.pid} {VersionState(report.state).name}"
+            + (f" ({report.error_message})" if report.error_code != "OK" else "")
+            for report in reports
+        )
+        rows.append((served.servable.name, served.version, states or "no live server process reports it"))
+    served_html = (
+        format_html_join("", "<li>{}:{} &mdash; {}</li>", rows)
+        if rows
+        else format_html("<li>{}</li>", "not served")
+    )
+    frame, _ = download_state(model.pk)
+    nodes = [
+        (node["node"], node["status"], f"{node['percentage']:.0f}", node["error"] or "")
+        for node in frame.get("nodes", [])
+    ]
+    nodes_html = format_html_join("", "<li>node {}: {} {} % {}</li>", nodes) if nodes else ""
+    return format_html(
+        "<ul>{}</ul><p>Lifecycle: {}</p><ul>{}</ul>", served_html, lifecycle_label(model), nodes_html
+    )
+
+
+extend_model_admin(
+    ModelAdminExtension(
+        app="lifecycle",
+        actions=(download_selected,),
+        columns=(lifecycle_state,),
+        inlines=(DownloadJobInline,),
+        panels=(("Where it is served", serving_panel),),
+        select_related=("download_job",),
+    )
+)
 
 
 @admin.register(DownloadJob)
 class DownloadJobAdmin(admin.ModelAdmin):
-    list_display = [
-        "model",
-        "status",
-        "progress",
-        "phase",
-        "bytes_done",
-        "bytes_total",
-        "error",
-        "worker",
-        "heartbeat",
-        "resumes",
-        "finished_at",
-    ]
+    list_display = ["model", "status", "progress", "phase", "bytes", "error", "worker", "finished_at"]
     list_filter = ["status", "phase"]
     search_fields = ["model__id", "model__name", "error"]
     readonly_fields = [field.name for field in DownloadJob._meta.fields]
@@ -124,6 +168,10 @@ class DownloadJobAdmin(admin.ModelAdmin):
     @admin.display(description="Progress")
     def progress(self, obj: DownloadJob) -> str:
         return _progress_html(obj)
+
+    @admin.display(description="Bytes")
+    def bytes(self, obj: DownloadJob) -> str:
+        return f"{filesizeformat(obj.bytes_done)} of {filesizeformat(obj.bytes_total)}"
 
     @admin.action(description="Cancel the selected downloads")
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[DownloadJob]) -> None:

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from access import audit
-from config.errors import ServiceError
+from config.errors import ServiceError, describe_error
 from inference.cache import MaterializeCanceled, MaterializeFailed, cached_path, materialize
 from inference.lifecycle import nodes
 from inference.lifecycle.errors import LifecycleNotFound, NotCustom, NothingToCancel
@@ -465,7 +465,7 @@ class _DownloadRun:
             return DownloadStatus.FAILED, f"File error: {exc}"
         except Exception as exc:
             logger.exception("Download of model %s failed", self.model_id)
-            return DownloadStatus.FAILED, f"Unexpected error: {exc!r}"
+            return DownloadStatus.FAILED, f"Unexpected error: {describe_error(exc)}"
 
     def _fetch(self, model: Model) -> Model:
         self.set_phase(DownloadPhase.FETCH)
