@@ -12,8 +12,8 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -177,12 +177,36 @@ class LiveService:
         import sqlite3
 
         converted = tuple(
-            value.astimezone(UTC).replace(tzinfo=None).isoformat(" ") if isinstance(value, datetime) else value
+            value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+            if isinstance(value, datetime)
+            else value
             for value in params
         )
         with sqlite3.connect(self.data_dir / "modelhub.sqlite3", timeout=10) as db:
             db.row_factory = sqlite3.Row
             return [dict(row) for row in db.execute(sql, converted).fetchall()]
+
+    def stored_artifacts(self) -> list[str]:
+        """What this service holds in its artifact storage: files under its data folder, or the objects under
+        its prefix of the bucket when it stores in S3."""
+        bucket = self.env.get("MODELHUB_S3_BUCKET")
+        if not bucket:
+            folder = self.data_dir / "artifacts"
+            return sorted(str(path) for path in folder.rglob("*") if path.is_file())
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.env.get("MODELHUB_S3_ENDPOINT_URL") or None,
+            region_name=self.env.get("MODELHUB_S3_REGION") or None,
+            aws_access_key_id=self.env.get("MODELHUB_S3_ACCESS_KEY_ID") or None,
+            aws_secret_access_key=self.env.get("MODELHUB_S3_SECRET_ACCESS_KEY") or None,
+        )
+        prefix = self.env.get("MODELHUB_S3_PREFIX", "")
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"{prefix}/models/" if prefix else "models/"
+        )
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
     def log_tail(self, lines: int = 60) -> str:
         text = ""

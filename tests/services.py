@@ -239,7 +239,9 @@ class S3:
         try:
             import moto.server  # noqa: F401
         except ImportError:
-            raise ServiceUnavailable("moto's server mode is not installed (pip install 'moto[server]')") from None
+            raise ServiceUnavailable(
+                "moto's server mode is not installed (pip install 'moto[server]')"
+            ) from None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=open(log, "ab"),
@@ -296,7 +298,9 @@ def render_nginx_site(upstreams: list[str], listen: str) -> str:
     """deploy/nginx/modelhub.conf with its example upstream servers and listen address replaced."""
     text = NGINX_SITE.read_text()
     lines = "".join(f"    server {address} max_fails=1 fail_timeout=2s;\n" for address in upstreams)
-    text, count = re.subn(r"(?m)^    server \S+ max_fails=.*\n(?:    server \S+ max_fails=.*\n)*", lines, text)
+    text, count = re.subn(
+        r"(?m)^    server \S+ max_fails=.*\n(?:    server \S+ max_fails=.*\n)*", lines, text
+    )
     if count != 1:
         raise RuntimeError(f"{NGINX_SITE}: expected one block of upstream `server` lines")
     text, count = re.subn(r"(?m)^(\s*)listen \S+;", rf"\1listen {listen};", text)
@@ -321,7 +325,9 @@ class Nginx:
         if binary is None:
             raise ServiceUnavailable("nginx is not installed (apt-get install nginx)")
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "modelhub.conf").write_text(render_nginx_site(self.upstreams, f"127.0.0.1:{self.port}"))
+        (self.folder / "modelhub.conf").write_text(
+            render_nginx_site(self.upstreams, f"127.0.0.1:{self.port}")
+        )
         # The main file Debian's /etc/nginx/nginx.conf would be, reduced to what a foreground test instance needs.
         user = "user root root;\n" if os.geteuid() == 0 else ""
         temp = self.folder / "temp"

@@ -27,7 +27,9 @@ from tests.scaled.conftest import Topology
 pytestmark = [pytest.mark.live, pytest.mark.scaled]
 
 IDLE_SOCKET_SECONDS = 60
-INFER_BODY = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0.0, 1.0, 2.0, 3.0]}]}
+INFER_BODY = {
+    "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0.0, 1.0, 2.0, 3.0]}]
+}
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -144,7 +146,12 @@ def test_register_on_one_replica_read_through_the_other_and_nginx(
     assert len(keys) == 1, keys
     body = topology.s3.client().get_object(Bucket=topology.bucket, Key=keys[0])["Body"].read()
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(archive).hexdigest()
-    on_disk = [path for folder in topology.data_dirs() for path in (folder / "artifacts").rglob("*") if path.is_file()]
+    on_disk = [
+        path
+        for folder in topology.data_dirs()
+        for path in (folder / "artifacts").rglob("*")
+        if path.is_file()
+    ]
     assert on_disk == []  # the bucket holds it, no node's disk
 
 
@@ -232,7 +239,9 @@ def test_download_puts_the_model_on_every_serving_node_and_delete_removes_it_eve
     model_id = register(topology.url, archives[3.0], name="local", version="1")
     response = requests.post(f"{node_a.url}/model/{model_id}/download", timeout=10)
     assert response.status_code == 200, response.text
-    with connect(f"{ws_url(node_b.url)}/model/{model_id}/download/progress", proxy=None, open_timeout=10) as ws:
+    with connect(
+        f"{ws_url(node_b.url)}/model/{model_id}/download/progress", proxy=None, open_timeout=10
+    ) as ws:
         progress = read_frames(ws, timeout=60)
     assert progress.statuses[-1] == "COMPLETED", progress.frames
     percentages = [frame["percentage"] for frame in progress.frames]
@@ -252,7 +261,9 @@ def test_download_puts_the_model_on_every_serving_node_and_delete_removes_it_eve
     task = wait_task(topology.url, "delete", response.json()["task_id"], topology)
     assert task["status"] == "done", task
     for replica in topology.replicas:
-        wait_until(lambda r=replica: not node_has_files(r, "local"), 30, f"files gone on {replica.url}", topology)
+        wait_until(
+            lambda r=replica: not node_has_files(r, "local"), 30, f"files gone on {replica.url}", topology
+        )
     assert topology.s3.keys(topology.bucket, f"models/{model_id}") == []
 
 
@@ -298,7 +309,10 @@ def test_postgres_down_for_10_s_health_503_inference_unaffected_then_back(topolo
         topology.postgres.start()
     restarted = time.monotonic()
     wait_until(
-        lambda: requests.get(f"{topology.url}/models", timeout=5).status_code == 200, 20, "listing back", topology
+        lambda: requests.get(f"{topology.url}/models", timeout=5).status_code == 200,
+        20,
+        "listing back",
+        topology,
     )
     for replica in topology.replicas:
         wait_until(
@@ -326,7 +340,9 @@ def test_redis_restart_sockets_and_tasks_recover(topology: Topology, archives: d
     assert events.frames and events.frames[-1]["status"] == "done", events.frames[-3:]
     model_id = register(topology.url, archives[4.0], name="after-redis", version="1")
     requests.post(f"{topology.url}/model/{model_id}/download", timeout=10).raise_for_status()
-    with connect(f"{ws_url(topology.url)}/model/{model_id}/download/progress", proxy=None, open_timeout=10) as ws:
+    with connect(
+        f"{ws_url(topology.url)}/model/{model_id}/download/progress", proxy=None, open_timeout=10
+    ) as ws:
         progress = read_frames(ws, timeout=60)
     assert progress.statuses[-1] == "COMPLETED", progress.frames
     for replica in topology.replicas:
@@ -344,8 +360,12 @@ def test_worker_killed_mid_deployment_ends_failed_with_every_step_closed(
     try:
         task_id = deploy(node_a.url, v4)
         wait_until(
-            lambda: requests.get(f"{node_a.url}/deploy/{task_id}", timeout=10).json()["metadata"].get("current_step")
-            == "warm-up",
+            lambda: (
+                requests.get(f"{node_a.url}/deploy/{task_id}", timeout=10)
+                .json()["metadata"]
+                .get("current_step")
+                == "warm-up"
+            ),
             30,
             "the warm-up step",
             topology,
