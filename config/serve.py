@@ -7,16 +7,22 @@ loop; a 1 MiB window per connection cuts the event loop's share of an upload by 
 Benchmarks). The module-level assignment also runs in each worker process, which re-imports this module.
 """
 
+import signal
 import sys
 
 from uvicorn.main import main
 from uvicorn.protocols.http import h11_impl, httptools_impl
+
+from config.processes import die_with_parent
 
 REQUEST_BODY_WINDOW = 1024 * 1024
 
 for _protocol in (httptools_impl, h11_impl):
     if hasattr(_protocol, "HIGH_WATER_LIMIT"):
         _protocol.HIGH_WATER_LIMIT = REQUEST_BODY_WINDOW
+
+if __name__ == "__mp_main__":  # a worker process of `--workers N`, spawned by uvicorn's supervisor
+    die_with_parent(signal.SIGTERM)
 
 if __name__ == "__main__":
     sys.exit(main())

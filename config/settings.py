@@ -6,11 +6,13 @@ switch to PostgreSQL (DATABASE_URL), S3 (MODELHUB_S3_BUCKET) and Redis (REDIS_UR
 
 import os
 import secrets
+import socket
 from pathlib import Path
 
 import dj_database_url
 
 from config.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_path, env_str
+from config.redis import channel_layer as redis_channel_layer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -156,9 +158,7 @@ REGISTRY_ZIP_MAX_UNCOMPRESSED_BYTES = env_int("MODELHUB_ZIP_MAX_UNCOMPRESSED_BYT
 # --- Channels: in-memory for one process, Redis to cross processes and hosts -----------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}  # connection options: config/redis.py
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -206,6 +206,12 @@ LIFECYCLE_RETRIES = env_int("MODELHUB_DOWNLOAD_RETRIES", 3, minimum=0)
 LIFECYCLE_STALE_SECONDS = env_float("MODELHUB_DOWNLOAD_STALE_SECONDS", 15.0)
 LIFECYCLE_MAX_RESUMES = env_int("MODELHUB_DOWNLOAD_MAX_RESUMES", 3, minimum=0)
 LIFECYCLE_LOAD_WAIT_SECONDS = env_float("MODELHUB_LOAD_WAIT_SECONDS", 60.0)
+
+# --- Nodes: one model cache on one host; its server processes do its node-local work (lifecycle/nodes.py) ---
+NODE_NAME = env_str("MODELHUB_NODE_NAME") or f"{socket.gethostname()}:{MODEL_CACHE_DIR.resolve()}"
+if len(NODE_NAME) > 255:
+    raise ConfigurationError("MODELHUB_NODE_NAME (or hostname + model cache folder) must be at most 255 characters")
+NODE_SYNC_SECONDS = env_float("MODELHUB_NODE_SYNC_SECONDS", 1.0)
 
 # --- Geti ------------------------------------------------------------------------------------------------
 GETI_HOST = env_str("GETI_HOST")
@@ -287,6 +293,8 @@ ASGI_STARTUP_HOOKS: list[str] = []
 ASGI_SHUTDOWN_HOOKS: list[str] = []
 ASGI_STARTUP_HOOKS.append("inference.runtime.startup")
 ASGI_SHUTDOWN_HOOKS.append("inference.runtime.shutdown")
+ASGI_STARTUP_HOOKS.append("inference.lifecycle.nodes.startup")
+ASGI_SHUTDOWN_HOOKS.append("inference.lifecycle.nodes.shutdown")
 
 # --- Deployments -----------------------------------------------------------------------------------------
 # A processing task whose worker has not heartbeated for this long is failed (and its staging undone).

@@ -9,8 +9,9 @@ import json
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
+
+from config.consumers import PollingJsonConsumer
 
 from deployments.apis import task_to_dict
 from deployments.models import DeploymentTask
@@ -35,7 +36,7 @@ def _read(task_id: str) -> dict[str, Any] | None:
 _snapshot = database_sync_to_async(_read, thread_sensitive=False)
 
 
-class DeploymentEventsConsumer(AsyncJsonWebsocketConsumer):
+class DeploymentEventsConsumer(PollingJsonConsumer):
     async def connect(self) -> None:
         self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
         await self.accept()
@@ -45,7 +46,7 @@ class DeploymentEventsConsumer(AsyncJsonWebsocketConsumer):
         ):  # accepted first, so the client sees the code and reason rather than a failed handshake
             await self.close(code=CLOSE_NOT_FOUND, reason=f"Task {self.task_id} not found.")
             return
-        self.watcher = asyncio.create_task(self._watch(frame))
+        self.start_polling(self._watch(frame), name=f"deployment-events-poll:{self.task_id}")
 
     async def _watch(self, frame: dict[str, Any]) -> None:
         last = None
@@ -61,9 +62,7 @@ class DeploymentEventsConsumer(AsyncJsonWebsocketConsumer):
             frame = await _snapshot(self.task_id) or frame
 
     async def disconnect(self, code: int) -> None:
-        watcher = getattr(self, "watcher", None)
-        if watcher is not None:
-            watcher.cancel()
+        self.stop_polling()
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:

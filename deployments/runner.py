@@ -22,6 +22,8 @@ from django.utils import timezone
 from deployments.config import DeploymentConfig
 from deployments.models import DeploymentTask, TaskKind, TaskStatus
 from inference import cache
+from inference.lifecycle.models import DownloadJob, NodeCopy
+from inference.lifecycle.nodes import request_removal_from_nodes
 from inference.models import Servable, ServedVersion, ServingGeneration, VersionState
 from inference.selectors import live_processes, served_versions_of, serving_status, version_progress
 from inference.services import servable_load, servable_unload
@@ -379,7 +381,8 @@ def _delete(run: TaskRun) -> str:
         raise Refused(f"Model {run.task.model_id} no longer exists in the registry.")
     served = served_versions_of(model.pk)
     cached = cache.cached_path(model)
-    if not served and cached is None:
+    on_nodes = NodeCopy.objects.filter(model=model).exists() or DownloadJob.objects.filter(model=model).exists()
+    if not served and cached is None and not on_nodes:
         raise Refused(f"Model {model.pk} is not deployed: it is not served and has no local files.")
     with run.step("unload") as step:
         servable_unload(model_id=model.pk)
@@ -393,8 +396,11 @@ def _delete(run: TaskRun) -> str:
                 time.sleep(0.2)
         step["detail"] = ", ".join(f"{row.servable.name}:{row.version}" for row in served) or "was not served"
     with run.step("remove files") as step:
-        step["detail"] = f"removed {cached}" if cache.evict(model) else "no local files"
-    return f"Model {model.pk} is no longer served and its local files are removed."
+        # Every node drops its copy (inference.lifecycle.nodes); this worker's own node too, if it has one.
+        step["detail"] = request_removal_from_nodes(model)
+        if cache.evict(model):
+            step["detail"] += f"; removed {cached}"
+    return f"Model {model.pk} is no longer served and its local files are being removed from every node."
 
 
 # --- crash recovery -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import health
 from config.errors import StatusMessageError, ValidationFailed, validation_errors_from_drf
 from registry import selectors, services
 from registry.artifacts import HashingUploadHandler, StagedArchive, open_from_storage, staged_from_upload
@@ -111,13 +112,33 @@ class RegistryApi(APIView):
 
 
 class HealthApi(RegistryApi):
+    access_policy = {"GET": "open"}
+
     @extend_schema(
         summary="Health of the service",
-        responses=inline_serializer("Health", {"status": serializers.CharField()}),
+        description=(
+            "Readiness for a load balancer: 200 `{\"status\": \"ok\"}` when this server reaches the database "
+            "(`SELECT 1`) and the artifact storage (write, read and delete a probe object); otherwise 503 "
+            "`{\"status\": \"unavailable\", \"failing\": {component: reason}}`. No auth, never cached. "
+            "Liveness without I/O: `GET /v2/health/live`."
+        ),
+        responses={
+            200: inline_serializer("Health", {"status": serializers.CharField()}),
+            503: inline_serializer(
+                "HealthFailing",
+                {"status": serializers.CharField(), "failing": serializers.DictField(child=serializers.CharField())},
+            ),
+        },
         tags=["registry"],
     )
     def get(self, request: Request) -> Response:
-        return Response({"status": "ok"})
+        failing = health.failing_components()
+        if failing:
+            response = Response({"status": "unavailable", "failing": failing}, status=503)
+        else:
+            response = Response({"status": "ok"})
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class ModelListCreateApi(RegistryApi):

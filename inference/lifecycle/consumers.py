@@ -12,7 +12,8 @@ import time
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from config.consumers import PollingJsonConsumer
 
 from inference.lifecycle import selectors, services
 from inference.lifecycle.events import group_name, is_terminal
@@ -25,11 +26,10 @@ STALE_CHECK_SECONDS = 1.0
 CLOSE_NOT_FOUND = 4404
 
 
-class DownloadProgressConsumer(AsyncJsonWebsocketConsumer):
+class DownloadProgressConsumer(PollingJsonConsumer):
     async def connect(self) -> None:
         self.model_id: str = self.scope["url_route"]["kwargs"]["model"]
         self.group: str | None = None
-        self.poller: asyncio.Task[None] | None = None
         self.last: tuple[int, dict[str, Any]] | None = None
         self.finished = False
         await self.accept()
@@ -50,12 +50,11 @@ class DownloadProgressConsumer(AsyncJsonWebsocketConsumer):
         )
         await self._emit(frame, version)
         if not self.finished:
-            self.poller = asyncio.create_task(self._poll())
+            self.start_polling(self._poll(), name=f"download-progress-poll:{self.model_id}")
 
     async def disconnect(self, code: int) -> None:
         self.finished = True
-        if self.poller is not None and self.poller is not asyncio.current_task():
-            self.poller.cancel()
+        self.stop_polling()
         if self.group is not None:
             try:
                 await self.channel_layer.group_discard(self.group, self.channel_name)

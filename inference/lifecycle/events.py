@@ -30,7 +30,7 @@ def group_name(model_id: str) -> str:
 
 
 def frame_of(job: DownloadJob | None, *, cached: bool = False) -> dict[str, Any]:
-    """The WebSocket frame (and the snapshot's `download` object) for a job, or for no job at all."""
+    """The frame of a job, or of no job at all, as seen on one node (nodes.download_state adds the others)."""
     if job is None:
         status = DownloadStatus.COMPLETED if cached else DownloadStatus.UNKNOWN
         return {
@@ -58,15 +58,16 @@ def is_terminal(frame: dict[str, Any]) -> bool:
     return frame["status"] in TERMINAL_STATUSES
 
 
-def publish(job: DownloadJob, *, cached: bool | None = None) -> None:
-    """Send the job's frame to its group; a broken channel layer never breaks the download itself."""
+def publish(model_id: str) -> None:
+    """Send the model's current frame (across nodes) to its group; a broken channel layer never breaks the
+    download itself."""
+    from inference.lifecycle.nodes import download_state  # nodes builds frames with frame_of
+
     layer = get_channel_layer()
     if layer is None:
         return
-    if cached is None:
-        cached = job.status == DownloadStatus.COMPLETED
-    message = {"type": EVENT_TYPE, "frame": frame_of(job, cached=cached), "version": job.version}
     try:
-        async_to_sync(layer.group_send)(group_name(job.model_id), message)
+        frame, version = download_state(model_id)
+        async_to_sync(layer.group_send)(group_name(model_id), {"type": EVENT_TYPE, "frame": frame, "version": version})
     except Exception:
-        logger.warning("Could not publish download progress of %s", job.model_id, exc_info=True)
+        logger.warning("Could not publish download progress of %s", model_id, exc_info=True)

@@ -10,7 +10,8 @@ from django.conf import settings
 
 from config.errors import ServiceError
 from inference import services as serving
-from inference.cache import cached_path
+from inference.lifecycle.models import DownloadStatus
+from inference.lifecycle.nodes import download_state
 from inference.lifecycle.selectors import model_get
 from inference.models import VersionState
 from inference.selectors import served_versions_of, serving_status
@@ -34,9 +35,9 @@ class LoadFailed(ServiceError):
 def model_load(*, model_id: str) -> Model:
     """Serve the model (under its servable name) and wait until every live server process has it AVAILABLE."""
     model = model_get(model_id=model_id)
-    if cached_path(model) is None:
+    if download_state(model_id)[0]["status"] != DownloadStatus.COMPLETED:
         raise NotDownloaded(
-            f"Model {model_id} is not downloaded to this node: POST /model/{model_id}/download first."
+            f"Model {model_id} is not downloaded to every node: POST /model/{model_id}/download first."
         )
     served = serving.servable_load(model_id=model_id)
     name, version = served.servable.name, served.version

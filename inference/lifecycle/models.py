@@ -61,6 +61,9 @@ class DownloadJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Microsecond timestamp of the last change: orders frames that reach a WebSocket by two routes.
     version = models.BigIntegerField(default=0)
+    # Share of the whole download (0-100) done by this job; never decreases within one run (phases are
+    # weighted, see services._DownloadRun). When the nodes copy after it, they fill the rest.
+    progress = models.FloatField(default=0.0)
 
     class Meta:
         indexes = [models.Index(fields=["status"], name="lifecycle_job_status")]
@@ -72,6 +75,54 @@ class DownloadJob(models.Model):
     def percentage(self) -> float:
         if self.status == DownloadStatus.COMPLETED:
             return 100.0
-        if self.bytes_total <= 0:
-            return 0.0
-        return round(min(self.bytes_done / self.bytes_total, 1.0) * 100, 2)
+        return round(self.progress, 2)
+
+
+# --- Several nodes (DESIGN.md section 8) --------------------------------------------------------------------
+#
+# A node is one model cache on one host: settings.NODE_NAME (MODELHUB_NODE_NAME, default
+# "<hostname>:<model cache folder>"). Its server processes do its node-local work (inference.lifecycle.nodes):
+# worker-only hosts serve nothing, so they hold no cache. A COMPLETED DownloadJob means "wanted in the cache
+# of every node"; each node's server processes copy it into their own cache and record it in a NodeCopy row.
+# "Downloaded" = every live node has a COMPLETED copy. A node that joins later sees the COMPLETED jobs and
+# catches up; a CacheRemoval (POST /delete) or a deleted model (no ServableIdentity) makes every node evict.
+
+
+class Node(models.Model):
+    """A node with at least one live server process (heartbeat from each of them)."""
+
+    name = models.CharField(primary_key=True, max_length=255)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NodeCopy(models.Model):
+    """One model's copy in one node's cache, for one download run (a newer run makes every node copy again)."""
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="node_copies")
+    node = models.CharField(max_length=255)
+    run_id = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=DownloadStatus.choices, default=DownloadStatus.IN_PROGRESS)
+    phase = models.CharField(max_length=8, choices=DownloadPhase.choices, blank=True, default=DownloadPhase.NONE)
+    percentage = models.FloatField(default=0.0, help_text="Never decreases within one run.")
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the server process copying it.")
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "node"], name="lifecycle_nodecopy_model_node")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} on {self.node}: {self.status}"
+
+
+class CacheRemoval(models.Model):
+    """POST /delete asked every node to drop the model's unpacked files (until a new download starts)."""
+
+    model = models.OneToOneField(Model, on_delete=models.CASCADE, primary_key=True, related_name="cache_removal")
+    requested_at = models.DateTimeField()

@@ -6,9 +6,9 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.timesince import timesince
 
-from inference.cache import cached_path, identity_for
+from inference.cache import identity_for
 from inference.lifecycle.errors import LifecycleNotFound, SnapshotGone
-from inference.lifecycle.events import frame_of
+from inference.lifecycle.nodes import download_state
 from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob, DownloadStatus
 from inference.models import VersionState
 from inference.selectors import served_versions_of, serving_status, version_reports
@@ -45,7 +45,7 @@ def model_object(model: Model) -> dict[str, Any]:
     """The Model object of the lifecycle API (documented by `serializers.ModelObjectSerializer`)."""
     identity = identity_for(model)
     job = DownloadJob.objects.filter(pk=model.pk).first()
-    cached = cached_path(model) is not None
+    frame, _ = download_state(model.pk)
     unique, loaded, ram = serving_memory(model)
     size = model.size or (job.bytes_total if job and job.phase == "fetch" else 0)
     device = (model.target_device or settings.INFERENCE_DEFAULT_DEVICE or "CPU").upper()
@@ -62,14 +62,14 @@ def model_object(model: Model) -> dict[str, Any]:
         "type": model.format or model.detected_format or "unknown",
         "usage": model.category,
         "custom": model.is_custom,
-        "downloaded": cached,
-        "downloading": job is not None and job.status in ACTIVE_STATUSES,
+        "downloaded": frame["status"] == DownloadStatus.COMPLETED,  # on every live node
+        "downloading": frame["status"] in ACTIVE_STATUSES,
         "loaded": loaded,
         "unique": unique or str(identity),
         "bytes": _bytes(size),
         "ram": _bytes(ram) if ram is not None else None,
         "cpu": "CPU" in device,
-        "download": frame_of(job, cached=cached),
+        "download": frame,
     }
 
 
@@ -92,10 +92,5 @@ def model_exists(*, model_id: str) -> bool:
 
 
 def download_frame(*, model_id: str) -> tuple[dict[str, Any], int]:
-    """The WebSocket's view of a model's download: (frame, change stamp of the job row)."""
-    job = DownloadJob.objects.filter(pk=model_id).first()
-    cached = False
-    if job is None or job.status == DownloadStatus.COMPLETED:
-        model = Model.objects.filter(pk=model_id).first()
-        cached = model is not None and cached_path(model) is not None
-    return frame_of(job, cached=cached), job.version if job else 0
+    """The WebSocket's view of a model's download across the live nodes: (frame, change stamp)."""
+    return download_state(model_id)

@@ -16,6 +16,18 @@ class ByteDescriptorSerializer(serializers.Serializer):
     readable = serializers.CharField(help_text='e.g. "1.2 MB"')
 
 
+class NodeProgressSerializer(serializers.Serializer):
+    """One live node's copy of the model (a node = one model cache on one host; see README, Several nodes)."""
+
+    node = serializers.CharField(help_text="MODELHUB_NODE_NAME of the node")
+    status = serializers.CharField()
+    percentage = serializers.FloatField(min_value=0, max_value=100)
+    phase = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_null=True)
+    bytes_done = serializers.IntegerField()
+    bytes_total = serializers.IntegerField()
+
+
 class DownloadProgressSerializer(serializers.Serializer):
     """One WebSocket frame of /model/{model}/download/progress (also the snapshot's `download`)."""
 
@@ -24,14 +36,19 @@ class DownloadProgressSerializer(serializers.Serializer):
         help_text="RESET: starting over (its worker died and it is queued to resume, or a finished download's files "
         "have left this node's cache).",
     )
-    percentage = serializers.FloatField(min_value=0, max_value=100, help_text="Of the current phase.")
-    bytes_done = serializers.IntegerField()
+    percentage = serializers.FloatField(
+        min_value=0, max_value=100, help_text="Of the whole download (every phase, every node); never decreases."
+    )
+    bytes_done = serializers.IntegerField(help_text="Of the current phase (summed over the nodes copying).")
     bytes_total = serializers.IntegerField(help_text="0 while unknown.")
     phase = serializers.ChoiceField(
         choices=DownloadPhase.choices,
         help_text="fetch (from the source URL), copy (from remote storage), unpack.",
     )
     error = serializers.CharField(allow_null=True, help_text="Why it FAILED.")
+    nodes = NodeProgressSerializer(
+        many=True, help_text="Each live node's copy once the artifact is stored (empty with no live server)."
+    )
 
 
 class ModelObjectSerializer(serializers.Serializer):
@@ -50,7 +67,7 @@ class ModelObjectSerializer(serializers.Serializer):
     custom = serializers.BooleanField(
         help_text="Uploaded by a user (not imported from Geti): only these can be updated."
     )
-    downloaded = serializers.BooleanField(help_text="Unpacked in this node's model cache.")
+    downloaded = serializers.BooleanField(help_text="Unpacked in the model cache of every live node.")
     downloading = serializers.BooleanField()
     loaded = serializers.BooleanField(help_text="A live server process holds it AVAILABLE.")
     unique = serializers.CharField(

@@ -26,15 +26,18 @@ from django_q.tasks import async_task
 
 from config.errors import ServiceError
 from inference.cache import MaterializeCanceled, MaterializeFailed, cached_path, materialize
+from inference.lifecycle import nodes
 from inference.lifecycle.errors import LifecycleNotFound, NotCustom, NothingToCancel
 from inference.lifecycle.events import now_version, publish
 from inference.lifecycle.fetch import FetchCanceled, FetchFailed, Transfer, fetch
 from inference.lifecycle.models import (
     ACTIVE_STATUSES,
+    CacheRemoval,
     TERMINAL_STATUSES,
     DownloadJob,
     DownloadPhase,
     DownloadStatus,
+    NodeCopy,
 )
 from registry import services as registry_services
 from registry.artifacts import ArchiveRejected, StagedArchive
@@ -96,18 +99,41 @@ def download_start(*, model_id: str, enqueue: bool = True) -> DownloadJob:
     else:
         raise ServiceError(f"Could not start the download of model {model_id!r}; try again.", status_code=503)
     if started:
-        logger.info("Download of model %s queued (run %s)", model_id, job.run_id)
-    publish(job)
+        queued = job.status != DownloadStatus.COMPLETED
+        logger.info("Download of model %s %s (run %s)", model_id, "queued" if queued else "left to the nodes", job.run_id)
+    publish(model_id)
     return job
 
 
 def _start(model: Model, *, enqueue: bool) -> tuple[DownloadJob, bool]:
+    """Several nodes (see inference.lifecycle.nodes): a COMPLETED job means "wanted on every node"; the
+    nodes' server processes copy a stored model themselves, so only a URL model needs a worker (to fetch it
+    into artifact storage). With no live node, the worker also unpacks into its own cache, as before."""
     now = timezone.now()
+    on_nodes = not nodes.materialize_in_worker()
+    CacheRemoval.objects.filter(model=model).delete()
     with transaction.atomic():
         job = DownloadJob.objects.select_for_update().filter(pk=model.pk).first()
         if job is not None and job.status in ACTIVE_STATUSES:
             return job, False
-        if cached_path(model) is not None:
+        if on_nodes and job is not None and job.status == DownloadStatus.COMPLETED and model.file:
+            if nodes.download_state(model.pk)[0]["status"] != DownloadStatus.FAILED:
+                return job, False  # the nodes are at it, or done; one that failed makes a new run
+        if on_nodes and model.file:
+            size = model.size
+            fields = {
+                "run_id": uuid.uuid4().hex, "status": DownloadStatus.COMPLETED, "phase": DownloadPhase.NONE,
+                "bytes_done": 0, "bytes_total": size, "progress": 0.0, "error": "", "cancel_requested": False,
+                "worker": "", "heartbeat": None, "resumes": 0, "created_at": now, "started_at": now,
+                "finished_at": now, "version": now_version(),
+            }  # fmt: skip
+            if job is None:
+                job = DownloadJob.objects.create(model=model, **fields)
+            else:
+                DownloadJob.objects.filter(pk=model.pk).update(**fields)
+                job.refresh_from_db()
+            return job, True
+        if not on_nodes and cached_path(model) is not None:
             size = model.size
             fields = {
                 "status": DownloadStatus.COMPLETED, "phase": DownloadPhase.NONE, "bytes_done": size, "bytes_total": size,
@@ -129,7 +155,7 @@ def _start(model: Model, *, enqueue: bool) -> tuple[DownloadJob, bool]:
         run_id = uuid.uuid4().hex
         fields = {
             "run_id": run_id, "status": DownloadStatus.INITIALIZED, "phase": DownloadPhase.NONE, "bytes_done": 0,
-            "bytes_total": model.size, "error": "", "cancel_requested": False, "worker": "", "heartbeat": None,
+            "bytes_total": model.size, "progress": 0.0, "error": "", "cancel_requested": False, "worker": "", "heartbeat": None,
             "resumes": 0, "created_at": now, "started_at": None, "finished_at": None, "version": now_version(),
         }  # fmt: skip
         if job is None:
@@ -153,6 +179,9 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
     """
     _model(model_id)
     job = DownloadJob.objects.filter(pk=model_id).first()
+    if job is not None and job.status == DownloadStatus.COMPLETED:
+        if nodes.download_state(model_id)[0]["status"] == DownloadStatus.IN_PROGRESS:
+            return _cancel_node_copies(job, wait_seconds)
     if job is None or job.status not in ACTIVE_STATUSES:
         state = job.status if job else "no download was ever started"
         raise NothingToCancel(f"No download of model {model_id!r} is running to cancel ({state}).")
@@ -174,7 +203,7 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
     if canceled_here:
         remove_partial_files(model_id)
         job.refresh_from_db()
-        publish(job)
+        publish(model_id)
         logger.info("Download of model %s canceled before a worker ran it", model_id)
         return job
     DownloadJob.objects.filter(pk=model_id, run_id=job.run_id, status=DownloadStatus.IN_PROGRESS).update(
@@ -186,6 +215,21 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
         if job.status in TERMINAL_STATUSES:
             break
         time.sleep(0.05)
+    return job
+
+
+def _cancel_node_copies(job: DownloadJob, wait_seconds: float) -> DownloadJob:
+    """The nodes are still copying: the job stops being wanted, and each node's copy stops within a second."""
+    DownloadJob.objects.filter(pk=job.pk, run_id=job.run_id, status=DownloadStatus.COMPLETED).update(
+        status=DownloadStatus.CANCELED, cancel_requested=True, finished_at=timezone.now(), version=now_version()
+    )
+    deadline = time.monotonic() + wait_seconds
+    running = NodeCopy.objects.filter(model_id=job.pk, run_id=job.run_id, status=DownloadStatus.IN_PROGRESS)
+    while running.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job.refresh_from_db()
+    publish(job.pk)
+    logger.info("Download of model %s canceled while the nodes copied it", job.pk)
     return job
 
 
@@ -267,7 +311,7 @@ def download_recover(*, model_id: str | None = None) -> int:
                 seen,
                 job.status,
             )
-            publish(job)
+            publish(job.pk)
     return recovered
 
 
@@ -330,6 +374,13 @@ class _DownloadRun:
         self._last_write = 0.0
         self._last_percent = -1.0
         self._stop = threading.Event()
+        # `percentage` never goes back within a download (DESIGN.md 8): each phase of this run owns a slice
+        # of the run's share (all 100 when this worker also unpacks; the fetch's 50 when the nodes unpack).
+        row = DownloadJob.objects.filter(pk=model_id).values("progress").first()
+        self.progress_value = row["progress"] if row else 0.0  # a resumed run continues from there
+        self.unpack_here = nodes.materialize_in_worker()
+        self.slices: dict[str, tuple[float, float]] = {}
+        self.run_share = 0.0
 
     def _row(self) -> Any:
         return DownloadJob.objects.filter(
@@ -357,11 +408,10 @@ class _DownloadRun:
         }
         if status == DownloadStatus.COMPLETED:  # the model's size, as the snapshot's `bytes`
             size = Model.objects.filter(pk=self.model_id).values_list("size", flat=True).first() or self.total
-            fields.update(phase=DownloadPhase.NONE, bytes_done=size, bytes_total=size)
+            share = max(self.progress_value, self.run_share)
+            fields.update(phase=DownloadPhase.NONE, bytes_done=size, bytes_total=size, progress=share)
         self._row().update(**fields)
-        job = DownloadJob.objects.filter(pk=self.model_id).first()
-        if job is not None:
-            publish(job)
+        publish(self.model_id)
         log = logger.info if status != DownloadStatus.FAILED else logger.warning
         log("Download of model %s ended %s%s", self.model_id, status, f": {error}" if error else "")
         return str(status)
@@ -369,14 +419,22 @@ class _DownloadRun:
     def _work(self) -> tuple[str, str]:
         try:
             model = Model.objects.get(pk=self.model_id)
+            phases = [DownloadPhase.FETCH] if not model.file else []
+            if self.unpack_here:
+                phases += [DownloadPhase.COPY, DownloadPhase.UNPACK]
+            share = self.run_share = self._share(fetching=not model.file)
+            for index, phase in enumerate(phases):
+                width = share / len(phases)
+                self.slices[phase] = (index * width, (index + 1) * width)
             if not model.file:
                 model = self._fetch(model)
-            materialize(
-                model,
-                progress=self.progress,
-                should_cancel=self.transfer.is_canceled,
-                on_phase=self.set_phase,
-            )
+            if self.unpack_here:  # no node is live to do it (one machine without a server, commands, tests)
+                materialize(
+                    model,
+                    progress=self.progress,
+                    should_cancel=self.transfer.is_canceled,
+                    on_phase=self.set_phase,
+                )
             return DownloadStatus.COMPLETED, ""
         except (FetchCanceled, MaterializeCanceled):
             return DownloadStatus.CANCELED, ""
@@ -428,13 +486,23 @@ class _DownloadRun:
     def _save_validator(self, value: str) -> None:
         DownloadJob.objects.filter(pk=self.model_id, run_id=self.run_id).update(validator=value[:512])
 
+    def _share(self, *, fetching: bool) -> float:
+        """The slice of the whole download this run covers: the nodes copy in the rest."""
+        if self.unpack_here:
+            return 100.0
+        return 50.0 if fetching else 0.0
+
     def set_phase(self, phase: str) -> None:
         self.phase = DownloadPhase(phase)
         self.done = self.total = 0
+        self.progress_value = max(self.progress_value, self.slices.get(self.phase, (0.0, 0.0))[0])
         self._write(force=True)
 
     def progress(self, done: int, total: int) -> None:
         self.done, self.total = done, total
+        start, end = self.slices.get(self.phase, (0.0, 0.0))
+        if total and end > start:
+            self.progress_value = max(self.progress_value, start + (end - start) * min(done / total, 1.0))
         percent = done * 100 / total if total else 0.0
         if (
             time.monotonic() - self._last_write >= PROGRESS_INTERVAL
@@ -451,14 +519,12 @@ class _DownloadRun:
             "phase": self.phase,
             "bytes_done": self.done,
             "bytes_total": self.total,
+            "progress": self.progress_value,
             "heartbeat": timezone.now(),
             "version": version,
         }
         if self._row().update(**fields):
-            job = DownloadJob(
-                model_id=self.model_id, run_id=self.run_id, status=DownloadStatus.IN_PROGRESS, **fields
-            )
-            publish(job)
+            publish(self.model_id)
         elif not force:
             self.transfer.cancel()  # the row left IN-PROGRESS under us (canceled as stale, or a newer run)
 

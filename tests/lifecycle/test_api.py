@@ -76,6 +76,7 @@ def test_snapshot_of_an_uploaded_model(client, tmp_path):
         "bytes_total": 0,
         "phase": "",
         "error": None,
+        "nodes": [],
     }
 
 

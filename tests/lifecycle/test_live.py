@@ -98,6 +98,7 @@ def test_url_download_streams_progress_and_joins_a_second_call(live, source, tmp
             "bytes_total": 0,
             "phase": "",
             "error": None,
+            "nodes": [],
         }
         started = download(live, model_id)
         joined = download(live, model_id)
@@ -198,7 +199,8 @@ def test_worker_killed_mid_download_resumes_with_range_when_a_worker_starts(live
     ranges = [headers.get("Range", "") for headers in source.requests_for("/crash.zip")]
     assert ranges[0] == "" and ranges[-1].startswith("bytes=") and int(ranges[-1][6:-1]) > 0, ranges
     assert source.requests_for("/crash.zip")[-1]["If-Range"] == served.etag
-    body = snapshot(live, model_id)
+    # the job fetched it into storage; the node (this server process) unpacks it into its cache after that
+    body = wait_for(lambda: (b := snapshot(live, model_id))["downloaded"] and b, 30, "the node's copy", live)
     assert body["downloaded"] and body["bytes"]["value"] == len(archive)
     assert requests.get(f"{live.url}/models/{model_id}", timeout=10).json()["sha256"] == sha256_of(archive)
     assert leftovers(live, model_id) == []
