@@ -116,9 +116,10 @@ class LiveService:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/health", timeout=1).ok:
+                # /health probes the database and the storage (a bucket round trip on S3): give it time.
+                if requests.get(f"{self.url}/health", timeout=5).ok:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             if self.processes["server"].poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_tail()}")

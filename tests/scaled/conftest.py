@@ -68,7 +68,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             **s3.env(bucket),
             # One key for every node: django-q2 signs the tasks the servers enqueue for the worker with it.
             "DJANGO_SECRET_KEY": "scaled-topology-test-key-" + "x" * 40,
-            "MODELHUB_DEPLOYMENT_STALE_SECONDS": "3",
+            "MODELHUB_DEPLOYMENT_STALE_SECONDS": "10",
             "MODELHUB_TASK_POLL_SECONDS": "0.1",
         }
         replicas = []
