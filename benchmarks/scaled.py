@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/scaled.py [--seconds 8] [--rounds 4] [--connections 8]
 
-Starts PostgreSQL (Debian package, a throwaway cluster), two modelhub server replicas with their own data
-folders on that database, and nginx with the site file of deploy/nginx/modelhub.conf (tests/services.py, the
+Starts PostgreSQL (Debian package, a throwaway cluster), moto's S3 server, two modelhub server replicas with
+their own data folders on that database and bucket, and nginx with the site file of deploy/nginx/modelhub.conf (tests/services.py, the
 same code the multi-node tests use). Registers and serves the light model of benchmarks/serving.py (Silero VAD
 from PyPI: two inputs, two outputs) and checks the answers, then measures with `wrk`, batch 1, KServe v2 JSON:
   - baseline: one replica, no nginx, --connections connections;
@@ -59,8 +59,10 @@ def main() -> int:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelhub-bench-scaled-")))
         pg = stack.enter_context(services.postgres())
         pg.sql('CREATE DATABASE "modelhub"')
+        s3 = stack.enter_context(services.s3_server(scratch))
         env = {
             "DATABASE_URL": pg.url("modelhub"),
+            **s3.env(s3.create_bucket()),
             "DJANGO_SECRET_KEY": "benchmark-" + "k" * 50,
             "MODELHUB_LOG_LEVEL": "WARNING",
             "MODELHUB_ROLE": "server",
