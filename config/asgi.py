@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from access.websockets import websocket_application  # noqa: E402
 from config.asgi_limits import LimitRequestBody  # noqa: E402
 from config.lifespan import LifespanRouter  # noqa: E402
 from config.websockets import websocket_urlpatterns  # noqa: E402
@@ -35,7 +36,7 @@ application = LifespanRouter(
         ProtocolTypeRouter(
             {
                 "http": InferenceRouter(StreamedModelUpload(django_asgi_app)),
-                "websocket": URLRouter(websocket_urlpatterns),
+                "websocket": websocket_application(URLRouter(websocket_urlpatterns), websocket_urlpatterns),
             }
         ),
         body_limit_for,

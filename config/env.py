@@ -9,7 +9,22 @@ class ConfigurationError(RuntimeError):
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    """NAME, else the content of the file named by NAME_FILE (Docker/Kubernetes secrets), else the default.
+
+    Setting both is a mistake the operator must hear about: which one wins would be a guess.
+    """
+    value = os.environ.get(name)
+    file_name = os.environ.get(f"{name}_FILE", "").strip()
+    if file_name:
+        if value is not None and value.strip():
+            raise ConfigurationError(f"Both {name} and {name}_FILE are set; set only one of them")
+        try:
+            return Path(file_name).expanduser().read_text().strip()
+        except OSError as error:
+            raise ConfigurationError(
+                f"{name}_FILE names a file that cannot be read: {error.strerror}"
+            ) from None
+    return (default if value is None else value).strip()
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:

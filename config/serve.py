@@ -7,6 +7,7 @@ loop; a 1 MiB window per connection cuts the event loop's share of an upload by 
 Benchmarks). The module-level assignment also runs in each worker process, which re-imports this module.
 """
 
+import os
 import signal
 import sys
 
@@ -24,5 +25,19 @@ for _protocol in (httptools_impl, h11_impl):
 if __name__ == "__mp_main__":  # a worker process of `--workers N`, spawned by uvicorn's supervisor
     die_with_parent(signal.SIGTERM)
 
+
+def bind_host(argv: list[str]) -> str:
+    """The address uvicorn will bind to (its default is 127.0.0.1)."""
+    for index, arg in enumerate(argv):
+        if arg == "--host" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--host="):
+            return arg.split("=", 1)[1]
+    return "127.0.0.1"
+
+
 if __name__ == "__main__":
+    # The settings choose the access defaults (MODELHUB_AUTH, ALLOWED_HOSTS) from HOST: make it the real bind
+    # address, whatever the environment said, so `--host 0.0.0.0` can never run with loopback defaults.
+    os.environ["HOST"] = bind_host(sys.argv[1:])
     sys.exit(main())

@@ -4,6 +4,7 @@ Embedded defaults (SQLite in WAL mode, local files, in-memory channel layer, dja
 switch to PostgreSQL (DATABASE_URL), S3 (MODELHUB_S3_BUCKET) and Redis (REDIS_URL) without code changes.
 """
 
+import ipaddress
 import os
 import secrets
 import socket
@@ -18,7 +19,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # --- Local state: database, artifacts, model cache, logs, temporary uploads -----------------------------
 DATA_DIR = env_path("MODELHUB_DATA_DIR", BASE_DIR / "data")
-ARTIFACTS_DIR = DATA_DIR / "artifacts"
+ARTIFACTS_DIR = env_path("MODELHUB_ARTIFACTS_DIR", DATA_DIR / "artifacts")  # a shared disk (NFS) also works
 MODEL_CACHE_DIR = env_path("MODELHUB_MODEL_CACHE_DIR", DATA_DIR / "models")
 LOG_DIR = DATA_DIR / "logs"
 UPLOAD_TEMP_DIR = DATA_DIR / "tmp"
@@ -41,8 +42,84 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["*"])
+
+# --- Access (README "Security") ---------------------------------------------------------------------------
+# HOST is the address the server binds to (config/run.py); on loopback the API may run without keys.
+LISTEN_HOST = env_str("HOST", "127.0.0.1")
+LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]", "::1"]
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+LISTENS_ON_LOOPBACK = _is_loopback(LISTEN_HOST)
+MODELHUB_AUTH = env_str("MODELHUB_AUTH", "off" if LISTENS_ON_LOOPBACK else "writes").lower()
+if MODELHUB_AUTH not in {"off", "writes", "all"}:
+    raise ConfigurationError(f"MODELHUB_AUTH must be off, writes or all, got {MODELHUB_AUTH!r}")
+if MODELHUB_AUTH == "off" and not LISTENS_ON_LOOPBACK:
+    raise ConfigurationError(
+        f"MODELHUB_AUTH=off is only allowed when the server binds to loopback, but HOST={LISTEN_HOST!r}: "
+        "use MODELHUB_AUTH=writes (or all) and create keys with `manage.py create_api_key`"
+    )
+MODELHUB_METRICS_SCOPE = env_str("MODELHUB_METRICS_SCOPE", "read").lower()
+if MODELHUB_METRICS_SCOPE not in {"open", "read", "infer", "admin"}:
+    raise ConfigurationError(
+        f"MODELHUB_METRICS_SCOPE must be open, read, infer or admin, got {MODELHUB_METRICS_SCOPE!r}"
+    )
+MODELHUB_KEY_CACHE_SECONDS = env_float("MODELHUB_KEY_CACHE_SECONDS", 10.0)
+MODELHUB_GRPC_SCOPES_MODULE = env_str("MODELHUB_GRPC_SCOPES_MODULE", "inference.grpc")
+
+# Host names clients may use. Loopback names always; on another address the operator names the others
+# (DJANGO_ALLOWED_HOSTS, '*' accepts any, which also gives up the DNS-rebinding protection).
+
+
+def _bound_host_names(host: str, configured: list[str]) -> list[str]:
+    """The bound address itself is a name clients may use; binding to every address needs explicit names."""
+    if LISTENS_ON_LOOPBACK:
+        return []
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return [host]  # a host name
+    if address.is_unspecified:
+        if not configured:
+            raise ConfigurationError(
+                f"HOST={host!r} listens on every address: set DJANGO_ALLOWED_HOSTS to the names clients "
+                "use (e.g. modelhub.example.com,10.0.0.5), or '*' to accept any Host header"
+            )
+        return []
+    return [f"[{address}]" if address.version == 6 else str(address)]
+
+
+_configured_hosts = env_list("DJANGO_ALLOWED_HOSTS", [])
+ALLOWED_HOSTS = [*LOOPBACK_NAMES, *_bound_host_names(LISTEN_HOST, _configured_hosts), *_configured_hosts]
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# Behind a TLS-terminating proxy (README "Security"): secure cookies, HSTS, trust X-Forwarded-Proto.
+MODELHUB_HTTPS = env_bool("MODELHUB_HTTPS", False)
+if MODELHUB_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("MODELHUB_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("MODELHUB_HSTS_INCLUDE_SUBDOMAINS", False)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# Admin login throttling (django-axes): 5 failures per user name and address lock out for 15 minutes.
+AXES_FAILURE_LIMIT = env_int("MODELHUB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_float("MODELHUB_LOGIN_LOCKOUT_MINUTES", 15.0) / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "access/lockout.html"
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -57,6 +134,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "channels",
+    "axes",
+    "access",
     "registry",
     "geti",
     "inference",
@@ -66,6 +145,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "access.middleware.RequestContextMiddleware",
+    "access.middleware.BrowserGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,6 +154,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "access.middleware.AccessPolicyMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -210,7 +293,9 @@ LIFECYCLE_LOAD_WAIT_SECONDS = env_float("MODELHUB_LOAD_WAIT_SECONDS", 60.0)
 # --- Nodes: one model cache on one host; its server processes do its node-local work (lifecycle/nodes.py) ---
 NODE_NAME = env_str("MODELHUB_NODE_NAME") or f"{socket.gethostname()}:{MODEL_CACHE_DIR.resolve()}"
 if len(NODE_NAME) > 255:
-    raise ConfigurationError("MODELHUB_NODE_NAME (or hostname + model cache folder) must be at most 255 characters")
+    raise ConfigurationError(
+        "MODELHUB_NODE_NAME (or hostname + model cache folder) must be at most 255 characters"
+    )
 NODE_SYNC_SECONDS = env_float("MODELHUB_NODE_SYNC_SECONDS", 1.0)
 
 # --- Geti ------------------------------------------------------------------------------------------------
@@ -239,8 +324,12 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.drf.BearerKeyAuthentication",
+        "access.drf.SessionPrincipalAuthentication",
+    ],
+    # Deny by default: a view without an `access_policy` dict is refused (access/drf.py).
+    "DEFAULT_PERMISSION_CLASSES": ["access.drf.AccessPolicyPermission"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
 }
@@ -252,6 +341,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs views obey the access policy like every other view (their own default is AllowAny).
+    "SERVE_PERMISSIONS": ["access.drf.AccessPolicyPermission"],
+    "SERVE_AUTHENTICATION": None,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

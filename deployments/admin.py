@@ -23,13 +23,15 @@ class DeploymentTaskAdmin(admin.ModelAdmin):
         "servable_name",
         "status",
         "current_step",
+        "requested_by",
         "created_at",
         "updated_at",
     ]
-    list_filter = ["kind", "status"]
+    list_filter = ["kind", "status", "requested_by"]
     search_fields = ["id", "model_id", "servable_name", "detail"]
     readonly_fields = [
         "id",
+        "requested_by",
         "kind",
         "model_id",
         "servable_name",

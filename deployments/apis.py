@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.policy import DEPLOY, READ
 from config.errors import ValidationFailed, validation_errors_from_drf
 from deployments import services
 from deployments.config import KEYS as CONFIG_KEYS
@@ -44,7 +45,7 @@ class TaskOutSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     metadata = serializers.JSONField(
-        help_text="steps [{name, status, started_at, finished_at, detail}], previous/new version, switched_at, timings"
+        help_text="steps [{name, status, started_at, finished_at, detail}], previous/new version, switched_at, timings, requested_by (who asked)"
     )
 
 
@@ -59,7 +60,7 @@ def task_to_dict(task: DeploymentTask) -> dict[str, Any]:
         "config": task.config,
         "created_at": task.created_at,
         "updated_at": task.updated_at,
-        "metadata": task.metadata,
+        "metadata": {**task.metadata, "requested_by": task.requested_by},
     }
 
 
@@ -89,6 +90,8 @@ def _created_response(task: DeploymentTask, created: bool) -> Response:
 
 
 class DeployApi(APIView):
+    access_policy = {"POST": DEPLOY}
+
     @extend_schema(
         summary="Deploy a registry model (green deployment)",
         description=(
@@ -118,6 +121,8 @@ class DeployApi(APIView):
 
 
 class DeployTaskApi(APIView):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="A deployment task", responses={200: TaskOutSerializer, 404: ERROR}, tags=["deployments"]
     )
@@ -126,6 +131,8 @@ class DeployTaskApi(APIView):
 
 
 class DeployCancelApi(APIView):
+    access_policy = {"POST": DEPLOY}
+
     @extend_schema(
         summary="Cancel a deployment",
         description="A pending task is canceled at once; a running one stops before its switch and the old version keeps serving.",
@@ -138,6 +145,8 @@ class DeployCancelApi(APIView):
 
 
 class DeployStatusApi(APIView):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="Newest deployment task of a model",
         responses={200: TaskOutSerializer, 404: ERROR},
@@ -148,6 +157,8 @@ class DeployStatusApi(APIView):
 
 
 class DeleteApi(APIView):
+    access_policy = {"POST": DEPLOY}
+
     @extend_schema(
         summary="Remove a model from the inference service",
         description=(
@@ -172,6 +183,8 @@ class DeleteApi(APIView):
 
 
 class DeleteTaskApi(APIView):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="A deletion task", responses={200: TaskOutSerializer, 404: ERROR}, tags=["deployments"]
     )
@@ -180,6 +193,8 @@ class DeleteTaskApi(APIView):
 
 
 class DeleteStatusApi(APIView):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="Newest deletion task of a model",
         responses={200: TaskOutSerializer, 404: ERROR},

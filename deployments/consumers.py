@@ -12,7 +12,6 @@ from channels.db import database_sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
 from config.consumers import PollingJsonConsumer
-
 from deployments.apis import task_to_dict
 from deployments.models import DeploymentTask
 from deployments.services import reap_if_stale
@@ -37,6 +36,8 @@ _snapshot = database_sync_to_async(_read, thread_sensitive=False)
 
 
 class DeploymentEventsConsumer(PollingJsonConsumer):
+    access_policy = {"CONNECT": "read"}
+
     async def connect(self) -> None:
         self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
         await self.accept()

@@ -47,6 +47,9 @@ class DeploymentTask(models.Model):
         null=True, blank=True, help_text="Updated by the worker while it runs the task."
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.CharField(
+        max_length=150, blank=True, help_text="Who asked: API key name, user name, 'anonymous' or 'system'."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

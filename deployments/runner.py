@@ -22,7 +22,7 @@ from django.utils import timezone
 from deployments.config import DeploymentConfig
 from deployments.models import DeploymentTask, TaskKind, TaskStatus
 from inference import cache
-from inference.lifecycle.models import DownloadJob, NodeCopy
+from inference.lifecycle.models import DownloadJob
 from inference.lifecycle.nodes import request_removal_from_nodes
 from inference.models import Servable, ServedVersion, ServingGeneration, VersionState
 from inference.selectors import live_processes, served_versions_of, serving_status, version_progress
@@ -381,7 +381,7 @@ def _delete(run: TaskRun) -> str:
         raise Refused(f"Model {run.task.model_id} no longer exists in the registry.")
     served = served_versions_of(model.pk)
     cached = cache.cached_path(model)
-    on_nodes = NodeCopy.objects.filter(model=model).exists() or DownloadJob.objects.filter(model=model).exists()
+    on_nodes = DownloadJob.objects.filter(model=model).exists()  # downloaded to (or downloading on) the nodes
     if not served and cached is None and not on_nodes:
         raise Refused(f"Model {model.pk} is not deployed: it is not served and has no local files.")
     with run.step("unload") as step:
@@ -424,7 +424,16 @@ def abandon(task: DeploymentTask) -> None:
     elif task.kind == TaskKind.DEPLOY and new and metadata.get("switched_at") and metadata.get("previous"):
         _retire(new["servable"], metadata["previous"]["version"])
     last = task.heartbeat_at.isoformat() if task.heartbeat_at else "never"
+    for step in metadata.get("steps", []):  # the dead worker's open step must not show `running` forever
+        if step.get("status") == "running":
+            step.update(
+                status="failed",
+                finished_at=_now(),
+                detail=step.get("detail") or f"The worker running this step stopped (last heartbeat {last}).",
+            )
+    metadata.update(current_step=None, finished_at=_now())
     DeploymentTask.objects.filter(pk=task.pk, status=TaskStatus.PROCESSING).update(
+        metadata=metadata,
         status=TaskStatus.FAILED,
         detail=f"The worker running this task stopped (last heartbeat {last}); the previous version kept serving."
         if not metadata.get("switched_at")

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from access import audit
 from config.errors import ServiceError
 from deployments.config import DeploymentConfig, parse_config
 from deployments.models import ACTIVE_STATUSES, DeploymentTask, TaskKind, TaskStatus
@@ -57,7 +58,13 @@ def _task_create(
     servable_name = (
         config.servable_name or identity_for(model).servable_name if kind == TaskKind.DEPLOY else ""
     )
-    task = DeploymentTask(kind=kind, model_id=model_id, servable_name=servable_name, config=config.as_dict())
+    task = DeploymentTask(
+        kind=kind,
+        model_id=model_id,
+        servable_name=servable_name,
+        config=config.as_dict(),
+        requested_by=audit.who(),
+    )
     if task_id:
         task.id = task_id
     with transaction.atomic():
@@ -73,6 +80,8 @@ def _task_create(
         if task.status == TaskStatus.PENDING:
             transaction.on_commit(lambda: enqueue(task.pk))
     logger.info("Created %s task %s for model %s (%s)", kind, task.pk, model_id, task.status)
+    action = "deploy" if kind == TaskKind.DEPLOY else "delete_deployment"
+    audit.record(action, "model", model_id, task=task.pk, status=task.status, servable=servable_name)
     return task, True
 
 
@@ -117,6 +126,7 @@ def enqueue(task_id: str) -> None:
 def task_cancel(*, task_id: str) -> DeploymentTask:
     """Cancel a pending task at once, or ask the worker to stop a running deployment before its switch."""
     task = task_get(task_id=task_id, kind=TaskKind.DEPLOY)
+    audit.record("cancel_deployment", "deployment_task", task_id, model_id=task.model_id)
     if DeploymentTask.objects.filter(pk=task_id, status=TaskStatus.PENDING).update(
         status=TaskStatus.CANCELED, detail="Canceled before it started.", updated_at=timezone.now()
     ):

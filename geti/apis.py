@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.policy import READ, WRITE
 from config.errors import ValidationFailed, validation_errors_from_drf
 from geti import selectors, services
 from geti.client import GetiConfig, is_object_id
@@ -60,6 +61,8 @@ def _job_response(request: Request, job: GetiImportJob) -> HttpResponse:
 
 
 class ProjectListApi(APIView):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="Get projects in a remote Intel® Geti workspace",
         description=f"Every project (all pages) with its model groups, models and OpenVINO optimized models. {CONFIG_NOTE}",
@@ -72,6 +75,8 @@ class ProjectListApi(APIView):
 
 
 class ProjectDetailApi(APIView):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="Get a project by ID in a remote Intel® Geti workspace",
         description=CONFIG_NOTE,
@@ -88,6 +93,8 @@ class ProjectDetailApi(APIView):
 
 
 class GetiModelsDownloadApi(APIView):
+    access_policy = {"POST": WRITE}
+
     @extend_schema(
         summary="Store 1 or more OpenVINO optimized models from a remote Intel® Geti workspace in the registry",
         description=(
@@ -143,6 +150,8 @@ class GetiModelsDownloadApi(APIView):
 
 
 class ImportJobApi(APIView):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="Outcome of a Geti import that answered 202",
         description="202 with the job while it runs; once finished, the status and text of the import (201, 403, 404, 409, ...).",

@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from access import audit
 from config.errors import ServiceError, ValidationFailed
 from geti.client import (
     GetiClient,
@@ -325,6 +326,7 @@ def import_job_create(*, project_id: str, refs: list[ModelRef], enqueue: bool = 
     job = GetiImportJob.objects.create(
         project_id=project_id, requested=[{"id": ref.id, "group_id": ref.group_id} for ref in refs]
     )
+    audit.record("geti_import", "geti_project", project_id, job=str(job.pk), models=[ref.id for ref in refs])
     if enqueue:
         transaction.on_commit(
             lambda: async_task(

@@ -4,16 +4,22 @@ The server answers these paths on the lean ASGI path before Django (inference/as
 same answers through Django (same handler, same texts), e.g. under a plain WSGI server or Django's test client.
 """
 
+from collections.abc import Coroutine
+from contextvars import Context, copy_context
 from typing import Any
 
+import orjson
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from access.policy import current_principal, current_request_id, metrics_scope
 from inference import serializers as s
 from inference.handlers import Reply, handle
+from inference.protocols.routing import SCOPE_OF_KIND, Kind
 from inference.runtime import get_runtime
 
 NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="Servable (model) name")
@@ -27,17 +33,30 @@ NOT_FOUND = {404: ERROR}
 PREDICT_ERRORS = {400: ERROR, 404: ERROR, 406: ERROR, 412: ERROR, 413: ERROR, 500: ERROR}
 
 
-class ProtocolView(APIView):
-    """Hands the raw request to the protocol handler; wrong methods get OVMS's 406, not Django's 405."""
+async def in_context(context: Context, coroutine: Coroutine[Any, Any, Reply]) -> Reply:
+    for variable in (current_principal, current_request_id):
+        if variable in context:
+            variable.set(context[variable])
+    return await coroutine
 
-    authentication_classes: list[Any] = []
-    permission_classes: list[Any] = []
+
+class ProtocolView(APIView):
+    """Hands the raw request to the protocol handler; wrong methods get OVMS's 406, not Django's 405.
+
+    Access: each view's `access_policy` comes from SCOPE_OF_KIND, the lean path's table, so both paths agree;
+    refusals keep the protocols' {"error": ...} shape.
+    """
+
+    access_policy: dict[str, str] = {}
 
     def dispatch_protocol(self, request: Request) -> HttpResponse:
         headers = [(key.lower().encode(), value.encode()) for key, value in request.headers.items()]
         runtime = get_runtime()
+        # The serving loop runs the handler in its own context: hand it the caller's (audit: who reloaded).
         reply: Reply = runtime.run(
-            handle(runtime, request.method or "GET", request.path, headers, request.body)
+            in_context(
+                copy_context(), handle(runtime, request.method or "GET", request.path, headers, request.body)
+            )
         )
         response = HttpResponse(reply.body, status=reply.status, content_type=reply.content_type.decode())
         if reply.header_length is not None:
@@ -47,8 +66,23 @@ class ProtocolView(APIView):
     def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.dispatch_protocol(request)
 
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, exceptions.APIException) and exc.status_code in (401, 403):
+            status = (
+                401 if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed) else 403
+            )
+            response = HttpResponse(
+                orjson.dumps({"error": str(exc.detail)}), status=status, content_type="application/json"
+            )
+            if status == 401:
+                response["WWW-Authenticate"] = 'Bearer realm="modelhub"'
+            return response
+        return super().handle_exception(exc)
+
 
 class TfsModelStatusApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.TFS_STATUS]}
+
     @extend_schema(tags=TFS, summary="Model status (all versions, or one)", parameters=[NAME],
                    responses={200: s.ModelStatusSerializer, **NOT_FOUND})  # fmt: skip
     def get(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -56,6 +90,8 @@ class TfsModelStatusApi(ProtocolView):
 
 
 class TfsModelVersionStatusApi(TfsModelStatusApi):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.TFS_STATUS]}
+
     @extend_schema(tags=TFS, summary="Model version status", parameters=[NAME, VERSION],
                    responses={200: s.ModelStatusSerializer, **NOT_FOUND})  # fmt: skip
     def get(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -63,6 +99,8 @@ class TfsModelVersionStatusApi(TfsModelStatusApi):
 
 
 class TfsModelMetadataApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.TFS_METADATA]}
+
     @extend_schema(tags=TFS, summary="Model metadata (SignatureDefMap)", parameters=[NAME],
                    responses={200: s.TfsMetadataSerializer, **NOT_FOUND})  # fmt: skip
     def get(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -70,6 +108,8 @@ class TfsModelMetadataApi(ProtocolView):
 
 
 class TfsModelVersionMetadataApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.TFS_METADATA]}
+
     @extend_schema(tags=TFS, summary="Model version metadata (SignatureDefMap)", parameters=[NAME, VERSION],
                    responses={200: s.TfsMetadataSerializer, **NOT_FOUND})  # fmt: skip
     def get(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -77,6 +117,8 @@ class TfsModelVersionMetadataApi(ProtocolView):
 
 
 class TfsPredictApi(ProtocolView):
+    access_policy = {"POST": SCOPE_OF_KIND[Kind.TFS_PREDICT]}
+
     @extend_schema(tags=TFS, summary="Predict (row format: instances; column format: inputs)", parameters=[NAME],
                    request=s.TfsPredictRequestSerializer, responses={200: s.TfsPredictResponseSerializer, **PREDICT_ERRORS})  # fmt: skip
     def post(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -84,6 +126,8 @@ class TfsPredictApi(ProtocolView):
 
 
 class TfsVersionPredictApi(ProtocolView):
+    access_policy = {"POST": SCOPE_OF_KIND[Kind.TFS_PREDICT]}
+
     @extend_schema(tags=TFS, summary="Predict with one model version", parameters=[NAME, VERSION],
                    request=s.TfsPredictRequestSerializer, responses={200: s.TfsPredictResponseSerializer, **PREDICT_ERRORS})  # fmt: skip
     def post(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -91,12 +135,16 @@ class TfsVersionPredictApi(ProtocolView):
 
 
 class ConfigStatusApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.CONFIG_STATUS]}
+
     @extend_schema(tags=TFS, summary="Status of every served model", responses={200: s.CONFIG_STATUS_SCHEMA})
     def get(self, request: Request) -> HttpResponse:
         return self.dispatch_protocol(request)
 
 
 class ConfigReloadApi(ProtocolView):
+    access_policy = {"POST": SCOPE_OF_KIND[Kind.CONFIG_RELOAD]}
+
     @extend_schema(
         tags=TFS, summary="Reload: apply config.json and database changes now", request=None,
         description="201 when something was loaded or unloaded, 200 when nothing changed; the body is every model's status.",
@@ -107,6 +155,8 @@ class ConfigReloadApi(ProtocolView):
 
 
 class ServerLiveApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_LIVE]}
+
     @extend_schema(
         tags=KSERVE, summary="Server live", responses={200: OpenApiResponse(description="Live (empty body)")}
     )
@@ -115,6 +165,8 @@ class ServerLiveApi(ProtocolView):
 
 
 class ServerReadyApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_READY]}
+
     @extend_schema(tags=KSERVE, summary="Server ready",
                    responses={200: OpenApiResponse(description="Ready (empty body)"), 503: OpenApiResponse(description="Still loading")})  # fmt: skip
     def get(self, request: Request) -> HttpResponse:
@@ -122,12 +174,16 @@ class ServerReadyApi(ProtocolView):
 
 
 class ServerMetadataApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_SERVER_METADATA]}
+
     @extend_schema(tags=KSERVE, summary="Server metadata", responses={200: s.ServerMetadataSerializer})
     def get(self, request: Request) -> HttpResponse:
         return self.dispatch_protocol(request)
 
 
 class ModelMetadataApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_MODEL_METADATA]}
+
     @extend_schema(
         tags=KSERVE,
         summary="Model metadata",
@@ -139,6 +195,8 @@ class ModelMetadataApi(ProtocolView):
 
 
 class ModelVersionMetadataApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_MODEL_METADATA]}
+
     @extend_schema(tags=KSERVE, summary="Model version metadata", parameters=[NAME, VERSION],
                    responses={200: s.ModelMetadataSerializer, **NOT_FOUND})  # fmt: skip
     def get(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -146,6 +204,8 @@ class ModelVersionMetadataApi(ProtocolView):
 
 
 class ModelReadyApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_MODEL_READY]}
+
     @extend_schema(tags=KSERVE, summary="Model ready", parameters=[NAME],
                    responses={200: OpenApiResponse(description="Ready (empty body)"), **NOT_FOUND})  # fmt: skip
     def get(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -153,6 +213,8 @@ class ModelReadyApi(ProtocolView):
 
 
 class ModelVersionReadyApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_MODEL_READY]}
+
     @extend_schema(tags=KSERVE, summary="Model version ready", parameters=[NAME, VERSION],
                    responses={200: OpenApiResponse(description="Ready (empty body)"), **NOT_FOUND})  # fmt: skip
     def get(self, request: Request, **kwargs: Any) -> HttpResponse:
@@ -174,6 +236,8 @@ INFER_HEADER = OpenApiParameter(
 
 
 class ModelInferApi(ProtocolView):
+    access_policy = {"POST": SCOPE_OF_KIND[Kind.KFS_INFER]}
+
     @extend_schema(tags=KSERVE, summary="Inference", description=INFER_DESCRIPTION, parameters=[NAME, INFER_HEADER],
                    request={"application/json": s.InferRequestSerializer, "application/octet-stream": OpenApiTypes.BINARY},
                    responses={200: s.InferResponseSerializer, **PREDICT_ERRORS})  # fmt: skip
@@ -182,6 +246,8 @@ class ModelInferApi(ProtocolView):
 
 
 class ModelVersionInferApi(ProtocolView):
+    access_policy = {"POST": SCOPE_OF_KIND[Kind.KFS_INFER]}
+
     @extend_schema(tags=KSERVE, summary="Inference with one model version", description=INFER_DESCRIPTION,
                    parameters=[NAME, VERSION, INFER_HEADER],
                    request={"application/json": s.InferRequestSerializer, "application/octet-stream": OpenApiTypes.BINARY},
@@ -191,6 +257,10 @@ class ModelVersionInferApi(ProtocolView):
 
 
 class MetricsApi(ProtocolView):
+    @property
+    def access_policy(self) -> dict[str, str]:  # type: ignore[override]
+        return {"GET": metrics_scope()}  # MODELHUB_METRICS_SCOPE
+
     @extend_schema(tags=["Metrics"], summary="Prometheus metrics (OVMS names)",
                    responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Prometheus text format")})  # fmt: skip
     def get(self, request: Request) -> HttpResponse:

@@ -2,13 +2,22 @@
 
 Django costs ~0.85 ms per request on this kind of machine; this path costs a fraction of that (DESIGN.md
 section 5). Everything else goes to the wrapped application (Django).
+
+Access (README "Security"): one pass over the headers checks Host (DNS rebinding) and refuses POSTs sent by
+another site's page; with MODELHUB_AUTH=writes|all the route's scope (SCOPE_OF_KIND) goes through
+access.policy. With "off", or an anonymous scope and no Authorization header, no auth work is done.
 """
 
 from typing import Any
 
+import orjson
+
+from access import policy
+from access.browser import CROSS_SITE_REFUSED, HOST_REFUSED, cross_site_refusal, host_allowed
 from config.asgi_limits import ASGIApp, Receive, Scope, Send
-from inference.handlers import handle
-from inference.protocols.routing import handles
+from inference.handlers import Reply, handle
+from inference.protocols.errors import InferenceError
+from inference.protocols.routing import Route, handles, resolve
 from inference.runtime import get_runtime
 
 
@@ -25,19 +34,93 @@ class InferenceRouter:
         if scope["type"] != "http" or not handles(scope["path"]):
             await self.fallback(scope, receive, send)
             return
+        route: Route | None = None
+        policy.current_principal.set(policy.ANONYMOUS)  # until a key says otherwise (audit of config reloads)
+        reply = _browser_refusal(scope)
+        if reply is None and policy.mode() != policy.OFF:
+            route, reply = await _access(scope)
+        if reply is not None:
+            await _drain(receive)
+            await _send(send, reply)
+            return
         try:
             body = await _read_body(receive)
         except ClientDisconnected:
             return
-        reply = await handle(self.runtime, scope["method"], scope["path"], scope["headers"], body)
-        headers: list[tuple[bytes, bytes]] = [
-            (b"content-type", reply.content_type),
-            (b"content-length", str(len(reply.body)).encode()),
-        ]
-        if reply.header_length is not None:
-            headers.append((b"inference-header-content-length", str(reply.header_length).encode()))
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.body})
+        reply = await handle(self.runtime, scope["method"], scope["path"], scope["headers"], body, route)
+        await _send(send, reply)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def _browser_refusal(scope: Scope) -> Reply | None:
+    host = origin = fetch_site = None
+    for key, value in scope["headers"]:
+        if key == b"host":
+            host = value
+        elif key == b"origin":
+            origin = value
+        elif key == b"sec-fetch-site":
+            fetch_site = value
+    host_text = host.decode("latin-1") if host is not None else None
+    if host_text is not None and not host_allowed(host_text):
+        return Reply(400, b'{"error":"' + HOST_REFUSED.encode() + b'"}')
+    if (origin is not None or fetch_site is not None) and cross_site_refusal(
+        scope["method"],
+        host_text,
+        origin.decode("latin-1") if origin is not None else None,
+        fetch_site.decode("latin-1") if fetch_site is not None else None,
+    ):
+        return Reply(403, b'{"error":"' + CROSS_SITE_REFUSED.encode() + b'"}')
+    return None
+
+
+async def _access(scope: Scope) -> tuple[Route | None, Reply | None]:
+    """The route (resolved once, handed to the handler) and a refusal, if any. Sets the audit principal."""
+    try:
+        route = resolve(scope["method"], scope["path"])
+    except InferenceError:
+        return None, None  # the handler answers the protocol's 400/406; nothing runs
+    required = policy.scope_of_kind(route.kind)
+    authorization = _header(scope, b"authorization")
+    if authorization is None and not policy.needs_key(required):
+        return route, None
+    try:
+        principal = await policy.aauthorize(required, authorization)
+    except policy.AccessDenied as denied:
+        return route, Reply(denied.status, policy_error_body(denied.message))
+    policy.current_principal.set(principal)
+    return route, None
+
+
+def policy_error_body(message: str) -> bytes:
+    return orjson.dumps({"error": message})
+
+
+async def _send(send: Send, reply: Reply) -> None:
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", reply.content_type),
+        (b"content-length", str(len(reply.body)).encode()),
+    ]
+    if reply.header_length is not None:
+        headers.append((b"inference-header-content-length", str(reply.header_length).encode()))
+    if reply.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="modelhub"'))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _drain(receive: Receive) -> None:
+    """Read (and drop) a refused request's body, so the connection can carry the next request."""
+    try:
+        await _read_body(receive)
+    except ClientDisconnected:
+        pass
 
 
 async def _read_body(receive: Receive) -> bytearray:

@@ -40,10 +40,17 @@ def error_reply(error: InferenceError) -> Reply:
 
 
 async def handle(
-    runtime: Runtime, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray
+    runtime: Runtime,
+    method: str,
+    path: str,
+    headers: Iterable[tuple[bytes, bytes]],
+    body: bytes | bytearray,
+    route: Route | None = None,
 ) -> Reply:
+    """`route`: already resolved by the caller (the lean path resolves it once to decide access)."""
     try:
-        route = resolve(method, path)
+        if route is None:
+            route = resolve(method, path)
         kind = route.kind
         if kind is Kind.KFS_INFER:
             return await _kserve_infer(runtime, route, headers, body)

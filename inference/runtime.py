@@ -29,10 +29,11 @@ import numpy as np
 import openvino as ov
 import orjson
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from access import audit
 from inference import cache, config_file, metrics
 from inference.models import (
     Servable,
@@ -545,7 +546,12 @@ class Runtime:
         return view
 
     async def reload(self) -> bool:
-        """Reconcile now (POST /v1/config/reload); True when anything changed."""
+        """Reconcile now (POST /v1/config/reload); True when anything changed. Audited (who asked)."""
+        changed = await self._reload()
+        await asyncio.to_thread(audit.record, "config_reload", "serving", "", changed=changed)
+        return changed
+
+    async def _reload(self) -> bool:
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
         if (
             not self._threads
@@ -855,8 +861,8 @@ class Runtime:
     def _report(self, version: LoadedVersion, *, error: str | None = None) -> None:
         """Record what this process holds (read by wait_for_version, the lifecycle API and deployments)."""
         key = (version.name, version.version)
-        if not self._threads:
-            return  # not a serving process (tests that reconcile in-process, management commands)
+        if not self._threads or self._stop.is_set():
+            return  # not a serving process (tests, commands), or stopping: its reports go with its process row
         try:
             if version.state == END:
                 VersionReport.objects.filter(
@@ -864,13 +870,24 @@ class Runtime:
                 ).delete()
                 self._reported.discard(key)
                 return
-            VersionReport.objects.update_or_create(
-                process_id=self.process_id, servable_name=version.name, version=version.version,
-                defaults={
-                    "state": version.state, "error_code": version.error_code, "error_message": error or version.error,
-                    "warmed_up": version.warmed_up, "ram_bytes": version.ram_bytes,
-                },
-            )  # fmt: skip
+            defaults = {
+                "state": version.state, "error_code": version.error_code, "error_message": error or version.error,
+                "warmed_up": version.warmed_up, "ram_bytes": version.ram_bytes,
+            }  # fmt: skip
+            for attempt in (1, 2):
+                try:
+                    with transaction.atomic():
+                        VersionReport.objects.update_or_create(
+                            process_id=self.process_id, servable_name=version.name, version=version.version,
+                            defaults=defaults,
+                        )  # fmt: skip
+                    break
+                except IntegrityError:
+                    # "FOREIGN KEY constraint failed": no process row yet (the reconciler loaded a model
+                    # before the first heartbeat wrote it) or it was removed as stale. Write it and retry.
+                    if attempt == 2:
+                        raise
+                    self._register(timezone.now())
             self._reported.add(key)
         except Exception:
             logger.exception("Could not report %s:%s", version.name, version.version)
@@ -886,6 +903,9 @@ class Runtime:
                     connection.close()  # the next beat reconnects
                 beats += 1
                 self._stop.wait(settings.INFERENCE_HEARTBEAT_SECONDS)
+            for thread in self._threads:  # no report may follow the removal of the process row
+                if thread is not threading.current_thread():
+                    thread.join(10)
             ServingProcess.objects.filter(pk=self.process_id).delete()
         except Exception:
             logger.exception("Could not remove this serving process's record")
@@ -898,17 +918,20 @@ class Runtime:
             last_seen=now, generation_seen=self._generation_seen or 0
         )
         if not updated:  # first beat, or our row was cleaned up as stale while we were busy
-            ServingProcess.objects.update_or_create(
-                pk=self.process_id,
-                defaults={"host": socket.gethostname(), "pid": os.getpid(), "started_at": self.started_at,
-                          "last_seen": now, "generation_seen": self._generation_seen or 0},
-            )  # fmt: skip
+            self._register(now)
             for view in self.servables.values():
                 for version in view.versions.values():
                     self._report(version)
         if cleanup:
             stale = now - timedelta(seconds=settings.INFERENCE_STALE_SECONDS)
             ServingProcess.objects.filter(last_seen__lt=stale).delete()
+
+    def _register(self, now: datetime) -> None:
+        ServingProcess.objects.update_or_create(
+            pk=self.process_id,
+            defaults={"host": socket.gethostname(), "pid": os.getpid(), "started_at": self.started_at,
+                      "last_seen": now, "generation_seen": self._generation_seen or 0},
+        )  # fmt: skip
 
 
 def _plan(servable: str, version: int, *, content: Any, **options: Any) -> VersionPlan:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from access import audit
 from config.errors import ServiceError, ValidationFailed
 from inference import config_file
 from inference.cache import identity_for
@@ -64,6 +65,7 @@ def servable_load(*, model_id: str, config: dict[str, Any] | None = None) -> Ser
             row = ServedVersion.objects.create(servable=servable, version=number, model=model)
         ServingGeneration.bump()
     logger.info("Serving model %s as %s version %s", model_id, name, row.version)
+    audit.record("load", "model", model_id, servable=name, version=row.version)
     return row
 
 
@@ -90,6 +92,7 @@ def servable_unload(*, model_id: str) -> int:
             ServingGeneration.bump()
     if rows:
         logger.info("Stopped serving model %s (%s version(s))", model_id, len(rows))
+    audit.record("unload", "model", model_id, removed_versions=len(rows))
     return len(rows)
 
 

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.policy import OPEN, READ, WRITE
 from config import health
 from config.errors import StatusMessageError, ValidationFailed, validation_errors_from_drf
 from registry import selectors, services
@@ -112,21 +113,24 @@ class RegistryApi(APIView):
 
 
 class HealthApi(RegistryApi):
-    access_policy = {"GET": "open"}
+    access_policy = {"GET": OPEN}
 
     @extend_schema(
         summary="Health of the service",
         description=(
-            "Readiness for a load balancer: 200 `{\"status\": \"ok\"}` when this server reaches the database "
+            'Readiness for a load balancer: 200 `{"status": "ok"}` when this server reaches the database '
             "(`SELECT 1`) and the artifact storage (write, read and delete a probe object); otherwise 503 "
-            "`{\"status\": \"unavailable\", \"failing\": {component: reason}}`. No auth, never cached. "
+            '`{"status": "unavailable", "failing": {component: reason}}`. No auth, never cached. '
             "Liveness without I/O: `GET /v2/health/live`."
         ),
         responses={
             200: inline_serializer("Health", {"status": serializers.CharField()}),
             503: inline_serializer(
                 "HealthFailing",
-                {"status": serializers.CharField(), "failing": serializers.DictField(child=serializers.CharField())},
+                {
+                    "status": serializers.CharField(),
+                    "failing": serializers.DictField(child=serializers.CharField()),
+                },
             ),
         },
         tags=["registry"],
@@ -142,6 +146,8 @@ class HealthApi(RegistryApi):
 
 
 class ModelListCreateApi(RegistryApi):
+    access_policy = {"GET": READ, "POST": WRITE}
+
     @extend_schema(
         summary="List registered models",
         description=(
@@ -251,6 +257,8 @@ def _query_int(params: Any, key: str, *, minimum: int) -> int | None:
 
 
 class ModelDetailApi(RegistryApi):
+    access_policy = {"GET": READ, "PUT": WRITE, "DELETE": WRITE}
+
     @extend_schema(
         summary="Get a registered model",
         responses={
@@ -315,6 +323,8 @@ class ModelDetailApi(RegistryApi):
 
 
 class ModelFilesApi(RegistryApi):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="Download the model's ZIP",
         description="Streams the stored ZIP. Supports a single HTTP Range (206) for resumable downloads.",

@@ -9,6 +9,7 @@ from django.db.models import ProtectedError
 from django.dispatch import Signal
 from django.utils import timezone
 
+from access import audit
 from config.errors import PlainTextError, ValidationFailed
 from registry.artifacts import (
     ArchiveRejected,
@@ -49,7 +50,9 @@ def model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> Mo
     The archive is consumed: moved into storage on success, deleted on failure.
     """
     try:
-        return _model_create(fields=fields, archive=archive)
+        model = _model_create(fields=fields, archive=archive)
+        audit.record("register", "model", model.pk, name=model.name, version=model.version)
+        return model
     finally:
         if archive is not None:
             archive.discard()
@@ -148,6 +151,7 @@ def model_update(*, model_id: str, fields: dict[str, Any]) -> Model:
         except IntegrityError:
             _raise_if_conflicting(model, exclude_id=model.pk)
             raise
+    audit.record("update", "model", model_id, fields=sorted(fields))
     return model
 
 
@@ -167,6 +171,7 @@ def model_delete(*, model_id: str) -> None:
         users = ", ".join(sorted({str(obj) for obj in exc.protected_objects}))
         raise ModelInUse(f"Model {model_id} is in use ({users}); unload or undeploy it first.") from None
     logger.info("Deleted model %s and its file %s", model_id, stored_name or "(none)")
+    audit.record("delete", "model", model_id, name=model.name, version=model.version)
 
 
 def model_attach_archive(*, model_id: str, archive: StagedArchive) -> Model:

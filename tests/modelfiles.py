@@ -72,6 +72,15 @@ def onnx_zip(path: Path, name: str = "model.onnx") -> bytes:
     return zip_files({name: path})
 
 
+def _padded(archive: bytes, size: int) -> bytes:
+    import os
+
+    buffer = io.BytesIO(archive)
+    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_STORED) as zipped:
+        zipped.writestr("extra/padding.dat", os.urandom(size))
+    return buffer.getvalue()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write example model ZIPs for trying modelhub by hand (the README uses these)."""
     import argparse
@@ -83,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         "constant", help="IR model: input 'input' f32 [1,4] -> 'output' filled with VALUE"
     )
     constant.add_argument("--value", type=float, required=True)
+    constant.add_argument(
+        "--pad-mb",
+        type=int,
+        default=0,
+        help="add this many MB of random bytes (a download that takes a while)",
+    )
     constant.add_argument("out", type=Path)
     for name, help_text in (
         ("magika", "magika's ONNX model (one input)"),
@@ -94,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.kind == "constant":
             data = ir_zip(build_constant_model(args.value), Path(tmp))
+            if args.pad_mb:
+                data = _padded(data, args.pad_mb * 1_000_000)
         elif args.kind == "two-io":
             data = ir_zip(build_two_io_model(), Path(tmp))
         else:

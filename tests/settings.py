@@ -4,5 +4,7 @@ import os
 import tempfile
 
 os.environ.setdefault("MODELHUB_DATA_DIR", tempfile.mkdtemp(prefix="modelhub-test-"))
+# Tests of everything but access run without keys (tests/access/ switches the mode per test).
+os.environ.setdefault("MODELHUB_AUTH", "off")
 
 from config.settings import *  # noqa: E402,F403

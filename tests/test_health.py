@@ -26,7 +26,10 @@ def test_health_is_503_when_the_artifact_storage_fails(tmp_path: Path, settings:
     blocker.write_text("a file where the storage folder should be")
     settings.STORAGES = {  # type: ignore[attr-defined]
         **settings.STORAGES,  # type: ignore[attr-defined]
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": blocker}},
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": blocker},
+        },
     }
     response = APIClient().get("/health")
     assert response.status_code == 503

@@ -172,7 +172,8 @@ def test_a_killed_cluster_takes_its_sentinel_and_workers_with_it(tmp_path: Path)
         cluster = next(  # the cluster's forks share its command line; it is the one run.py started
             pid
             for pid in processes_of(run.data_dir)
-            if b"config.worker" in Path(f"/proc/{pid}/cmdline").read_bytes() and parent_of(pid) == run.process.pid
+            if b"config.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            and parent_of(pid) == run.process.pid
         )
         os.kill(cluster, signal.SIGKILL)
         assert run.process.wait(timeout=60) != 0  # run.py saw its worker die and stopped

@@ -1,7 +1,8 @@
 """HTTP endpoints of the model lifecycle (spec/model-lifecycle-api.txt): validate, call a service, render.
 
-Errors are {"detail": "<message>"}; validation errors the registry's 422 list. The WebSocket
-/model/{model}/download/progress is `consumers.DownloadProgressConsumer`.
+Errors are {"detail": "<message>"}; validation errors the registry's 422 list. /model/{model}/download/progress
+answers a plain GET here and a WebSocket in `consumers.DownloadProgressConsumer` (Channels routes the
+websocket scope, Django the HTTP one). The official Pieces OS client (pieces-os-client) works unmodified.
 """
 
 from collections.abc import Callable
@@ -14,9 +15,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.policy import DEPLOY, READ, WRITE
 from config.errors import ValidationFailed, validation_errors_from_drf
 from inference.lifecycle import loading, selectors, services
-from inference.lifecycle.serializers import ModelObjectSerializer, ModelUpdateSerializer
+from inference.lifecycle.serializers import (
+    DownloadProgressSerializer,
+    ModelObjectSerializer,
+    ModelUpdateSerializer,
+)
 from registry.apis import VALIDATION_ERROR
 
 DETAIL = inline_serializer("LifecycleError", {"detail": serializers.CharField()})
@@ -37,6 +43,7 @@ class _ModelActionApi(APIView):
 
 
 class ModelDownloadApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = services.download_start
 
     @extend_schema(
@@ -45,7 +52,7 @@ class ModelDownloadApi(_ModelActionApi):
             "Returns the Model object at once; a background worker copies the model's ZIP from artifact storage "
             "(or, for a model registered with a `source_url`, fetches it over HTTP(S) with resume and sha256 "
             "check) and unpacks it into this node's model cache. A call while a download runs joins it. "
-            "Watch it on the WebSocket `/model/{model}/download/progress`."
+            "Watch it on the WebSocket `/model/{model}/download/progress`, or GET that path for the progress now."
         ),
         request=None,
         responses={
@@ -60,6 +67,7 @@ class ModelDownloadApi(_ModelActionApi):
 
 
 class ModelDownloadCancelApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = services.download_cancel
 
     @extend_schema(
@@ -78,6 +86,7 @@ class ModelDownloadCancelApi(_ModelActionApi):
 
 
 class ModelLoadApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = loading.model_load
 
     @extend_schema(
@@ -100,6 +109,7 @@ class ModelLoadApi(_ModelActionApi):
 
 
 class ModelUnloadApi(_ModelActionApi):
+    access_policy = {"POST": DEPLOY}
     action = loading.model_unload
 
     @extend_schema(
@@ -118,6 +128,8 @@ class ModelUnloadApi(_ModelActionApi):
 
 
 class ModelSnapshotApi(APIView):
+    access_policy = {"GET": READ}
+
     @extend_schema(
         summary="A model's lifecycle snapshot",
         description='The spec answers an unknown id with 410 ("model was not found.").',
@@ -129,15 +141,39 @@ class ModelSnapshotApi(APIView):
         return Response(selectors.model_snapshot(model_id=model))
 
 
+class ModelDownloadProgressApi(APIView):
+    access_policy = {"GET": READ}
+
+    @extend_schema(
+        summary="A model's download progress, now",
+        description=(
+            "The current `ModelDownloadProgress` (what pieces-os-client's `model_specific_model_download_progress` "
+            "reads): the frame the WebSocket on the same path would send now. Poll it until a terminal status "
+            "(COMPLETED, FAILED, CANCELED), or open the WebSocket for a frame on every change."
+        ),
+        responses={200: DownloadProgressSerializer, 404: _error("Unknown model id")},
+        tags=["lifecycle"],
+    )
+    def get(self, request: Request, model: str) -> Response:
+        services.download_recover_if_stale(model_id=model)
+        return Response(selectors.download_progress(model_id=model))
+
+
 class ModelUpdateApi(APIView):
+    access_policy = {"POST": WRITE}
     parser_classes = [JSONParser]
 
     @extend_schema(
         summary="Update a custom model",
         description=(
-            "Body: a Model object (as GET /model/{model} returns it). `name`, `version`, `description`, `type` "
-            "(format) and `usage` (category) change; computed fields are ignored. Only for custom models "
-            "(uploaded by a user): a model imported from Geti is a 403."
+            "Body: a Pieces `Model` object, as GET /model/{model} returns it or as pieces-os-client sends it; every "
+            "field of the Pieces schema is accepted and `null` means no change. `id` names the model (it cannot "
+            "change: an id of no model is a 404). Applied: `name`, `version`, `description`, `type`, `usage` "
+            "(values of the Pieces enums) and `format`. The other fields are checked for their JSON type and "
+            "ignored: computed ones (`created`, `bytes`, `downloaded`, ...) and Pieces fields modelhub has no use "
+            "for (`capabilities`, `foundation`, `maxTokens`, `parameters`, `score`, ...). A key outside the "
+            "Pieces schema, or a value of the wrong type, is a 422. Only for custom models (uploaded by a user): "
+            "a model imported from Geti is a 403."
         ),
         request=ModelUpdateSerializer,
         responses={
@@ -155,17 +191,12 @@ class ModelUpdateApi(APIView):
             raise ValidationFailed.single(
                 ["body"], "The body must be a Model object (a JSON object).", "model_attributes_type"
             )
-        known = set(ModelUpdateSerializer().fields) | ModelUpdateSerializer.READ_ONLY_KEYS
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(ModelUpdateSerializer().fields))
         if unknown:
             raise ValidationFailed.single(
                 ["body"], f"Unsupported key(s) found: {', '.join(unknown)}", "extra_forbidden"
             )
-        serializer = ModelUpdateSerializer(
-            data={
-                key: value for key, value in data.items() if key not in ModelUpdateSerializer.READ_ONLY_KEYS
-            }
-        )
+        serializer = ModelUpdateSerializer(data=data)
         if not serializer.is_valid():
             raise ValidationFailed(validation_errors_from_drf(serializer.errors))
         changes = dict(serializer.validated_data)

@@ -14,7 +14,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from config.consumers import PollingJsonConsumer
-
 from inference.lifecycle import selectors, services
 from inference.lifecycle.events import group_name, is_terminal
 from inference.lifecycle.models import DownloadStatus
@@ -27,6 +26,8 @@ CLOSE_NOT_FOUND = 4404
 
 
 class DownloadProgressConsumer(PollingJsonConsumer):
+    access_policy = {"CONNECT": "read"}
+
     async def connect(self) -> None:
         self.model_id: str = self.scope["url_route"]["kwargs"]["model"]
         self.group: str | None = None

@@ -68,6 +68,8 @@ def publish(model_id: str) -> None:
         return
     try:
         frame, version = download_state(model_id)
-        async_to_sync(layer.group_send)(group_name(model_id), {"type": EVENT_TYPE, "frame": frame, "version": version})
+        async_to_sync(layer.group_send)(
+            group_name(model_id), {"type": EVENT_TYPE, "frame": frame, "version": version}
+        )
     except Exception:
         logger.warning("Could not publish download progress of %s", model_id, exc_info=True)

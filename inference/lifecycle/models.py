@@ -78,6 +78,74 @@ class DownloadJob(models.Model):
         return round(self.progress, 2)
 
 
+class ModelType(models.TextChoices):
+    """The Pieces `ModelTypeEnum`: shown from the precision (FP32 ACCURACY, FP16 BALANCED, INT8/INT4 SPEED)."""
+
+    UNKNOWN = "UNKNOWN"
+    BALANCED = "BALANCED"
+    SPEED = "SPEED"
+    ACCURACY = "ACCURACY"
+
+
+TYPE_OF_PRECISION = {
+    "FP32": ModelType.ACCURACY,
+    "FP16": ModelType.BALANCED,
+    "INT8": ModelType.SPEED,
+    "INT4": ModelType.SPEED,
+}
+
+
+def type_from_precision(precisions: list[str]) -> str:
+    """The Pieces type a model's precision gives: that of its first listed precision."""
+    return (
+        TYPE_OF_PRECISION.get(precisions[0].upper(), ModelType.UNKNOWN) if precisions else ModelType.UNKNOWN
+    )
+
+
+class ModelUsage(models.TextChoices):
+    """The Pieces `ModelUsageEnum` (pieces-os-client 5.0.1)."""
+
+    UNKNOWN = "UNKNOWN"
+    OCR = "OCR"
+    CODE_CLASSIFICATION = "CODE_CLASSIFICATION"
+    TEXT_VS_CODE = "TEXT_VS_CODE"
+    TAGIFY_CODE = "TAGIFY_CODE"
+    TLP_TAG_SEARCH = "TLP_TAG_SEARCH"
+    TLP_NEURAL_CODE_SEARCH = "TLP_NEURAL_CODE_SEARCH"
+    TAGIFY_COLOR_FROM_CODE = "TAGIFY_COLOR_FROM_CODE"
+    CODE_DESCRIPTION = "CODE_DESCRIPTION"
+    CODE_TITLE = "CODE_TITLE"
+    CODE_SEARCH_QUERIES = "CODE_SEARCH_QUERIES"
+    CODE_EXTRACTIVE_TAGS = "CODE_EXTRACTIVE_TAGS"
+    CODE_EXTRACTIVE_LINKS = "CODE_EXTRACTIVE_LINKS"
+    CODE_CONVERSATION = "CODE_CONVERSATION"
+    CODE_GENERATION = "CODE_GENERATION"
+    CODE_SEARCH = "CODE_SEARCH"
+    CODE_DISCOVERY = "CODE_DISCOVERY"
+    CODE_RELATED_PEOPLE = "CODE_RELATED_PEOPLE"
+    CODE_FRAMEWORK = "CODE_FRAMEWORK"
+    VIDEO_OCR = "VIDEO_OCR"
+    TEXT_VS_CODE_SEGMENTATION = "TEXT_VS_CODE_SEGMENTATION"
+    TEXT_EMBEDDING = "TEXT_EMBEDDING"
+    TECHNICAL_ERROR = "TECHNICAL_ERROR"
+
+
+class ModelTraits(models.Model):
+    """What a /model/update set of a model's Pieces `type` and `usage` (the registry has no column for them)."""
+
+    model = models.OneToOneField(Model, on_delete=models.CASCADE, primary_key=True, related_name="traits")
+    type = models.CharField(
+        max_length=16,
+        choices=ModelType.choices,
+        blank=True,
+        help_text="Set by an update; blank = follow the precision.",
+    )
+    usage = models.CharField(max_length=32, choices=ModelUsage.choices, default=ModelUsage.UNKNOWN)
+
+    def __str__(self) -> str:
+        return f"traits of {self.model_id}: {self.type or '-'} {self.usage}"
+
+
 # --- Several nodes (DESIGN.md section 8) --------------------------------------------------------------------
 #
 # A node is one model cache on one host: settings.NODE_NAME (MODELHUB_NODE_NAME, default
@@ -104,18 +172,26 @@ class NodeCopy(models.Model):
     model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="node_copies")
     node = models.CharField(max_length=255)
     run_id = models.CharField(max_length=32)
-    status = models.CharField(max_length=16, choices=DownloadStatus.choices, default=DownloadStatus.IN_PROGRESS)
-    phase = models.CharField(max_length=8, choices=DownloadPhase.choices, blank=True, default=DownloadPhase.NONE)
+    status = models.CharField(
+        max_length=16, choices=DownloadStatus.choices, default=DownloadStatus.IN_PROGRESS
+    )
+    phase = models.CharField(
+        max_length=8, choices=DownloadPhase.choices, blank=True, default=DownloadPhase.NONE
+    )
     percentage = models.FloatField(default=0.0, help_text="Never decreases within one run.")
     bytes_done = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
-    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the server process copying it.")
+    worker = models.CharField(
+        max_length=200, blank=True, help_text="host:pid of the server process copying it."
+    )
     heartbeat = models.DateTimeField(null=True, blank=True)
     version = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["model", "node"], name="lifecycle_nodecopy_model_node")]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "node"], name="lifecycle_nodecopy_model_node")
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_id} on {self.node}: {self.status}"
@@ -124,5 +200,10 @@ class NodeCopy(models.Model):
 class CacheRemoval(models.Model):
     """POST /delete asked every node to drop the model's unpacked files (until a new download starts)."""
 
-    model = models.OneToOneField(Model, on_delete=models.CASCADE, primary_key=True, related_name="cache_removal")
+    model = models.OneToOneField(
+        Model, on_delete=models.CASCADE, primary_key=True, related_name="cache_removal"
+    )
     requested_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"removal of {self.model_id} from every node"

@@ -48,8 +48,17 @@ logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.15
 CANCEL_CHECK_SECONDS = 0.5
 SWEEP_EVERY_TICKS = 5
-# Share of a node's copy per phase: COPY (from S3 to local temp) then UNPACK; percentages never go back.
-NODE_PHASES = {DownloadPhase.COPY: (0.0, 50.0), DownloadPhase.UNPACK: (50.0, 100.0)}
+
+
+def phase_slices(model: Model, start: float, end: float) -> dict[str, tuple[float, float]]:
+    """The part of [start, end] each phase of unpacking `model` fills: COPY (remote storage such as S3 to a
+    local temporary file) and UNPACK, or UNPACK alone when the stored file is on a local disk."""
+    try:
+        model.file.path  # noqa: B018 (local storage has a path; remote storage raises)
+        return {DownloadPhase.UNPACK: (start, end)}
+    except NotImplementedError:
+        middle = (start + end) / 2
+        return {DownloadPhase.COPY: (start, middle), DownloadPhase.UNPACK: (middle, end)}
 
 
 def node_name() -> str:
@@ -242,25 +251,37 @@ class _NodeCopyRun:
         self._last_write = 0.0
         self._last_check = 0.0
         self._canceled = False
+        self.slices = phase_slices(job.model, 0.0, 100.0)
 
     def _row(self) -> Any:
-        return NodeCopy.objects.filter(pk=self.copy_pk, run_id=self.job.run_id, status=DownloadStatus.IN_PROGRESS)
+        return NodeCopy.objects.filter(
+            pk=self.copy_pk, run_id=self.job.run_id, status=DownloadStatus.IN_PROGRESS
+        )
 
     def run(self) -> None:
         from inference.lifecycle.events import publish
 
         try:
             materialize(
-                self.job.model, progress=self.progress, should_cancel=self.should_cancel, on_phase=self.on_phase
+                self.job.model,
+                progress=self.progress,
+                should_cancel=self.should_cancel,
+                on_phase=self.on_phase,
             )
-            fields: dict[str, Any] = {"status": DownloadStatus.COMPLETED, "percentage": 100.0, "phase": DownloadPhase.NONE}
+            fields: dict[str, Any] = {
+                "status": DownloadStatus.COMPLETED,
+                "percentage": 100.0,
+                "phase": DownloadPhase.NONE,
+            }
             logger.info("Model %s is in the cache of node %s", self.job.model_id, node_name())
         except MaterializeCanceled:
             NodeCopy.objects.filter(pk=self.copy_pk, run_id=self.job.run_id).delete()
             publish(self.job.model_id)
             return
         except Exception as exc:
-            logger.exception("Copy of model %s into the cache of node %s failed", self.job.model_id, node_name())
+            logger.exception(
+                "Copy of model %s into the cache of node %s failed", self.job.model_id, node_name()
+            )
             fields = {"status": DownloadStatus.FAILED, "error": f"{type(exc).__name__}: {exc}"}
         self._row().update(heartbeat=timezone.now(), version=now_version(), **fields)
         publish(self.job.model_id)
@@ -270,7 +291,7 @@ class _NodeCopyRun:
         self.progress(0, 0, force=True)
 
     def progress(self, done: int, total: int, *, force: bool = False) -> None:
-        start, end = NODE_PHASES.get(self.phase, (0.0, 0.0))
+        start, end = self.slices.get(self.phase, (self.percentage, self.percentage))
         share = done / total if total else 0.0
         self.percentage = max(self.percentage, start + (end - start) * min(share, 1.0))
         if not force and time.monotonic() - self._last_write < PROGRESS_INTERVAL:

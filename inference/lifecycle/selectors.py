@@ -8,8 +8,15 @@ from django.utils.timesince import timesince
 
 from inference.cache import identity_for
 from inference.lifecycle.errors import LifecycleNotFound, SnapshotGone
+from inference.lifecycle.models import (
+    ACTIVE_STATUSES,
+    DownloadJob,
+    DownloadStatus,
+    ModelTraits,
+    ModelUsage,
+    type_from_precision,
+)
 from inference.lifecycle.nodes import download_state
-from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob, DownloadStatus
 from inference.models import VersionState
 from inference.selectors import served_versions_of, serving_status, version_reports
 from registry.models import Model
@@ -41,6 +48,13 @@ def serving_memory(model: Model) -> tuple[str | None, bool, int | None]:
     return f"{row.servable.name}:{row.version}", status.loaded, ram if status.loaded else None
 
 
+def type_of(model: Model, traits: ModelTraits | None) -> str:
+    """The Pieces type: what an update set, else from the first listed precision."""
+    if traits is not None and traits.type:
+        return traits.type
+    return type_from_precision(model.precision_list)
+
+
 def model_object(model: Model) -> dict[str, Any]:
     """The Model object of the lifecycle API (documented by `serializers.ModelObjectSerializer`)."""
     identity = identity_for(model)
@@ -48,6 +62,7 @@ def model_object(model: Model) -> dict[str, Any]:
     frame, _ = download_state(model.pk)
     unique, loaded, ram = serving_memory(model)
     size = model.size or (job.bytes_total if job and job.phase == "fetch" else 0)
+    traits = ModelTraits.objects.filter(pk=model.pk).first()
     device = (model.target_device or settings.INFERENCE_DEFAULT_DEVICE or "CPU").upper()
     return {
         "id": model.pk,
@@ -59,8 +74,9 @@ def model_object(model: Model) -> dict[str, Any]:
         },
         "description": description_of(model.overview),
         "cloud": False,
-        "type": model.format or model.detected_format or "unknown",
-        "usage": model.category,
+        "type": type_of(model, traits),
+        "usage": traits.usage if traits is not None else ModelUsage.UNKNOWN,
+        "format": model.format or model.detected_format or "unknown",
         "custom": model.is_custom,
         "downloaded": frame["status"] == DownloadStatus.COMPLETED,  # on every live node
         "downloading": frame["status"] in ACTIVE_STATUSES,
@@ -89,6 +105,13 @@ def model_get(*, model_id: str) -> Model:
 
 def model_exists(*, model_id: str) -> bool:
     return Model.objects.filter(pk=model_id).exists()
+
+
+def download_progress(*, model_id: str) -> dict[str, Any]:
+    """The current download progress of a model (the frame the WebSocket would send now)."""
+    if not model_exists(model_id=model_id):
+        raise LifecycleNotFound(model_id)
+    return download_frame(model_id=model_id)[0]
 
 
 def download_frame(*, model_id: str) -> tuple[dict[str, Any], int]:

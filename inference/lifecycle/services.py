@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from access import audit
 from config.errors import ServiceError
 from inference.cache import MaterializeCanceled, MaterializeFailed, cached_path, materialize
 from inference.lifecycle import nodes
@@ -32,12 +33,14 @@ from inference.lifecycle.events import now_version, publish
 from inference.lifecycle.fetch import FetchCanceled, FetchFailed, Transfer, fetch
 from inference.lifecycle.models import (
     ACTIVE_STATUSES,
-    CacheRemoval,
     TERMINAL_STATUSES,
+    CacheRemoval,
     DownloadJob,
     DownloadPhase,
     DownloadStatus,
+    ModelTraits,
     NodeCopy,
+    type_from_precision,
 )
 from registry import services as registry_services
 from registry.artifacts import ArchiveRejected, StagedArchive
@@ -100,7 +103,13 @@ def download_start(*, model_id: str, enqueue: bool = True) -> DownloadJob:
         raise ServiceError(f"Could not start the download of model {model_id!r}; try again.", status_code=503)
     if started:
         queued = job.status != DownloadStatus.COMPLETED
-        logger.info("Download of model %s %s (run %s)", model_id, "queued" if queued else "left to the nodes", job.run_id)
+        logger.info(
+            "Download of model %s %s (run %s)",
+            model_id,
+            "queued" if queued else "left to the nodes",
+            job.run_id,
+        )
+    audit.record("download", "model", model_id, started=started, node=node_id())
     publish(model_id)
     return job
 
@@ -185,6 +194,7 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
     if job is None or job.status not in ACTIVE_STATUSES:
         state = job.status if job else "no download was ever started"
         raise NothingToCancel(f"No download of model {model_id!r} is running to cancel ({state}).")
+    audit.record("cancel_download", "model", model_id, run=str(job.run_id))
     now = timezone.now()
     waiting = Q(status__in=[DownloadStatus.INITIALIZED, DownloadStatus.RESET])
     if job.status == DownloadStatus.IN_PROGRESS and (
@@ -221,7 +231,10 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
 def _cancel_node_copies(job: DownloadJob, wait_seconds: float) -> DownloadJob:
     """The nodes are still copying: the job stops being wanted, and each node's copy stops within a second."""
     DownloadJob.objects.filter(pk=job.pk, run_id=job.run_id, status=DownloadStatus.COMPLETED).update(
-        status=DownloadStatus.CANCELED, cancel_requested=True, finished_at=timezone.now(), version=now_version()
+        status=DownloadStatus.CANCELED,
+        cancel_requested=True,
+        finished_at=timezone.now(),
+        version=now_version(),
     )
     deadline = time.monotonic() + wait_seconds
     running = NodeCopy.objects.filter(model_id=job.pk, run_id=job.run_id, status=DownloadStatus.IN_PROGRESS)
@@ -336,6 +349,7 @@ def download_recover_if_stale(*, model_id: str) -> None:
 def download_run(*, model_id: str, run_id: str) -> str:
     """Run one delivered download task. Returns the final status; does nothing for an outdated or taken run."""
     now = timezone.now()
+    previous_worker = DownloadJob.objects.filter(pk=model_id).values_list("worker", flat=True).first() or ""
     claimed = DownloadJob.objects.filter(
         Q(status__in=[DownloadStatus.INITIALIZED, DownloadStatus.RESET])
         | Q(status=DownloadStatus.IN_PROGRESS, heartbeat__lt=_stale_cutoff(now)),
@@ -358,15 +372,16 @@ def download_run(*, model_id: str, run_id: str) -> str:
             status or "gone",
         )
         return str(status or DownloadStatus.UNKNOWN)
-    return _DownloadRun(model_id, run_id).run()
+    return _DownloadRun(model_id, run_id, previous_worker=previous_worker).run()
 
 
 class _DownloadRun:
     """One claimed run: does the work in the calling thread, watches for cancel and beats in another."""
 
-    def __init__(self, model_id: str, run_id: str) -> None:
+    def __init__(self, model_id: str, run_id: str, *, previous_worker: str = "") -> None:
         self.model_id = model_id
         self.run_id = run_id
+        self.previous_worker = previous_worker  # host:pid that ran this job before (a resume after a crash)
         self.transfer = Transfer()
         self.phase = DownloadPhase.NONE
         self.done = 0
@@ -419,15 +434,14 @@ class _DownloadRun:
     def _work(self) -> tuple[str, str]:
         try:
             model = Model.objects.get(pk=self.model_id)
-            phases = [DownloadPhase.FETCH] if not model.file else []
-            if self.unpack_here:
-                phases += [DownloadPhase.COPY, DownloadPhase.UNPACK]
-            share = self.run_share = self._share(fetching=not model.file)
-            for index, phase in enumerate(phases):
-                width = share / len(phases)
-                self.slices[phase] = (index * width, (index + 1) * width)
-            if not model.file:
+            fetching = not model.file
+            share = self.run_share = self._share(fetching=fetching)
+            unpack_from = share / 2 if fetching and self.unpack_here else 0.0
+            if fetching:
+                self.slices[DownloadPhase.FETCH] = (0.0, unpack_from if self.unpack_here else share)
                 model = self._fetch(model)
+            if self.unpack_here:
+                self.slices.update(nodes.phase_slices(model, unpack_from, 100.0))
             if self.unpack_here:  # no node is live to do it (one machine without a server, commands, tests)
                 materialize(
                     model,
@@ -455,6 +469,16 @@ class _DownloadRun:
 
     def _fetch(self, model: Model) -> Model:
         self.set_phase(DownloadPhase.FETCH)
+        previous_host = self.previous_worker.rpartition(":")[0]
+        part = fetch_destination(model).with_name(fetch_destination(model).name + ".part")
+        if previous_host and previous_host != socket.gethostname() and not part.exists():
+            # The partial file is on the host whose worker died (temporary files are per host): fetch from
+            # byte 0 here and say so, rather than "resume" from nothing. The bar's percentage stays put
+            # until the new fetch passes it (it never goes back).
+            logger.warning(
+                "Download of model %s was interrupted on host %s; its partial file stays there, so host %s "
+                "fetches it from the start", self.model_id, previous_host, socket.gethostname(),
+            )  # fmt: skip
         validator = (
             DownloadJob.objects.filter(pk=self.model_id).values_list("validator", flat=True).first() or ""
         )
@@ -566,31 +590,37 @@ def overview_with_description(overview: Any, description: str) -> Any:
 
 
 def model_update_from_object(*, model_id: str, changes: dict[str, Any]) -> Model:
-    """Apply the changeable fields of a Model object to a custom (user-uploaded) registry model."""
+    """Apply the changeable fields of a Model object to a custom (user-uploaded) registry model.
+
+    `name`, `version`, `format` and `description` (kept in the overview) go to the registry; the Pieces `type`
+    and `usage` to the model's traits. A `type` equal to what the precision gives clears the override.
+    """
     model = _model(model_id)
     if not model.is_custom:
         raise NotCustom(
             f"Model {model_id!r} was imported from Geti and cannot be updated here; only custom models "
             "(uploaded by a user) can be."
         )
-    fields: dict[str, Any] = {}
-    for key in ("name", "version"):
-        if key in changes:
-            fields[key] = changes[key]
-    if "type" in changes:
-        fields["format"] = changes["type"]
-    if "usage" in changes:
-        fields["category"] = changes["usage"]
+    fields: dict[str, Any] = {key: changes[key] for key in ("name", "version", "format") if key in changes}
     if "description" in changes:
-        fields["overview"] = overview_with_description(model.overview, changes["description"] or "")
-    if not fields:
-        return model
-    try:
-        return registry_services.model_update(model_id=model_id, fields=fields)
-    except registry_services.ModelNotFound:
-        raise LifecycleNotFound(model_id) from None
-    except registry_services.ModelConflict as exc:
-        raise ServiceError(exc.message, status_code=409) from None
+        fields["overview"] = overview_with_description(model.overview, changes["description"])
+    with transaction.atomic():
+        if fields:
+            try:
+                model = registry_services.model_update(model_id=model_id, fields=fields)
+            except registry_services.ModelNotFound:
+                raise LifecycleNotFound(model_id) from None
+            except registry_services.ModelConflict as exc:
+                raise ServiceError(exc.message, status_code=409) from None
+        if "type" in changes or "usage" in changes:
+            traits, _ = ModelTraits.objects.select_for_update().get_or_create(model=model)
+            if "type" in changes:
+                follows = type_from_precision(model.precision_list) == changes["type"]
+                traits.type = "" if follows else changes["type"]
+            if "usage" in changes:
+                traits.usage = changes["usage"]
+            traits.save()
+    return model
 
 
 def worker_started() -> None:

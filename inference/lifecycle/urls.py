@@ -12,6 +12,12 @@ urlpatterns = [
         apis.ModelDownloadCancelApi.as_view(),
         name="lifecycle-model-download-cancel",
     ),
+    # The same path serves a WebSocket (inference/lifecycle/routing.py); Channels routes by scope type.
+    path(
+        "model/<str:model>/download/progress",
+        apis.ModelDownloadProgressApi.as_view(),
+        name="lifecycle-model-download-progress",
+    ),
     path("model/<str:model>/load", apis.ModelLoadApi.as_view(), name="lifecycle-model-load"),
     path("model/<str:model>/unload", apis.ModelUnloadApi.as_view(), name="lifecycle-model-unload"),
 ]

@@ -23,6 +23,24 @@ class Kind(Enum):
     METRICS = "Metrics"
 
 
+# The access scope of every route kind (access/policy.py decides; /metrics can be changed with
+# MODELHUB_METRICS_SCOPE). Liveness and readiness are probes with no data: "open".
+SCOPE_OF_KIND: dict[Kind, str] = {
+    Kind.TFS_PREDICT: "infer",
+    Kind.TFS_STATUS: "infer",
+    Kind.TFS_METADATA: "infer",
+    Kind.CONFIG_RELOAD: "deploy",
+    Kind.CONFIG_STATUS: "infer",
+    Kind.KFS_LIVE: "open",
+    Kind.KFS_READY: "open",
+    Kind.KFS_SERVER_METADATA: "infer",
+    Kind.KFS_MODEL_METADATA: "infer",
+    Kind.KFS_MODEL_READY: "infer",
+    Kind.KFS_INFER: "infer",
+    Kind.METRICS: "read",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     kind: Kind

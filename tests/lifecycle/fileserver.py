@@ -40,6 +40,7 @@ class _QuietServer(ThreadingHTTPServer):
 class FileServer:
     files: dict[str, Served] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    port: int = 0
 
     def __post_init__(self) -> None:
         self.stopping = threading.Event()
@@ -120,7 +121,7 @@ class FileServer:
                 except (BrokenPipeError, ConnectionResetError):
                     return
 
-        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", self.port), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -142,3 +143,30 @@ class FileServer:
         self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve files over HTTP at a throttled rate, with Range and ETag (for trying downloads by hand)."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m tests.lifecycle.fileserver", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8800)
+    parser.add_argument("--rate", type=float, default=2_000_000, help="bytes per second (default 2 MB/s)")
+    parser.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    server = FileServer(port=args.port)
+    for path in args.files:
+        url = server.serve(f"/{path.name}", Served(path.read_bytes(), rate=args.rate))
+        print(f"{url}  sha256 {hashlib.sha256(server.files[f'/{path.name}'].body).hexdigest()}")
+    print(f"{args.rate / 1e6:g} MB/s, Ctrl-C stops it.", flush=True)
+    server.start()
+    try:
+        server.thread.join()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,5 +1,6 @@
 """Lifecycle endpoints and services in process: snapshot, update, URL registration, join, cancel, recovery."""
 
+import logging
 import socket
 import subprocess
 import sys
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 SNAPSHOT_KEYS = {
     "id", "name", "version", "created", "description", "cloud", "type", "usage", "custom", "downloaded",
-    "downloading", "loaded", "unique", "bytes", "ram", "cpu", "download",
+    "downloading", "loaded", "unique", "bytes", "ram", "cpu", "download", "format",
 }  # fmt: skip
 
 
@@ -54,8 +55,9 @@ def test_snapshot_of_an_uploaded_model(client, tmp_path):
     assert body["id"] == model_id and body["name"] == "const" and body["version"] == "3"
     assert (
         body["description"] == "Adds nothing"
-        and body["usage"] == "classification"
-        and body["type"] == "openvino"
+        and body["usage"] == "UNKNOWN"
+        and body["type"] == "ACCURACY"  # FP32
+        and body["format"] == "openvino"
     )
     assert body["cloud"] is False and body["custom"] is True and body["cpu"] is True
     assert (
@@ -168,7 +170,14 @@ def test_update_a_custom_model(client, tmp_path):
     model_id = upload(client, tmp_path, overview='{"description": "old", "keep": true}')
     snapshot = client.get(f"/model/{model_id}").json()
     # A client sends back the whole object it got, with its edits; computed fields are ignored.
-    snapshot.update(name="renamed", version="4", description="new words", usage="detection", downloaded=True)
+    snapshot.update(
+        name="renamed",
+        version="4",
+        description="new words",
+        usage="TEXT_EMBEDDING",
+        downloaded=True,
+        format="onnx",
+    )
     response = client.post("/model/update", snapshot, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
@@ -176,11 +185,64 @@ def test_update_a_custom_model(client, tmp_path):
         body["name"] == "renamed"
         and body["version"] == "4"
         and body["description"] == "new words"
-        and body["usage"] == "detection"
+        and body["usage"] == "TEXT_EMBEDDING"
+        and body["format"] == "onnx"
+        and body["type"] == "ACCURACY"
     )
     assert body["downloaded"] is False
     model = Model.objects.get(pk=model_id)
-    assert model.overview == {"description": "new words", "keep": True} and model.category == "detection"
+    assert model.overview == {"description": "new words", "keep": True} and model.format == "onnx"
+    assert client.get(f"/model/{model_id}").json()["usage"] == "TEXT_EMBEDDING"
+
+
+@pytest.mark.parametrize(
+    ("precision", "shown"),
+    [
+        ("FP32", "ACCURACY"),
+        ("FP16", "BALANCED"),
+        ("INT8", "SPEED"),
+        ("int4", "SPEED"),
+        ('["FP16","INT8"]', "BALANCED"),
+    ],
+)
+def test_type_follows_the_first_precision(client, tmp_path, precision, shown):
+    model_id = upload(client, tmp_path, precision=precision)
+    assert client.get(f"/model/{model_id}").json()["type"] == shown
+
+
+def test_an_update_sets_the_type_and_the_precision_value_follows_the_precision_again(client, tmp_path):
+    model_id = upload(client, tmp_path, precision="FP16")
+    response = client.post("/model/update", {"id": model_id, "type": "SPEED"}, format="json")
+    assert response.status_code == 200 and response.json()["type"] == "SPEED"
+    client.put(f"/models/{model_id}", {"precision": "FP32"}, format="json")
+    assert client.get(f"/model/{model_id}").json()["type"] == "SPEED"  # set by the update: stays
+    client.post("/model/update", {"id": model_id, "type": "ACCURACY"}, format="json")
+    client.put(f"/models/{model_id}", {"precision": "INT8"}, format="json")
+    assert client.get(f"/model/{model_id}").json()["type"] == "SPEED"  # follows the precision again
+
+
+def test_update_accepts_every_field_of_the_pieces_model_with_nulls(client, tmp_path):
+    model_id = upload(client, tmp_path)
+    body = {
+        **client.get(f"/model/{model_id}").json(),
+        "description": "from Pieces",
+        "capabilities": {"assets": True, "images": False, "videos": None},
+        "denied": False,
+        "foundation": "LLAMA_3_8B",
+        "maxTokens": {"input": 4096, "output": 1024.5, "total": None},
+        "organization": {"id": "org-1", "reference": None},
+        "parameters": None,
+        "provider": "OpenAI",
+        "quantization": "q4f16_1",
+        "schema": {"migration": 0, "semantic": "MAJOR_0_MINOR_0_PATCH_1"},
+        "score": {"automatic": 1, "manual": 2, "priority": None},
+        "ram": None,
+        "unique": None,
+        "name": None,
+    }
+    response = client.post("/model/update", body, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["description"] == "from Pieces" and response.json()["name"] == "const"
 
 
 def test_update_of_a_geti_model_is_403(client, tmp_path):
@@ -198,6 +260,15 @@ def test_update_of_a_geti_model_is_403(client, tmp_path):
         ({"name": "x"}, 422, "required"),
         ({"id": "m", "flavour": "x"}, 422, "Unsupported key(s) found: flavour"),
         ({"id": "m", "name": ""}, 422, "blank"),
+        ({"id": "m", "name": 5}, 422, "Not a valid string"),
+        ({"id": 5}, 422, "id must match"),
+        ({"id": "m", "usage": "detection"}, 422, "not a valid choice"),
+        ({"id": "m", "type": "openvino"}, 422, "not a valid choice"),
+        ({"id": "m", "denied": "no"}, 422, "Must be a valid boolean"),
+        ({"id": "m", "parameters": "7"}, 422, "A valid number is required"),
+        ({"id": "m", "score": {"automatic": 1}}, 422, "required"),
+        ({"id": "m", "maxTokens": 5}, 422, "Invalid data"),
+        ({"id": "m", "created": {"value": "yesterday"}}, 422, "Datetime has wrong format"),
     ],
 )
 def test_update_bad_requests(client, body, status, text):
@@ -389,3 +460,29 @@ def test_failed_transfer_keeps_its_partial_file_and_the_next_download_resumes(
     second = file_server.requests_for("/flaky.zip")[-1]
     assert second["Range"] == f"bytes={failed['bytes_done']}-"
     assert Model.objects.get(pk=model_id).sha256 == sha256_of(archive)
+
+
+def test_a_download_resumed_on_another_host_says_it_starts_over(client, tmp_path, file_server, caplog):
+    archive = model_zip(tmp_path, padding=50_000)
+    url = file_server.serve("/moved.zip", Served(archive))
+    model_id = client.post(
+        "/models",
+        {"name": "moved", "version": "1", "source_url": url, "sha256": sha256_of(archive)},
+        format="json",
+    ).content.decode()
+    job = _stale_job(model_id, bytes_done=20_000, progress=30.0)  # its worker died on "elsewhere"
+    DownloadJob.objects.filter(pk=model_id).update(status=DownloadStatus.RESET)
+    with caplog.at_level(logging.INFO, logger="inference.lifecycle.services"):
+        assert services.download_run(model_id=model_id, run_id=job.run_id) == "COMPLETED"
+    assert "interrupted on host elsewhere; its partial file stays there" in caplog.text
+    assert "resumed at byte" not in caplog.text
+    assert [r.get("Range", "") for r in file_server.requests_for("/moved.zip")] == [""]  # from byte 0
+
+
+def test_progress_by_plain_get(client, tmp_path):
+    response = client.get("/model/nope/download/progress")
+    assert response.status_code == 404 and response.json() == {"detail": "Model 'nope' was not found."}
+    model_id = upload(client, tmp_path)
+    body = client.get(f"/model/{model_id}/download/progress").json()
+    assert body["status"] == "UNKNOWN" and body["percentage"] == 0
+    assert body == client.get(f"/model/{model_id}").json()["download"]

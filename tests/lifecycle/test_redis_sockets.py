@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from asgiref.testing import ApplicationCommunicator
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
-from asgiref.testing import ApplicationCommunicator
 
 from config.consumers import running_polls
 from config.redis import channel_layer

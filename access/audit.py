@@ -1,0 +1,36 @@
+"""Audit events, recorded by the services (register, update, delete, deploy, load, ...), never by views.
+
+Who acted comes from the context variable the auth layer sets (`access.policy.current_principal`): the key
+name, the user name, "anonymous" (MODELHUB_AUTH=off or an open route) or "system" (commands, workers).
+"""
+
+import logging
+from typing import Any
+
+from access.policy import current_principal, current_request_id
+
+logger = logging.getLogger(__name__)
+
+
+def who() -> str:
+    """The current principal's name, e.g. for a task's `requested_by`."""
+    return current_principal.get().name
+
+
+def record(action: str, object_type: str, object_id: Any = "", **detail: Any) -> None:
+    """Write one event. An audit failure is logged and never breaks the action it describes."""
+    from access.models import AuditEvent
+
+    principal = current_principal.get()
+    try:
+        AuditEvent.objects.create(
+            who=principal.name[:150],
+            who_kind=principal.kind,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id)[:255],
+            request_id=current_request_id.get(),
+            detail=detail,
+        )
+    except Exception:
+        logger.exception("Could not record the audit event %s %s %s", action, object_type, object_id)
