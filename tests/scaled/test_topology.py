@@ -211,6 +211,7 @@ def test_green_deployment_under_load_through_nginx_never_fails_and_switches_both
     load = LoadGenerator(topology.url, "const", threads=6).start()
     time.sleep(1.5)
     task = wait_task(topology.url, "deploy", deploy(topology.url, v2), topology)
+    done_at = time.time()
     time.sleep(1.5)
     samples = load.stop()
     assert task["status"] == "done", (task["detail"], task["metadata"].get("steps"), topology.log_tail())
@@ -218,8 +219,9 @@ def test_green_deployment_under_load_through_nginx_never_fails_and_switches_both
     assert not failed, failed[:5]
     values = [sample.value for sample in samples]
     assert values[0] == 1.0 and values[-1] == 2.0
-    switched = values.index(2.0)
-    assert all(value == 2.0 for value in values[switched:])  # never back to v1 once v2 answered
+    # Once the task is done every replica answers v2 (each switches on its own reconcile, so around the switch
+    # two requests sent to different replicas may still see different versions).
+    assert {sample.value for sample in samples if sample.sent > done_at} == {2.0}
     for replica in topology.replicas:
         assert infer(replica.url) == 2.0
 
