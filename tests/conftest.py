@@ -46,3 +46,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "scaled" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def allow_loopback_sources(settings: "settings") -> None:  # type: ignore[valid-type]
+    """source_url may point at the test file servers on 127.0.0.1 (refused by default: SSRF guard)."""
+    settings.SOURCE_URL_ALLOW = ["127.0.0.1"]
