@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test install install-test admin lint schema bench clean lock
+.PHONY: run test install install-test admin lint schema bench clean lock protos
 REQS := requirements
 UV_VERSION := 0.13.9
 
@@ -64,6 +64,14 @@ bench: install-test
 .PHONY: bench-serving
 bench-serving: install-test  # needs wrk (apt-get install -y wrk); makes benchmarks/.venv-kserve on first use
 	$(PY) benchmarks/serving.py
+
+.PHONY: bench-grpc
+bench-grpc: install-test  # needs h2load and wrk (apt-get install -y nghttp2-client wrk); makes benchmarks/.venv-kserve on first use
+	$(PY) benchmarks/serving_grpc.py
+
+protos: install  # regenerates inference/grpc/protos/*_pb2.py(i) from the .proto files next to them
+	$(PIP) install -q -e '.[dev]'
+	$(PY) -m inference.grpc.protos.generate
 
 clean:
 	rm -rf $(VENV) .pytest_cache

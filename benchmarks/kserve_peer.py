@@ -1,5 +1,5 @@
 """The peer in benchmarks/serving.py: KServe's own Python ModelServer serving an OpenVINO model, given its best
-shot (an `async def predict` over an AsyncInferQueue, uvloop, no gRPC, no access or latency logging, and the
+shot (an `async def predict` over an AsyncInferQueue, uvloop, gRPC only with --grpc-port, no access or latency logging, and the
 same fix as modelhub's runtime for OpenVINO's callback threads: their Python thread state is kept).
 
 Runs in its own virtualenv (benchmarks/.venv-kserve, made by serving.py) so kserve's many dependencies stay
@@ -78,10 +78,16 @@ def main() -> None:
     parser.add_argument(
         "--plugin-config", default='{"PERFORMANCE_HINT": "THROUGHPUT"}', help="OpenVINO properties (JSON)"
     )
+    parser.add_argument(
+        "--grpc-port", type=int, default=0, help="also serve gRPC on this port (benchmarks/serving_grpc.py)"
+    )
     options = parser.parse_args([a for a in __import__("sys").argv[1:]])
     model = OpenVINOModel(options.name, options.path, options.nireq, json.loads(options.plugin_config))
     model.load()
-    server = ModelServer(http_port=options.port, workers=1, enable_grpc=False, enable_latency_logging=False)
+    server = ModelServer(
+        http_port=options.port, workers=1, enable_latency_logging=False,
+        enable_grpc=bool(options.grpc_port), **({"grpc_port": options.grpc_port} if options.grpc_port else {}),
+    )  # fmt: skip
     for name in ("uvicorn.access", "kserve.trace"):
         logging.getLogger(name).disabled = True
     server.start([model])

@@ -182,7 +182,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "MODELHUB_DATA_DIR": str(scratch / "data"),
-                    "MODELHUB_LOG_LEVEL": "WARNING"}  # fmt: skip
+                    "MODELHUB_LOG_LEVEL": "WARNING", "GRPC_PORT": "0"}  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Server":

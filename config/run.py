@@ -4,7 +4,7 @@ Roles (MODELHUB_ROLE, or `python -m config.run --role ...`; the option wins):
   all     the ASGI server and the django-q2 cluster (default, `make run`)
   server  the ASGI server only (HTTP, WebSocket, inference; a replica behind a load balancer)
   worker  the django-q2 cluster only (background tasks; a host that serves nothing)
-HOST (127.0.0.1), PORT (8000), WEB_CONCURRENCY (1 server process), MODELHUB_ACCESS_LOG (off),
+HOST (127.0.0.1), PORT (8000), GRPC_PORT (9000; 0: no gRPC), WEB_CONCURRENCY (1 server process), MODELHUB_ACCESS_LOG (off),
 MODELHUB_MIGRATE (on: run `migrate` first; turn it off on all but one node of a cluster).
 
 Signals: this process owns them. Its children run in their own session, so the terminal's Ctrl-C (sent
@@ -17,6 +17,7 @@ it force-exit). Each child also gets SIGTERM from the kernel if this process die
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,19 @@ def server_command(host: str, port: str, workers: int, access_log: bool) -> list
     if not access_log:
         command.append("--no-access-log")
     return command
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on host:port. The check binds without SO_REUSEPORT, so it also sees another
+    modelhub's gRPC listener (which gRPC binds with SO_REUSEPORT, and which would otherwise share the port
+    with ours without a word)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def worker_command() -> list[str]:
@@ -66,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     port = env.get("PORT", "8000")
     workers = int(env.get("WEB_CONCURRENCY", "1"))
     access_log = env.get("MODELHUB_ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"}
+    grpc_host, grpc_port = env.get("GRPC_HOST", host), env.get("GRPC_PORT", "9000")
+    if role in ("all", "server") and grpc_port != "0" and port_in_use(grpc_host, int(grpc_port)):
+        print(
+            f"modelhub: {grpc_host}:{grpc_port} (GRPC_PORT) is in use; set GRPC_PORT (0: no gRPC).",
+            file=sys.stderr,
+        )
+        return 1
 
     stopping = False
 
@@ -90,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     if role in ("all", "worker"):
         children["worker"] = _start(worker_command(), env)
     served = f"http://{host}:{port}/  (API docs /api/docs/, admin /admin/, {workers} server process(es))"
+    if grpc_port != "0":
+        served += f"\n  and gRPC (KServe v2, TF Serving) on {grpc_host}:{grpc_port}"
     print(
         f"\nmodelhub [{role}]" + (f" on {served}" if "server" in children else ", background tasks only")
         + f"\nCtrl-C stops the {' and the '.join(children)}.\n",

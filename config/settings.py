@@ -282,6 +282,12 @@ INFERENCE_METRICS_DIR = env_path("MODELHUB_METRICS_DIR", DATA_DIR / "metrics")
 INFERENCE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(INFERENCE_METRICS_DIR)
 
+# gRPC (KServe v2 and TF Serving APIs) in every server process, sharing the port (SO_REUSEPORT): 0 turns it off.
+GRPC_PORT = env_int("GRPC_PORT", 9000, minimum=0)
+GRPC_HOST = env_str("GRPC_HOST", env_str("HOST", "127.0.0.1"))
+# OVMS accepts and sends messages up to 1 GiB.
+GRPC_MAX_MESSAGE_BYTES = env_int("MODELHUB_GRPC_MAX_MESSAGE_BYTES", 1024**3, minimum=1024)
+
 # --- Model lifecycle: downloads into this node's model cache ---------------------------------------------
 LIFECYCLE_CONNECT_TIMEOUT = env_float("MODELHUB_DOWNLOAD_CONNECT_TIMEOUT", 10.0)
 LIFECYCLE_READ_TIMEOUT = env_float("MODELHUB_DOWNLOAD_READ_TIMEOUT", 30.0)
@@ -289,6 +295,11 @@ LIFECYCLE_RETRIES = env_int("MODELHUB_DOWNLOAD_RETRIES", 3, minimum=0)
 LIFECYCLE_STALE_SECONDS = env_float("MODELHUB_DOWNLOAD_STALE_SECONDS", 15.0)
 LIFECYCLE_MAX_RESUMES = env_int("MODELHUB_DOWNLOAD_MAX_RESUMES", 3, minimum=0)
 LIFECYCLE_LOAD_WAIT_SECONDS = env_float("MODELHUB_LOAD_WAIT_SECONDS", 60.0)
+
+# --- Outbound fetches of source_url (registry/outbound.py): public addresses only, unless allowed here ----
+SOURCE_URL_ALLOW = env_list("MODELHUB_SOURCE_URL_ALLOW", [])  # host names and CIDRs, comma-separated
+SOURCE_URL_MAX_BYTES = env_int("MODELHUB_SOURCE_URL_MAX_BYTES", REGISTRY_MAX_UPLOAD_BYTES, minimum=1)
+SOURCE_URL_MAX_SECONDS = env_float("MODELHUB_SOURCE_URL_MAX_SECONDS", 3 * 3600.0)
 
 # --- Nodes: one model cache on one host; its server processes do its node-local work (lifecycle/nodes.py) ---
 NODE_NAME = env_str("MODELHUB_NODE_NAME") or f"{socket.gethostname()}:{MODEL_CACHE_DIR.resolve()}"
@@ -320,7 +331,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "config.parsers.DepthLimitedJSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -387,6 +398,8 @@ ASGI_STARTUP_HOOKS.append("inference.runtime.startup")
 ASGI_SHUTDOWN_HOOKS.append("inference.runtime.shutdown")
 ASGI_STARTUP_HOOKS.append("inference.lifecycle.nodes.startup")
 ASGI_SHUTDOWN_HOOKS.append("inference.lifecycle.nodes.shutdown")
+ASGI_STARTUP_HOOKS.append("inference.grpc.server.startup")
+ASGI_SHUTDOWN_HOOKS.insert(0, "inference.grpc.server.shutdown")
 
 # --- Deployments -----------------------------------------------------------------------------------------
 # A processing task whose worker has not heartbeated for this long is failed (and its staging undone).

@@ -9,6 +9,7 @@ from contextvars import Context, copy_context
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -18,9 +19,11 @@ from rest_framework.views import APIView
 
 from access.policy import current_principal, current_request_id, metrics_scope
 from inference import serializers as s
-from inference.handlers import Reply, handle
+from inference.handlers import Reply, error_reply, handle
+from inference.protocols.errors import InferenceError
 from inference.protocols.routing import SCOPE_OF_KIND, Kind
 from inference.runtime import get_runtime
+from inference.triton import compression
 
 NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="Servable (model) name")
 VERSION = OpenApiParameter(
@@ -52,13 +55,25 @@ class ProtocolView(APIView):
     def dispatch_protocol(self, request: Request) -> HttpResponse:
         headers = [(key.lower().encode(), value.encode()) for key, value in request.headers.items()]
         runtime = get_runtime()
-        # The serving loop runs the handler in its own context: hand it the caller's (audit: who reloaded).
-        reply: Reply = runtime.run(
-            in_context(
-                copy_context(), handle(runtime, request.method or "GET", request.path, headers, request.body)
+        body: bytes | bytearray = request.body
+        try:
+            if encoding := request.headers.get("Content-Encoding"):
+                body = compression.decompress(body, encoding, limit=settings.INFERENCE_MAX_REQUEST_BYTES)
+            # The serving loop runs the handler in its own context: hand it the caller's (audit: who reloaded).
+            reply: Reply = runtime.run(
+                in_context(
+                    copy_context(), handle(runtime, request.method or "GET", request.path, headers, body)
+                )
             )
-        )
-        response = HttpResponse(reply.body, status=reply.status, content_type=reply.content_type.decode())
+        except InferenceError as error:
+            reply = error_reply(error)
+        content = reply.body
+        answer = compression.response_encoding(request.headers.get("Accept-Encoding"))
+        if answer and content and request.path.endswith("/infer"):
+            content = compression.compress(bytes(content), answer)
+        response = HttpResponse(content, status=reply.status, content_type=reply.content_type.decode())
+        if content is not reply.body:
+            response["Content-Encoding"] = answer
         if reply.header_length is not None:
             response["Inference-Header-Content-Length"] = str(reply.header_length)
         return response
@@ -264,4 +279,89 @@ class MetricsApi(ProtocolView):
     @extend_schema(tags=["Metrics"], summary="Prometheus metrics (OVMS names)",
                    responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Prometheus text format")})  # fmt: skip
     def get(self, request: Request) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+TRITON = ["Triton extensions"]
+TRITON_ERROR = OpenApiResponse(s.ErrorSerializer, description='{"error": "<message>"}')
+LOAD_REQUEST = {
+    "type": "object",
+    "properties": {"parameters": {"type": "object", "properties": {"config": {
+        "type": "string", "description": 'A Triton model config as JSON text; applied: max_batch_size (the first '
+        'dimension of every input becomes 1..N; 0 = the model\'s own shapes) and instance_group[].count (nireq).'}}}},
+}  # fmt: skip
+
+
+class StatisticsApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_STATISTICS]}
+
+    @extend_schema(tags=TRITON, operation_id="v2_models_statistics_all", summary="Inference statistics of every model (summed over the node's server processes)",
+                   responses={200: OpenApiTypes.OBJECT})  # fmt: skip
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class ModelStatisticsApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_STATISTICS]}
+
+    @extend_schema(tags=TRITON, summary="Inference statistics of a model's available versions", parameters=[NAME],
+                   responses={200: OpenApiTypes.OBJECT, **NOT_FOUND})  # fmt: skip
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class ModelVersionStatisticsApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_STATISTICS]}
+
+    @extend_schema(tags=TRITON, summary="Inference statistics of a model version", parameters=[NAME, VERSION],
+                   responses={200: OpenApiTypes.OBJECT, **NOT_FOUND})  # fmt: skip
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class ModelConfigApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_MODEL_CONFIG]}
+
+    @extend_schema(tags=TRITON, summary="Triton model configuration", parameters=[NAME],
+                   responses={200: OpenApiTypes.OBJECT, **NOT_FOUND})  # fmt: skip
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class ModelVersionConfigApi(ProtocolView):
+    access_policy = {"GET": SCOPE_OF_KIND[Kind.KFS_MODEL_CONFIG]}
+
+    @extend_schema(tags=TRITON, summary="Triton model configuration of a version", parameters=[NAME, VERSION],
+                   responses={200: OpenApiTypes.OBJECT, **NOT_FOUND})  # fmt: skip
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class RepositoryIndexApi(ProtocolView):
+    access_policy = {"POST": SCOPE_OF_KIND[Kind.REPOSITORY_INDEX]}
+
+    @extend_schema(tags=TRITON, summary="Model repository index: served versions and registry models",
+                   request={"application/json": {"type": "object", "properties": {"ready": {"type": "boolean"}}}},
+                   responses={200: OpenApiTypes.OBJECT, 400: TRITON_ERROR})  # fmt: skip
+    def post(self, request: Request) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class RepositoryLoadApi(ProtocolView):
+    access_policy = {"POST": SCOPE_OF_KIND[Kind.REPOSITORY_LOAD]}
+
+    @extend_schema(tags=TRITON, summary="Load (serve) a model on every server process; answers once they all serve it",
+                   parameters=[NAME], request={"application/json": LOAD_REQUEST},
+                   responses={200: OpenApiResponse(description="Loaded (empty body)"), 400: TRITON_ERROR})  # fmt: skip
+    def post(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.dispatch_protocol(request)
+
+
+class RepositoryUnloadApi(ProtocolView):
+    access_policy = {"POST": SCOPE_OF_KIND[Kind.REPOSITORY_UNLOAD]}
+
+    @extend_schema(tags=TRITON, summary="Unload a model from every server process; answers once none holds it",
+                   parameters=[NAME], request=None,
+                   responses={200: OpenApiResponse(description="Unloaded (empty body)"), 400: TRITON_ERROR})  # fmt: skip
+    def post(self, request: Request, **kwargs: Any) -> HttpResponse:
         return self.dispatch_protocol(request)

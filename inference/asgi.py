@@ -8,17 +8,23 @@ another site's page; with MODELHUB_AUTH=writes|all the route's scope (SCOPE_OF_K
 access.policy. With "off", or an anonymous scope and no Authorization header, no auth work is done.
 """
 
+import asyncio
 from typing import Any
 
 import orjson
+from django.conf import settings
 
 from access import policy
 from access.browser import CROSS_SITE_REFUSED, HOST_REFUSED, cross_site_refusal, host_allowed
 from config.asgi_limits import ASGIApp, Receive, Scope, Send
-from inference.handlers import Reply, handle
+from inference.handlers import Reply, error_reply, handle
 from inference.protocols.errors import InferenceError
 from inference.protocols.routing import Route, handles, resolve
 from inference.runtime import get_runtime
+from inference.triton import compression
+
+# Bodies up to this size are (de)compressed on the event loop; larger ones in a thread (zlib releases the GIL).
+_INLINE_ZLIB_BYTES = 64 * 1024
 
 
 class ClientDisconnected(Exception):
@@ -47,8 +53,44 @@ class InferenceRouter:
             body = await _read_body(receive)
         except ClientDisconnected:
             return
-        reply = await handle(self.runtime, scope["method"], scope["path"], scope["headers"], body, route)
+        encoding = accept = None
+        for key, value in scope["headers"]:
+            if key == b"content-encoding":
+                encoding = value
+            elif key == b"accept-encoding":
+                accept = value
+        reply = None
+        if encoding is not None:  # Triton's compression: the body limit applies to the decompressed size
+            try:
+                body = await _decompressed(body, encoding.decode("latin-1"))
+            except InferenceError as error:
+                reply = error_reply(error)
+        if reply is None:
+            reply = await handle(self.runtime, scope["method"], scope["path"], scope["headers"], body, route)
+        # Only inference responses, as Triton: clients such as tritonclient.http.aio read others uncompressed
+        # although their HTTP library sends Accept-Encoding on every request.
+        if (
+            accept is not None
+            and reply.body
+            and scope["path"].endswith("/infer")
+            and (answer := compression.response_encoding(accept)) is not None
+        ):
+            compressed = await _run(compression.compress, bytes(reply.body), answer, size=len(reply.body))
+            await _send(send, reply, compressed, answer.encode())
+            return
         await _send(send, reply)
+
+
+async def _decompressed(body: bytearray, encoding: str) -> bytearray:
+    """A Content-Encoding'd body, with the inference body limit applied to its decompressed size."""
+    limit = settings.INFERENCE_MAX_REQUEST_BYTES
+    return await _run(compression.decompress, body, encoding, size=len(body), limit=limit)  # type: ignore[no-any-return]
+
+
+async def _run(function: Any, *args: Any, size: int, **kwargs: Any) -> Any:
+    if size <= _INLINE_ZLIB_BYTES:
+        return function(*args, **kwargs)
+    return await asyncio.to_thread(function, *args, **kwargs)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -102,17 +144,21 @@ def policy_error_body(message: str) -> bytes:
     return orjson.dumps({"error": message})
 
 
-async def _send(send: Send, reply: Reply) -> None:
+async def _send(send: Send, reply: Reply, body: bytes | None = None, encoding: bytes | None = None) -> None:
+    """`body`: the reply's body encoded with `encoding` (response compression)."""
+    content = reply.body if body is None else body
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", reply.content_type),
-        (b"content-length", str(len(reply.body)).encode()),
+        (b"content-length", str(len(content)).encode()),
     ]
+    if encoding is not None:
+        headers.append((b"content-encoding", encoding))
     if reply.header_length is not None:
         headers.append((b"inference-header-content-length", str(reply.header_length).encode()))
     if reply.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="modelhub"'))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": reply.body})
+    await send({"type": "http.response.body", "body": content})
 
 
 async def _drain(receive: Receive) -> None:

@@ -18,6 +18,8 @@ from inference.protocols.routing import Kind, Route, resolve
 from inference.protocols.tensors import loads
 from inference.protocols.validation import RequestTensor, validate_inputs
 from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView, flush_metrics
+from inference.triton import extensions as triton
+from inference.triton import repository
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ async def handle(
         if kind is Kind.CONFIG_RELOAD:
             changed = await runtime.reload()
             return Reply(201 if changed else 200, all_statuses(runtime))
+        if kind in _TRITON_KINDS:
+            return await _triton(runtime, route, body)
         if kind is Kind.METRICS:
             flush_metrics()
             text, content_type = await asyncio.to_thread(metrics.render)
@@ -108,17 +112,18 @@ async def _kserve_infer(
             tensors.setdefault(tensor.name, tensor)
         arrays = validate_inputs(version.inputs_sorted, tensors, len(request.inputs))
         selected = kserve.selected_outputs(request, version.outputs)
+        inferring = time.perf_counter()
         results = await version.infer(arrays)
-        payload, header_length = kserve.infer_response(
-            route.name,
-            version.version,
-            request.id,
-            [(spec, binary, results[spec.index]) for spec, binary in selected],
-        )
+        returned = time.perf_counter()
+        waited = version.metrics.last if version.metrics else (0.0, 0.0)
+        outputs = [(spec, binary, results[spec.index]) for spec, binary in selected]
+        if request.outputs and (classes := kserve.class_counts(request)):
+            outputs = await triton.classify(version, outputs, classes)
+        payload, header_length = kserve.infer_response(route.name, version.version, request.id, outputs)
     except InferenceError as error:
-        _count_failure(runtime, route, version, metrics.KSERVE, "ModelInfer")
+        count_failure(runtime, route.name, route.version, version, metrics.KSERVE, "ModelInfer", started)
         return error_reply(error)
-    _count_success(version, metrics.KSERVE, "ModelInfer", started)
+    count_success(version, metrics.KSERVE, "ModelInfer", arrays, (started, inferring, returned), waited)
     if header_length is None:
         return Reply(200, payload)
     return Reply(200, payload, OCTET_STREAM, header_length)
@@ -132,35 +137,90 @@ async def _tfs_predict(runtime: Runtime, route: Route, body: bytes | bytearray) 
     try:
         order, tensors, sent = tfs.parse_predict(loads(body), version.inputs_by_name)
         arrays = validate_inputs(version.inputs_sorted, tensors, sent, tfs=True)
+        inferring = time.perf_counter()
         results = await version.infer(arrays)
+        returned = time.perf_counter()
+        waited = version.metrics.last if version.metrics else (0.0, 0.0)
         payload = tfs.predict_response(order, [(spec.name, results[spec.index]) for spec in version.outputs])
     except InferenceError as error:
-        _count_failure(runtime, route, version, metrics.TFS, "Predict")
+        count_failure(runtime, route.name, route.version, version, metrics.TFS, "Predict", started)
         return error_reply(error)
-    _count_success(version, metrics.TFS, "Predict", started)
+    count_success(version, metrics.TFS, "Predict", arrays, (started, inferring, returned), waited)
     return Reply(200, payload)
 
 
-def _count_success(version: LoadedVersion, api: str, method: str, started: float) -> None:
-    if version.metrics is not None:
-        version.metrics.count(api, method, True)
-        version.metrics.request_times.append((time.perf_counter() - started) * 1e6)
+_TRITON_KINDS = frozenset(
+    (
+        Kind.KFS_STATISTICS,
+        Kind.KFS_MODEL_CONFIG,
+        Kind.REPOSITORY_INDEX,
+        Kind.REPOSITORY_LOAD,
+        Kind.REPOSITORY_UNLOAD,
+    )
+)
 
 
-def _count_failure(
-    runtime: Runtime, route: Route, version: LoadedVersion | None, api: str, method: str
+async def _triton(runtime: Runtime, route: Route, body: bytes | bytearray) -> Reply:
+    """Triton's extensions: statistics, model configuration, model repository."""
+    kind = route.kind
+    if kind is Kind.KFS_STATISTICS:
+        return Reply(200, orjson.dumps(await triton.model_statistics(runtime, route.name, route.version)))
+    if kind is Kind.KFS_MODEL_CONFIG:
+        return Reply(200, orjson.dumps(triton.model_configuration(runtime, route.name, route.version)))
+    document = repository.parse_request(body)
+    if kind is Kind.REPOSITORY_INDEX:
+        index = await triton.repository_index(runtime, ready=document.get("ready") is True)
+        return Reply(200, orjson.dumps(index))
+    parameters = document.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise errors.COULD_NOT_PARSE_PARAMETERS
+    if kind is Kind.REPOSITORY_LOAD:
+        await triton.model_load(runtime, route.name, parameters)
+    else:
+        await triton.model_unload(runtime, route.name)
+    return Reply(200, _EMPTY)
+
+
+def count_success(
+    version: LoadedVersion,
+    api: str,
+    method: str,
+    arrays: dict[int, Any],
+    times: tuple[float, float, float],
+    waited: tuple[float, float],
+    interface: str = metrics.REST,
+) -> None:
+    """Counts and times for /metrics and Triton's statistics (written out in bulk by VersionMetrics.flush)."""
+    stats = version.metrics
+    if stats is not None:
+        stats.count(api, method, True, interface)
+        batch = getattr(next(iter(arrays.values()), None), "shape", (1,))[0] if stats.batching else 1
+        done = stats.done if interface == metrics.REST else stats.grpc_done
+        done.append((batch, *times, time.perf_counter(), waited))
+
+
+def count_failure(
+    runtime: Runtime,
+    name: str,
+    version_number: int | None,
+    version: LoadedVersion | None,
+    api: str,
+    method: str,
+    started: float,
+    interface: str = metrics.REST,
 ) -> None:
     """Failures are counted for models that exist (OVMS has no reporter for unknown names)."""
     if version is None:
-        view = runtime.servables.get(route.name)
+        view = runtime.servables.get(name)
         if view is None:
             return
         try:
-            version = view.resolve(route.version)
+            version = view.resolve(version_number)
         except InferenceError:
             return
     if version.metrics is not None:
-        version.metrics.count(api, method, False)
+        version.metrics.count(api, method, False, interface)
+        version.metrics.failed.append(time.perf_counter() - started)
 
 
 def _kserve_model_ready(runtime: Runtime, route: Route) -> Reply:

@@ -4,7 +4,9 @@ answers /metrics for all of them (PROMETHEUS_MULTIPROC_DIR is set by config/sett
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -50,8 +52,31 @@ streams = Gauge(
     "ovms_streams", "Number of OpenVINO execution streams.", ("name", "version"), multiprocess_mode="livemax"
 )
 
+# Triton's statistics extension (inference/triton/statistics.py reads them back; /metrics leaves them out).
+TRITON_PREFIX = "modelhub_triton_"
+triton_stats = Counter(
+    "modelhub_triton_inference", "Triton statistics: successful inferences and their times (ns), by batch size.",
+    ("name", "version", "batch_size", "stat"),
+)  # fmt: skip
+triton_last_inference = Gauge(
+    "modelhub_triton_last_inference_ms", "Triton statistics: when the last inference ended (ms since the epoch).",
+    ("name", "version"), multiprocess_mode="max",
+)  # fmt: skip
+# stat values of triton_stats; failures have batch_size ""
+SUCCESS_STATS = (
+    "count",
+    "success_ns",
+    "queue_ns",
+    "compute_input_ns",
+    "compute_infer_ns",
+    "compute_output_ns",
+)
+FAIL_STATS = ("fail_count", "fail_ns")
+
 TFS = "TensorFlowServing"
 KSERVE = "KServe"
+REST = "REST"
+GRPC = "gRPC"
 
 
 def observe_many(histogram: Histogram, values: list[float]) -> None:
@@ -71,6 +96,13 @@ def observe_many(histogram: Histogram, values: list[float]) -> None:
     total.inc(float(array.sum()))
 
 
+def collect(prefix: str) -> list[Metric]:
+    """The metric families of every server process whose name starts with `prefix`."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return [family for family in registry.collect() if family.name.startswith(prefix)]
+
+
 def render() -> tuple[bytes, str]:
     """Prometheus text of every server process. Counters keep OVMS's names (`ovms_requests_success`, where
     prometheus_client would write `ovms_requests_success_total`)."""
@@ -78,6 +110,8 @@ def render() -> tuple[bytes, str]:
     multiprocess.MultiProcessCollector(registry)
     parts = []
     for family in sorted(registry.collect(), key=lambda f: f.name):
+        if family.name.startswith(TRITON_PREFIX):
+            continue
         if family.type == "counter":
             parts.append(_counter_text(family))
         else:
@@ -144,3 +178,93 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class VersionMetrics:
+    """Counts and timings of one version. The request path only appends to lists (~50 ns); `flush`, run on the
+    serving loop twice a second and before /metrics answers, writes them to the file-backed multiprocess
+    metrics in bulk (each such write costs microseconds, and a request makes nine of them)."""
+
+    def __init__(self, name: str, version: int, *, batching: bool = False) -> None:
+        v = str(version)
+        self.name = name
+        self.version = v
+        self.batching = batching  # the first dimension is the batch (Triton's max_batch_size > 0)
+        self.request_time = request_time_us.labels(REST, name, v)
+        self.grpc_request_time = request_time_us.labels(GRPC, name, v)
+        self.inference_time = inference_time_us.labels(name, v)
+        self.wait_time = wait_for_infer_req_time_us.labels(name, v)
+        self.current_requests = current_requests.labels(name, v)
+        self.queue_size = infer_req_queue_size.labels(name, v)
+        self.streams = streams.labels(name, v)
+        self.current = 0
+        self.last: tuple[float, float] = (0.0, 0.0)  # (wait, inference) us of the inference that ended last
+        # Successful inferences: (batch, started, inferring, returned, ended, (wait us, inference us)), the
+        # middle four perf_counter() seconds; failures: seconds from start to failure.
+        self.done: list[tuple[int, float, float, float, float, tuple[float, float]]] = []
+        self.grpc_done: list[
+            tuple[int, float, float, float, float, tuple[float, float]]
+        ] = []  # the same, gRPC
+        self.failed: list[float] = []
+        self.counts: dict[tuple[str, str, bool, str], int] = {}
+        self._counters: dict[tuple[str, str, bool, str], Any] = {}
+        _all_metrics.append(self)
+
+    def count(self, api: str, method: str, ok: bool, interface: str = REST) -> None:
+        key = (api, method, ok, interface)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def flush(self) -> None:
+        counts, self.counts = self.counts, {}
+        for key, amount in counts.items():
+            counter = self._counters.get(key)
+            if counter is None:
+                family = requests_success if key[2] else requests_fail
+                counter = self._counters[key] = family.labels(key[0], key[3], key[1], self.name, self.version)
+            counter.inc(amount)
+        done, grpc_done, failed = self.done, self.grpc_done, self.failed
+        for interface_done, histogram in ((done, self.request_time), (grpc_done, self.grpc_request_time)):
+            if interface_done:
+                observe_many(histogram, [(item[4] - item[1]) * 1e6 for item in interface_done])
+        if grpc_done:
+            self.grpc_done = []
+            done = done + grpc_done
+        if done:
+            self.done = []
+            observe_many(self.wait_time, [item[5][0] for item in done])
+            observe_many(self.inference_time, [item[5][1] for item in done])
+            self._flush_triton(done)
+        if failed:
+            self.failed = []
+            triton_stats.labels(self.name, self.version, "", "fail_count").inc(len(failed))
+            triton_stats.labels(self.name, self.version, "", "fail_ns").inc(sum(failed) * 1e9)
+        self.current_requests.set(self.current)
+
+    def _flush_triton(self, done: list[tuple[int, float, float, float, float, tuple[float, float]]]) -> None:
+        totals: dict[int, list[float]] = {}
+        for batch, started, inferring, returned, ended, (wait_us, infer_us) in done:
+            entry = totals.get(batch)
+            if entry is None:
+                entry = totals[batch] = [0.0] * len(SUCCESS_STATS)
+            entry[0] += 1
+            entry[1] += ended - started
+            entry[2] += wait_us * 1e-6
+            entry[3] += inferring - started
+            entry[4] += infer_us * 1e-6
+            # what is neither input, queue nor inference: the output and the hand-over from OpenVINO's thread
+            entry[5] += max(ended - returned, 0.0)
+        for batch, values in totals.items():
+            for stat, value in zip(SUCCESS_STATS, values, strict=True):
+                triton_stats.labels(self.name, self.version, str(batch), stat).inc(
+                    value if stat == "count" else value * 1e9
+                )
+        ended_ago = time.perf_counter() - max(item[4] for item in done)
+        triton_last_inference.labels(self.name, self.version).set(int((time.time() - ended_ago) * 1000))
+
+
+_all_metrics: list[VersionMetrics] = []
+
+
+def flush_metrics() -> None:
+    for version_metrics in list(_all_metrics):
+        version_metrics.flush()

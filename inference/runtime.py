@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from access import audit
 from inference import cache, config_file, metrics
+from inference.metrics import VersionMetrics, flush_metrics
 from inference.models import (
     Servable,
     ServedVersion,
@@ -45,6 +46,7 @@ from inference.models import (
 )
 from inference.protocols import errors
 from inference.protocols.tensors import BY_OV_NAME, UNSUPPORTED, Dim, TensorSpec
+from inference.triton.model_config import batching
 from registry.models import Model
 
 logger = logging.getLogger(__name__)
@@ -123,7 +125,7 @@ class LoadedVersion:
         # while Python prepares the next (measured: +5-10% on a heavy model, +20-40% on a light one).
         self.nireq = nireq or 2 * max(int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")), 1)
         self.pool = RequestPool(compiled, self.nireq, self.inputs, self.outputs)
-        self.metrics = VersionMetrics(self.name, self.version)
+        self.metrics = VersionMetrics(self.name, self.version, batching=batching(self.inputs, self.outputs))
         try:
             self.metrics.streams.set(int(compiled.get_property("NUM_STREAMS")))
         except (RuntimeError, TypeError, ValueError):
@@ -172,8 +174,7 @@ class LoadedVersion:
                 timer.cancel()
         finally:
             metrics.current -= 1
-        metrics.wait_times.append((started - waiting) * 1e6)
-        metrics.inference_times.append((finished - started) * 1e6)
+        metrics.last = ((started - waiting) * 1e6, (finished - started) * 1e6)
         if isinstance(outputs, BaseException):
             logger.error("Reading the outputs of %s:%s failed: %s", self.name, self.version, outputs)
             raise errors.INTERNAL_INFERENCE_ERROR
@@ -275,7 +276,12 @@ class RequestPool:
             return
         # The arrays themselves become the request's input tensors (no copy); the tensors keep them alive.
         # Calling the binding directly skips the Python wrapper's input dispatcher (~100 us a request).
-        tensors = {index: ov.Tensor(_shareable(array), shared_memory=True) for index, array in arrays.items()}
+        tensors = {}
+        for index, array in arrays.items():
+            shared = _shareable(array)
+            if shared is not array:  # a copy: the caller's dict keeps it alive until the inference ends
+                arrays[index] = shared
+            tensors[index] = ov.Tensor(shared, shared_memory=True)
         _request_start_async(request, tensors, None)
 
     def outputs_of(self, request: ov.InferRequest) -> list[Any]:
@@ -360,58 +366,6 @@ def _keep_thread_state() -> None:
 def _string_output(request: ov.InferRequest, index: int) -> np.ndarray:
     tensor = request.get_output_tensor(index)
     return np.array(tensor.bytes_data, dtype=object).reshape(tuple(tensor.shape))
-
-
-class VersionMetrics:
-    """Counts and timings of one version. The request path only appends to lists (~50 ns); `flush`, run on the
-    serving loop twice a second and before /metrics answers, writes them to the file-backed multiprocess
-    metrics in bulk (each such write costs microseconds, and a request makes nine of them)."""
-
-    def __init__(self, name: str, version: int) -> None:
-        v = str(version)
-        self.name = name
-        self.version = v
-        self.request_time = metrics.request_time_us.labels("REST", name, v)
-        self.inference_time = metrics.inference_time_us.labels(name, v)
-        self.wait_time = metrics.wait_for_infer_req_time_us.labels(name, v)
-        self.current_requests = metrics.current_requests.labels(name, v)
-        self.queue_size = metrics.infer_req_queue_size.labels(name, v)
-        self.streams = metrics.streams.labels(name, v)
-        self.current = 0
-        self.request_times: list[float] = []
-        self.inference_times: list[float] = []
-        self.wait_times: list[float] = []
-        self.counts: dict[tuple[str, str, bool], int] = {}
-        self._counters: dict[tuple[str, str, bool], Any] = {}
-        _all_metrics.append(self)
-
-    def count(self, api: str, method: str, ok: bool) -> None:
-        key = (api, method, ok)
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-    def flush(self) -> None:
-        counts, self.counts = self.counts, {}
-        for key, amount in counts.items():
-            counter = self._counters.get(key)
-            if counter is None:
-                family = metrics.requests_success if key[2] else metrics.requests_fail
-                counter = self._counters[key] = family.labels(key[0], "REST", key[1], self.name, self.version)
-            counter.inc(amount)
-        for attribute, histogram in (("request_times", self.request_time), ("inference_times", self.inference_time),
-                                     ("wait_times", self.wait_time)):  # fmt: skip
-            values = getattr(self, attribute)
-            if values:
-                setattr(self, attribute, [])
-                metrics.observe_many(histogram, values)
-        self.current_requests.set(self.current)
-
-
-_all_metrics: list[VersionMetrics] = []
-
-
-def flush_metrics() -> None:
-    for version_metrics in list(_all_metrics):
-        version_metrics.flush()
 
 
 def _spec(port: ov.Output, index: int, kind: str) -> TensorSpec:

@@ -17,7 +17,8 @@ from inference import config_file
 from inference.cache import identity_for
 from inference.models import SERVABLE_NAME_PATTERN, Servable, ServedVersion, ServingGeneration, VersionState
 from inference.selectors import version_progress
-from registry.models import Model
+from registry.detection import EXPECTED_MODEL_FILES
+from registry.models import ArtifactFormat, Model
 from registry.services import ModelNotFound
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,15 @@ def servable_load(*, model_id: str, config: dict[str, Any] | None = None) -> Ser
     if not model.file:
         raise ServingConflict(
             f"Model {model_id} has no stored file yet (registered from a URL: download it first)."
+        )
+    if model.artifact_only or model.detected_format == ArtifactFormat.UNKNOWN:
+        raise ServingConflict(
+            f"Model {model_id} cannot be served: "
+            + (
+                "it was registered as a plain artifact (artifact_only=true)."
+                if model.artifact_only
+                else f"its ZIP holds no model file (expected {EXPECTED_MODEL_FILES})."
+            )
         )
     identity = identity_for(model)
     name = options.pop("name", None) or identity.servable_name

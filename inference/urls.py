@@ -41,6 +41,7 @@ urlpatterns = [
     path("v2", apis.ServerMetadataApi.as_view(), name="kserve-server-metadata"),
     path("v2/health/live", apis.ServerLiveApi.as_view(), name="kserve-live"),
     path("v2/health/ready", apis.ServerReadyApi.as_view(), name="kserve-ready"),
+    path("v2/models/stats", apis.StatisticsApi.as_view(), name="triton-statistics"),
     path("v2/models/<servable:name>", apis.ModelMetadataApi.as_view(), name="kserve-model-metadata"),
     path(
         "v2/models/<servable:name>/versions/<int:version>",
@@ -58,6 +59,28 @@ urlpatterns = [
         "v2/models/<servable:name>/versions/<int:version>/infer",
         apis.ModelVersionInferApi.as_view(),
         name="kserve-version-infer",
+    ),
+    # Triton's extensions
+    path(
+        "v2/models/<servable:name>/stats", apis.ModelStatisticsApi.as_view(), name="triton-model-statistics"
+    ),
+    path(
+        "v2/models/<servable:name>/versions/<int:version>/stats",
+        apis.ModelVersionStatisticsApi.as_view(),
+        name="triton-version-statistics",
+    ),
+    path("v2/models/<servable:name>/config", apis.ModelConfigApi.as_view(), name="triton-model-config"),
+    path(
+        "v2/models/<servable:name>/versions/<int:version>/config",
+        apis.ModelVersionConfigApi.as_view(),
+        name="triton-version-config",
+    ),
+    path("v2/repository/index", apis.RepositoryIndexApi.as_view(), name="triton-repository-index"),
+    path("v2/repository/models/<servable:name>/load", apis.RepositoryLoadApi.as_view(), name="triton-load"),
+    path(
+        "v2/repository/models/<servable:name>/unload",
+        apis.RepositoryUnloadApi.as_view(),
+        name="triton-unload",
     ),
     path("metrics", apis.MetricsApi.as_view(), name="metrics"),
 ]

@@ -295,9 +295,11 @@ class ModelDetailApi(RegistryApi):
     def put(self, request: Request, model_id: str) -> Response:
         _checked_id(model_id)
         data = _plain_fields(request.data)
-        _reject_unknown_keys(data)
-        if not data or {"file", "id"} & set(data):
+        # No field that can change (nothing, or only unknown keys) is the spec's 400; a supported field
+        # sent together with unknown keys is a 422 that names them.
+        if not (set(data) & ModelFieldsSerializer.ACCEPTED_KEYS) or {"file", "id"} & set(data):
             raise StatusMessageError(INVALID_UPDATE_MESSAGE, status_code=400)
+        _reject_unknown_keys(data)
         fields = _validated(data, partial=True)
         try:
             services.model_update(model_id=model_id, fields=fields)

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 
-from registry.models import ArtifactFormat
+from registry.detection import detect_format
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -73,30 +73,6 @@ def is_safe_member(name: str) -> bool:
     if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
         return False
     return ".." not in PurePosixPath(normalized).parts
-
-
-def detect_format(names: Iterable[str]) -> tuple[str, list[str]]:
-    """The model format an archive holds, and the file(s) OpenVINO should read, by file names."""
-    by_suffix: dict[str, list[str]] = {}
-    for name in names:
-        if "__MACOSX" in name:
-            continue
-        by_suffix.setdefault(PurePosixPath(name).suffix.lower(), []).append(name)
-    xml_with_bin = [
-        xml
-        for xml in by_suffix.get(".xml", [])
-        if str(PurePosixPath(xml).with_suffix(".bin")) in set(by_suffix.get(".bin", []))
-    ]
-    if xml_with_bin:
-        return ArtifactFormat.OPENVINO, sorted(xml_with_bin)
-    for suffix, fmt in (
-        (".onnx", ArtifactFormat.ONNX),
-        (".tflite", ArtifactFormat.TFLITE),
-        (".pdmodel", ArtifactFormat.PADDLE),
-    ):
-        if by_suffix.get(suffix):
-            return fmt, sorted(by_suffix[suffix])
-    return ArtifactFormat.UNKNOWN, []
 
 
 class StagedArchive(File):

@@ -44,6 +44,8 @@ class Model(models.Model):
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     source_url = models.URLField(max_length=2048, blank=True)
+    # Declared at registration: the ZIP is a plain artifact (no model file), stored but never served.
+    artifact_only = models.BooleanField(default=False)
     created_date = models.DateTimeField(default=timezone.now)
     last_updated_date = models.DateTimeField(default=timezone.now)
 

@@ -20,6 +20,7 @@ _COLUMNS = (
     "id", "name", "target_device", "created_date", "last_updated_date", "precision", "size", "version", "format",
     "origin", "file", "project_id", "project_name", "category", "target_device_type", "score", "overview",
     "optimization_capabilities", "labels", "architecture", "detected_format", "sha256", "source_url",
+    "artifact_only",
 )  # fmt: skip
 
 
@@ -84,4 +85,5 @@ def model_to_dict(row: dict[str, Any], *, files_base_url: str) -> dict[str, Any]
         "detected_format": row["detected_format"],
         "sha256": row["sha256"],
         "source_url": row["source_url"],
+        "artifact_only": row["artifact_only"],
     }

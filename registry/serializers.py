@@ -9,14 +9,20 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.parsers import check_json_depth
 from registry.models import MODEL_ID_PATTERN, SUPPORTED_PRECISIONS
+
+# DRF formats error messages with str.format: the pattern's {0,127} must be escaped or it is a KeyError (500).
+ID_PATTERN_MESSAGE = f"The id must match {MODEL_ID_PATTERN}.".replace("{", "{{").replace("}", "}}")
 
 
 def _parse_json_text(value: str) -> Any:
     try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
+        parsed = orjson.loads(value)
+        check_json_depth(parsed)
+    except (orjson.JSONDecodeError, ValueError) as exc:
         raise serializers.ValidationError(f"Invalid JSON: {exc}.") from None
+    return parsed
 
 
 @extend_schema_field(
@@ -136,7 +142,7 @@ class ModelFieldsSerializer(serializers.Serializer):
     id = serializers.RegexField(
         MODEL_ID_PATTERN,
         max_length=128,
-        error_messages={"invalid": f"The id must match {MODEL_ID_PATTERN}."},
+        error_messages={"invalid": ID_PATTERN_MESSAGE},
     )
     name = serializers.CharField(max_length=255)
     version = serializers.CharField(max_length=64)
@@ -161,12 +167,19 @@ class ModelFieldsSerializer(serializers.Serializer):
     sha256 = serializers.RegexField(
         r"^[0-9a-fA-F]{64}$", error_messages={"invalid": "The sha256 must be 64 hexadecimal digits."}
     )
+    artifact_only = serializers.BooleanField(
+        help_text=(
+            "The ZIP is a plain artifact without a model file: store it, never serve it. Without it, a ZIP "
+            "that holds no OpenVINO IR (.xml+.bin), .onnx, .tflite or Paddle (.pdmodel) file is refused (422). "
+            "Set at registration only."
+        )
+    )
 
     ACCEPTED_KEYS = frozenset(
         {
             "id", "name", "version", "precision", "target_device", "target_device_type", "format", "origin",
             "project_id", "project_name", "category", "architecture", "score", "created_date", "size",
-            "overview", "optimization_capabilities", "labels", "source_url", "sha256", "file",
+            "overview", "optimization_capabilities", "labels", "source_url", "sha256", "file", "artifact_only",
         }
     )  # fmt: skip
 
@@ -200,4 +213,7 @@ class ModelOutSerializer(serializers.Serializer):
     sha256 = serializers.CharField(help_text="SHA-256 of the stored ZIP.")
     source_url = serializers.CharField(
         help_text="Where the artifact is fetched from, for models registered by URL."
+    )
+    artifact_only = serializers.BooleanField(
+        help_text="Registered as a plain artifact (no model file): stored, never served."
     )

@@ -18,7 +18,9 @@ from registry.artifacts import (
     inspect_archive,
     save_to_storage,
 )
+from registry.detection import NoModelFile, require_model_file
 from registry.models import Model, artifact_path
+from registry.outbound import OutboundRefused, check_url
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
         )
     if archive is not None and fields.get("source_url"):
         raise ValidationFailed.single(["body", "source_url"], "Give either a file or a source_url, not both.")
+    if fields.get("source_url"):
+        _check_source_url(fields["source_url"])
     if archive is None and fields.get("sha256"):
         fields["sha256"] = fields["sha256"].lower()
     elif "sha256" in fields:
@@ -83,6 +87,10 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
             info = inspect_archive(archive.path)
         except ArchiveRejected as exc:
             raise ValidationFailed.single(["body", "file"], str(exc), "value_error.archive") from None
+        try:
+            require_model_file(info.detected_format, artifact_only=model.artifact_only)
+        except NoModelFile as exc:
+            raise ValidationFailed.single(["body", "file"], str(exc), "value_error.no_model_file") from None
         model.detected_format = info.detected_format
         model.format = model.format or info.detected_format
         model.size = archive.size
@@ -110,6 +118,14 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
         model.detected_format or "url",
     )
     return model
+
+
+def _check_source_url(url: str) -> None:
+    """Refuse at registration a URL the download would refuse (SSRF guard; the download checks again)."""
+    try:
+        check_url(url, need_address=False)
+    except OutboundRefused as exc:
+        raise ValidationFailed.single(["body", "source_url"], str(exc), "value_error.url_refused") from None
 
 
 def _raise_if_conflicting(model: Model, *, exclude_id: str | None = None) -> None:
@@ -140,6 +156,13 @@ def model_update(*, model_id: str, fields: dict[str, Any]) -> Model:
             raise ValidationFailed.single(
                 ["body", "sha256" if "sha256" in fields else "source_url"],
                 "sha256 and source_url describe the stored file and cannot change once it is stored.",
+            )
+        if fields.get("source_url"):
+            _check_source_url(fields["source_url"])
+        if "artifact_only" in fields and fields["artifact_only"] != model.artifact_only:
+            raise ValidationFailed.single(
+                ["body", "artifact_only"],
+                "artifact_only is set at registration; delete and register again to change it.",
             )
         for key, value in fields.items():
             setattr(model, key, value)
@@ -181,6 +204,10 @@ def model_attach_archive(*, model_id: str, archive: StagedArchive) -> Model:
         if model is None:
             raise ModelNotFound()
         info = inspect_archive(archive.path)
+        try:
+            require_model_file(info.detected_format, artifact_only=model.artifact_only)
+        except NoModelFile as exc:
+            raise ArchiveRejected(str(exc)) from None
         stored_name = save_to_storage(artifact_path(model, ""), archive)
         previous = model.file.name
         try:

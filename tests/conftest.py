@@ -25,3 +25,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     """One real modelhub (uvicorn + django-q2 worker) shared by the tests that only need HTTP."""
     with live_service(tmp_path_factory.mktemp("live")) as service:
         yield service
+
+
+@pytest.fixture
+def allow_loopback_sources(settings: "settings") -> None:  # type: ignore[valid-type]
+    """source_url may point at the test file servers on 127.0.0.1 (refused by default: SSRF guard)."""
+    settings.SOURCE_URL_ALLOW = ["127.0.0.1"]

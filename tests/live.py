@@ -32,6 +32,8 @@ class LiveService:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_port = free_port()  # never the default 9000: tests run side by side
+        self.grpc_address = f"127.0.0.1:{self.grpc_port}"
         self.workers = workers
         self.with_worker = with_worker
         self.env = {
@@ -41,6 +43,7 @@ class LiveService:
             "MODELHUB_LOG_LEVEL": "INFO",
             "MODELHUB_TASK_POLL_SECONDS": "0.1",
             "PYTHONUNBUFFERED": "1",
+            "GRPC_PORT": str(self.grpc_port),
             **(env or {}),
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}

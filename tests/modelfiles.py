@@ -47,6 +47,18 @@ def build_two_io_model() -> ov.Model:
     return ov.Model([ops.result(total), ops.result(product)], [a, b], "two_io")
 
 
+def build_simple_model() -> ov.Model:
+    """Triton's `simple` example model: INT32 INPUT0, INPUT1 [1,16] -> OUTPUT0 = INPUT0 + INPUT1,
+    OUTPUT1 = INPUT0 - INPUT1 (what Triton's example clients send and check)."""
+    input0 = ops.parameter([1, 16], np.int32, name="INPUT0")
+    input1 = ops.parameter([1, 16], np.int32, name="INPUT1")
+    total = ops.add(input0, input1)
+    total.output(0).get_tensor().set_names({"OUTPUT0"})
+    difference = ops.subtract(input0, input1)
+    difference.output(0).get_tensor().set_names({"OUTPUT1"})
+    return ov.Model([ops.result(total), ops.result(difference)], [input0, input1], "simple")
+
+
 def save_ir(model: ov.Model, folder: Path, stem: str = "model") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     xml = folder / f"{stem}.xml"
@@ -103,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         ("magika", "magika's ONNX model (one input)"),
         ("silero", "Silero VAD ONNX model (two inputs, two outputs)"),
         ("two-io", "IR model with inputs a, b and outputs sum, prod"),
+        ("simple", "Triton's example model: INT32 INPUT0, INPUT1 [1,16] -> OUTPUT0 sum, OUTPUT1 difference"),
     ):
         sub.add_parser(name, help=help_text).add_argument("out", type=Path)
     args = parser.parse_args(argv)
@@ -113,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                 data = _padded(data, args.pad_mb * 1_000_000)
         elif args.kind == "two-io":
             data = ir_zip(build_two_io_model(), Path(tmp))
+        elif args.kind == "simple":
+            data = ir_zip(build_simple_model(), Path(tmp))
         else:
             data = onnx_zip(magika_onnx() if args.kind == "magika" else silero_vad_onnx())
     args.out.write_bytes(data)

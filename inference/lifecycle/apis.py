@@ -10,13 +10,13 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.policy import DEPLOY, READ, WRITE
 from config.errors import ValidationFailed, validation_errors_from_drf
+from config.parsers import DepthLimitedJSONParser
 from inference.lifecycle import loading, selectors, services
 from inference.lifecycle.serializers import (
     DownloadProgressSerializer,
@@ -161,7 +161,7 @@ class ModelDownloadProgressApi(APIView):
 
 class ModelUpdateApi(APIView):
     access_policy = {"POST": WRITE}
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
 
     @extend_schema(
         summary="Update a custom model",

@@ -10,12 +10,16 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 import urllib3
+from django.conf import settings
+
+from registry.outbound import Allowlist, OutboundRefused, Resolver, open_checked
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +91,25 @@ def fetch(
     connect_timeout: float = 10.0,
     read_timeout: float = 30.0,
     retries: int = 3,
+    max_bytes: int | None = None,
+    max_seconds: float | None = None,
+    allow: Allowlist | None = None,
+    resolver: Resolver | None = None,
 ) -> Fetched:
     """Fetch `url` into `destination` (resuming `destination.part`); return the verified file.
 
     `progress(done, total)` gets total 0 while the size is unknown. Raises FetchFailed with the reason
-    (after `retries` further attempts for transient errors) or FetchCanceled.
+    (after `retries` further attempts for transient errors) or FetchCanceled. Every hop of the URL is checked
+    by `registry.outbound` (`allow` and `resolver` default to the settings and DNS); the file may not exceed
+    `max_bytes` and the whole fetch, retries included, may not take longer than `max_seconds`
+    (defaults: MODELHUB_SOURCE_URL_MAX_BYTES and MODELHUB_SOURCE_URL_MAX_SECONDS).
     """
+    limits = _Limits(
+        max_bytes=settings.SOURCE_URL_MAX_BYTES if max_bytes is None else max_bytes,
+        deadline=time.monotonic() + (settings.SOURCE_URL_MAX_SECONDS if max_seconds is None else max_seconds),
+        allow=allow,
+        resolver=resolver,
+    )
     transfer = transfer or Transfer()
     part = destination.with_name(destination.name + ".part")
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +133,7 @@ def fetch(
             try:
                 _attempt(
                     session, url, part, known=known, on_validator=on_validator, progress=progress,
-                    transfer=transfer, timeouts=(connect_timeout, read_timeout),
+                    transfer=transfer, timeouts=(connect_timeout, read_timeout), limits=limits,
                 )  # fmt: skip
                 break
             except _Transient as exc:
@@ -147,6 +164,28 @@ class _Transient(Exception):
     """Worth another attempt: a network error, a 5xx, or a connection closed before the end."""
 
 
+@dataclass(frozen=True)
+class _Limits:
+    max_bytes: int
+    deadline: float  # time.monotonic()
+    allow: Allowlist | None
+    resolver: Resolver | None
+
+    def check_time(self, url: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise FetchFailed(
+                f"Download of {url} took longer than the limit (MODELHUB_SOURCE_URL_MAX_SECONDS); stopped."
+            )
+
+    def check_size(self, url: str, size: int, part: Path) -> None:
+        if size > self.max_bytes:
+            part.unlink(missing_ok=True)
+            raise FetchFailed(
+                f"{url} is larger than the limit of {self.max_bytes} bytes (MODELHUB_SOURCE_URL_MAX_BYTES); "
+                "stopped and removed."
+            )
+
+
 def _attempt(
     session: requests.Session,
     url: str,
@@ -157,6 +196,7 @@ def _attempt(
     progress: Callable[[int, int], None] | None,
     transfer: Transfer,
     timeouts: tuple[float, float],
+    limits: _Limits,
 ) -> None:
     """One request; returns when the part file is complete, raises _Transient to try again."""
     offset = part.stat().st_size if part.exists() else 0
@@ -165,8 +205,13 @@ def _attempt(
         headers["Range"] = f"bytes={offset}-"
         if known["validator"]:
             headers["If-Range"] = known["validator"]
+    limits.check_time(url)
     try:
-        response = session.get(url, headers=headers, stream=True, timeout=timeouts, allow_redirects=True)
+        response = open_checked(
+            session, url, headers=headers, timeout=timeouts, allow=limits.allow, resolver=limits.resolver
+        )
+    except OutboundRefused as exc:
+        raise FetchFailed(f"Refused to fetch {url}: {exc}") from None
     except requests.ConnectTimeout:
         raise _Transient(f"could not connect within {timeouts[0]:g} s") from None
     except requests.ReadTimeout:
@@ -204,6 +249,7 @@ def _attempt(
             else:
                 raise FetchFailed(f"The server answered {response.status_code} {response.reason} for {url}.")
 
+            limits.check_size(url, total, part)
             new_validator = _validator_of(response)
             if new_validator != known["validator"]:
                 known["validator"] = new_validator
@@ -219,6 +265,8 @@ def _attempt(
                         raise FetchCanceled()
                     sink.write(chunk)
                     done += len(chunk)
+                    limits.check_size(url, done, part)
+                    limits.check_time(url)
                     if progress:
                         progress(done, total)
             if transfer.is_canceled():

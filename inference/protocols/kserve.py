@@ -18,8 +18,9 @@ import orjson
 from inference.protocols import errors
 from inference.protocols.tensors import BY_KSERVE, BYTES, TensorSpec, loads
 from inference.protocols.validation import RequestTensor
+from inference.triton import EXTENSIONS as TRITON_EXTENSIONS
 
-EXTENSIONS = ["binary_data"]
+EXTENSIONS = ["binary_data", *TRITON_EXTENSIONS]
 # JSON value kinds accepted per datatype (OVMS KFSRestParser::parseData).
 _FLOAT = frozenset("iuf")
 _INT = frozenset("iu")
@@ -33,6 +34,7 @@ _INT_RANGES = {"INT8": (-(2**31), 2**31 - 1), "INT16": (-(2**31), 2**31 - 1), "I
 class OutputRequest:
     name: str
     binary: bool | None  # None: not said, follow binary_data_output
+    classification: int = 0  # Triton's class_count: the top k as BYTES "value:index[:label]"; 0 = the tensor
 
 
 @dataclass(slots=True)
@@ -103,8 +105,14 @@ def _outputs(node: Any) -> list[OutputRequest]:
     for item in node:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise errors.COULD_NOT_PARSE_OUTPUT
-        binary = _parameters(item.get("parameters")).get("binary_data")
-        outputs.append(OutputRequest(item["name"], binary if isinstance(binary, bool) else None))
+        parameters = _parameters(item.get("parameters"))
+        binary = parameters.get("binary_data")
+        classes = parameters.get("classification", 0)
+        if type(classes) is not int or classes < 0:
+            raise errors.COULD_NOT_PARSE_OUTPUT.with_details(
+                f"classification must be a non-negative integer; output name: {item['name']}"
+            )
+        outputs.append(OutputRequest(item["name"], binary if isinstance(binary, bool) else None, classes))
     return outputs
 
 
@@ -229,12 +237,12 @@ def _attach_binary(inputs: list[RequestTensor], nodes: list[dict[str, Any]], buf
         offset += size
         tensor.array = None
         if tensor.is_bytes:
-            tensor.strings = _split_bytes(chunk, tensor.name)
+            tensor.strings = split_bytes(chunk, tensor.name)
         else:
             tensor.raw = chunk
 
 
-def _split_bytes(chunk: memoryview, name: str) -> list[bytes]:
+def split_bytes(chunk: memoryview, name: str) -> list[bytes]:
     strings = []
     offset = 0
     end = len(chunk)
@@ -250,6 +258,11 @@ def _split_bytes(chunk: memoryview, name: str) -> list[bytes]:
         strings.append(bytes(chunk[offset : offset + length]))
         offset += length
     return strings
+
+
+def class_counts(request: InferRequest) -> dict[str, int]:
+    """Outputs asked for as classifications (Triton's class_count), by name."""
+    return {output.name: output.classification for output in request.outputs if output.classification}
 
 
 def selected_outputs(request: InferRequest, specs: Sequence[TensorSpec]) -> list[tuple[TensorSpec, bool]]:
@@ -273,11 +286,11 @@ def infer_response(
     tensors = []
     blobs: list[bytes] = []
     for spec, binary, array in outputs:
-        datatype = BY_KSERVE.get(_datatype_of(array, spec))
+        datatype = BY_KSERVE.get(datatype_of(array, spec))
         name = datatype.kserve if datatype else spec.datatype.kserve
         entry: dict[str, Any] = {"name": spec.name, "datatype": name, "shape": list(array.shape)}
         if binary:
-            blob = _to_bytes(array)
+            blob = to_bytes(array)
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         elif array.dtype == object:
@@ -296,7 +309,7 @@ def infer_response(
     return b"".join([header, *blobs]), len(header)
 
 
-def _datatype_of(array: np.ndarray, spec: TensorSpec) -> str:
+def datatype_of(array: np.ndarray, spec: TensorSpec) -> str:
     if array.dtype == object:
         return BYTES.kserve
     for datatype in BY_KSERVE.values():
@@ -305,7 +318,7 @@ def _datatype_of(array: np.ndarray, spec: TensorSpec) -> str:
     return spec.datatype.kserve
 
 
-def _to_bytes(array: np.ndarray) -> bytes:
+def to_bytes(array: np.ndarray) -> bytes:
     if array.dtype == object:
         parts = []
         for value in array.ravel().tolist():

@@ -21,6 +21,12 @@ class Kind(Enum):
     KFS_MODEL_READY = "ModelReady"
     KFS_INFER = "ModelInfer"
     METRICS = "Metrics"
+    # Triton's extensions of the KServe API
+    KFS_STATISTICS = "ModelStatistics"
+    KFS_MODEL_CONFIG = "ModelConfig"
+    REPOSITORY_INDEX = "RepositoryIndex"
+    REPOSITORY_LOAD = "RepositoryModelLoad"
+    REPOSITORY_UNLOAD = "RepositoryModelUnload"
 
 
 # The access scope of every route kind (access/policy.py decides; /metrics can be changed with
@@ -38,6 +44,13 @@ SCOPE_OF_KIND: dict[Kind, str] = {
     Kind.KFS_MODEL_READY: "infer",
     Kind.KFS_INFER: "infer",
     Kind.METRICS: "read",
+    # Triton's extensions: statistics and config read like metadata; the index lists the registry (read);
+    # load and unload change what is served (deploy, like POST /model/{id}/load).
+    Kind.KFS_STATISTICS: "infer",
+    Kind.KFS_MODEL_CONFIG: "infer",
+    Kind.REPOSITORY_INDEX: "read",
+    Kind.REPOSITORY_LOAD: "deploy",
+    Kind.REPOSITORY_UNLOAD: "deploy",
 }
 
 
@@ -64,9 +77,15 @@ _KFS_LIVE = re.compile(r"/v2/health/live")
 _KFS_HEALTH_READY = re.compile(r"/v2/health/ready")
 _KFS_SERVER = re.compile(r"/v2")
 _METRICS = re.compile(r"(.?)/metrics")
+_KFS_ALL_STATS = re.compile(r"/v2/models/stats")
+_KFS_STATS = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?/stats")
+_KFS_CONFIG = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?/config")
+_REPOSITORY_INDEX = re.compile(r"/v2/repository/index")
+_REPOSITORY_CONTROL = re.compile(r"/v2/repository/models/([^/]+)/(load|unload)")
 
-_GET_ONLY = (_STATUS, _KFS_LIVE, _CONFIG, _KFS_HEALTH_READY, _KFS_SERVER, _KFS_METADATA, _KFS_READY, _METRICS)
-_POST_ONLY = (_PREDICT, _KFS_INFER, _RELOAD)
+_GET_ONLY = (_STATUS, _KFS_LIVE, _CONFIG, _KFS_HEALTH_READY, _KFS_SERVER, _KFS_METADATA, _KFS_READY, _METRICS,
+             _KFS_ALL_STATS, _KFS_STATS, _KFS_CONFIG)  # fmt: skip
+_POST_ONLY = (_PREDICT, _KFS_INFER, _RELOAD, _REPOSITORY_INDEX, _REPOSITORY_CONTROL)
 
 
 def handles(path: str) -> bool:
@@ -86,6 +105,10 @@ def resolve(method: str, path: str) -> Route:
             return Route(Kind.KFS_INFER, m[1], _version(m[2]))
         if _RELOAD.fullmatch(path):
             return Route(Kind.CONFIG_RELOAD)
+        if _REPOSITORY_INDEX.fullmatch(path):
+            return Route(Kind.REPOSITORY_INDEX)
+        if m := _REPOSITORY_CONTROL.fullmatch(path):
+            return Route(Kind.REPOSITORY_LOAD if m[2] == "load" else Kind.REPOSITORY_UNLOAD, m[1])
         if any(pattern.fullmatch(path) for pattern in _GET_ONLY):
             raise errors.UNSUPPORTED_METHOD
         raise errors.INVALID_URL
@@ -100,6 +123,12 @@ def resolve(method: str, path: str) -> Route:
         return Route(Kind.KFS_READY)
     if _KFS_SERVER.fullmatch(path):
         return Route(Kind.KFS_SERVER_METADATA)
+    if _KFS_ALL_STATS.fullmatch(path):
+        return Route(Kind.KFS_STATISTICS)
+    if m := _KFS_STATS.fullmatch(path):
+        return Route(Kind.KFS_STATISTICS, m[1], _version(m[2]))
+    if m := _KFS_CONFIG.fullmatch(path):
+        return Route(Kind.KFS_MODEL_CONFIG, m[1], _version(m[2]))
     if m := _KFS_METADATA.fullmatch(path):
         return Route(Kind.KFS_MODEL_METADATA, m[1], _version(m[2]))
     if m := _KFS_READY.fullmatch(path):

@@ -183,6 +183,11 @@ KIND_SAMPLES = {
     Kind.KFS_MODEL_READY: ("GET", "/v2/models/m1/ready"),
     Kind.KFS_INFER: ("POST", "/v2/models/m1/infer"),
     Kind.METRICS: ("GET", "/metrics"),
+    Kind.KFS_STATISTICS: ("GET", "/v2/models/m1/stats"),
+    Kind.KFS_MODEL_CONFIG: ("GET", "/v2/models/m1/config"),
+    Kind.REPOSITORY_INDEX: ("POST", "/v2/repository/index"),
+    Kind.REPOSITORY_LOAD: ("POST", "/v2/repository/models/m1/load"),
+    Kind.REPOSITORY_UNLOAD: ("POST", "/v2/repository/models/m1/unload"),
 }
 
 

@@ -100,3 +100,33 @@ def test_websocket_needs_the_key_and_a_same_origin(server) -> None:  # type: ign
 def test_foreign_host_is_refused_on_both_paths(server) -> None:  # type: ignore[no-untyped-def]
     for path in ("/v2/health/live", "/health"):
         assert requests.get(f"{server.url}{path}", headers={"Host": "rebind.evil.example"}).status_code == 400
+
+
+def test_under_writes_ovmsclient_infers_anonymously_and_writes_need_a_key(tmp_path_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ovmsclient import make_http_client
+
+    env = {"MODELHUB_AUTH": "writes"}
+    with live_service(tmp_path_factory.mktemp("writes-live"), with_worker=False, env=env) as server:
+        archive = ir_zip(build_constant_model(5.0), tmp_path)
+        form = {"id": "five", "name": "five", "version": "1"}
+        anonymous = requests.post(
+            f"{server.url}/models", files={"file": ("m.zip", archive)}, data=form, timeout=30
+        )
+        assert anonymous.status_code == 401
+        writer = new_key(server, "writer", "write")
+        created = requests.post(
+            f"{server.url}/models",
+            files={"file": ("m.zip", archive)},
+            data=form,
+            headers={"Authorization": f"Bearer {writer}"},
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        assert requests.get(f"{server.url}/models/five", timeout=10).status_code == 200  # reads stay open
+        assert (
+            server.manage("serve_model", "five", "--name", "five", "--wait", "--timeout", "120").returncode
+            == 0
+        )
+        client = make_http_client(f"127.0.0.1:{server.port}")  # ovmsclient cannot send headers
+        np.testing.assert_allclose(client.predict({"input": np.zeros((1, 4), np.float32)}, "five"), 5.0)
+        assert requests.post(f"{server.url}/v1/config/reload", timeout=30).status_code == 401

@@ -7,7 +7,8 @@ from django.test import Client
 pytestmark = pytest.mark.django_db
 
 
-def test_the_fifth_failed_login_lock_the_account_with_a_clear_message() -> None:
+def test_the_fifth_failed_login_locks_the_account_with_a_clear_message(settings) -> None:
+    settings.AXES_ENABLED = True
     User.objects.create_superuser("root", "root@example.com", "right-password")
     client = Client()
     for _ in range(4):

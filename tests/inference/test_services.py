@@ -249,6 +249,9 @@ def test_every_inference_route_is_in_the_openapi_schema():
         "/v1/models/{name}/versions/{version}:predict", "/v1/config", "/v1/config/reload", "/v2", "/v2/health/live",
         "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/versions/{version}", "/v2/models/{name}/ready",
         "/v2/models/{name}/versions/{version}/ready", "/v2/models/{name}/infer",
-        "/v2/models/{name}/versions/{version}/infer", "/metrics",
+        "/v2/models/{name}/versions/{version}/infer", "/metrics", "/v2/models/stats", "/v2/models/{name}/stats",
+        "/v2/models/{name}/versions/{version}/stats", "/v2/models/{name}/config",
+        "/v2/models/{name}/versions/{version}/config", "/v2/repository/index", "/v2/repository/models/{name}/load",
+        "/v2/repository/models/{name}/unload",
     }  # fmt: skip
     assert expected <= paths

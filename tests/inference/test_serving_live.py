@@ -4,6 +4,7 @@
 import base64
 import io
 import socket
+import time
 
 import numpy as np
 import orjson
@@ -61,7 +62,13 @@ class TestTritonClient:
         assert client.get_model_metadata("magika")["inputs"] == [
             {"name": "bytes", "datatype": "INT32", "shape": [-1, 2048]}
         ]
-        assert client.get_server_metadata()["extensions"] == ["binary_data"]
+        assert client.get_server_metadata()["extensions"] == [
+            "binary_data",
+            "classification",
+            "model_repository",
+            "model_configuration",
+            "statistics",
+        ]
 
     @pytest.mark.parametrize("binary", [True, False])
     def test_infer_two_inputs_two_outputs(self, server, openvino_core, binary):
@@ -361,12 +368,26 @@ def _sample(text: str, series: str) -> float:
 
 
 def test_failed_load_is_loading_unknown_and_unload_retires(server, tmp_path):
-    register(
-        server, zip_files({"model.onnx": b"this is not an onnx model"}), model_id="broken", name="broken"
-    )
-    result = server.manage("serve_model", "broken", "--wait", "--timeout", "60", check=False)
-    assert result.returncode != 0 and "broken version 1 is not available" in result.stderr
-    status = requests.get(f"{server.url}/v1/models/broken", timeout=5).json()
+    broken = zip_files({"model.onnx": b"this is not an onnx model"})
+    register(server, broken, model_id="broken-wait", name="broken-wait")
+    result = server.manage("serve_model", "broken-wait", "--wait", "--timeout", "60", check=False)
+    assert result.returncode != 0, result.stdout
+    assert "Model broken-wait could not be served as broken-wait version 1: " in result.stderr, result.stderr
+    assert "It is no longer served." in result.stderr and "is served as" not in result.stdout
+    # Nothing is left behind: the version is retired, and the model can be deleted at once.
+    status = requests.get(f"{server.url}/v1/models/broken-wait", timeout=5)
+    assert status.status_code == 404 or status.json()["model_version_status"][0]["state"] == "END"
+    assert requests.delete(f"{server.url}/models/broken-wait", timeout=5).status_code == 204
+
+    # Served without --wait, the failed version shows as OVMS shows it.
+    register(server, broken, model_id="broken", name="broken")
+    assert server.manage("serve_model", "broken").returncode == 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = requests.get(f"{server.url}/v1/models/broken", timeout=5).json()
+        if status.get("model_version_status", [{}])[0].get("status", {}).get("error_code") == "UNKNOWN":
+            break
+        time.sleep(0.2)
     assert status == {
         "model_version_status": [
             {

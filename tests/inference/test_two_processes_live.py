@@ -37,7 +37,9 @@ def test_two_processes_serve_and_switch_together(tmp_path):
         )
         serve(server, "c2")
 
+        asked = time.monotonic()
         status = orjson.loads(server.manage("serving_status", "--json").stdout)
+        status_seconds = time.monotonic() - asked  # one look at the state; slow when the machine is busy
         assert len(status["processes"]) == 2
         versions = status["servables"][0]["versions"]
         assert [[r["state"] for r in v["reports"]] for v in versions] == [
@@ -47,7 +49,8 @@ def test_two_processes_serve_and_switch_together(tmp_path):
         assert all(r["warmed_up"] for v in versions for r in v["reports"])
         assert {served_value(server.url) for _ in range(20)} == {1.0}  # pinned to version 1
 
-        switch_at = time.time() + 10.0
+        # Announce the switch far enough ahead for a few looks at the state, however busy the machine is.
+        switch_at = time.time() + max(10.0, 6 * status_seconds)
         server.manage(
             "shell", "-c",
             "import datetime as dt; from inference.services import servable_set_default as d; "
@@ -57,8 +60,7 @@ def test_two_processes_serve_and_switch_together(tmp_path):
             status = orjson.loads(server.manage("serving_status", "--json").stdout)
             if all(p["generation_seen"] == status["generation"] for p in status["processes"]):
                 break
-            assert time.time() < switch_at - 3, "the processes did not pick up the new default in time"
-        assert time.time() < switch_at - 0.5, "the machine is too slow for this test's timing"
+            assert time.time() < switch_at - 0.5, "the processes did not pick up the new default in time"
         before = []
         while time.time() < switch_at - 0.3:
             before.append(served_value(server.url))

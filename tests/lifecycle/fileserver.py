@@ -24,6 +24,7 @@ class Served:
     drop_times: int = 0
     hang: bool = False  # accept, then never answer
     stall_after_headers: bool = False  # answer headers, then send nothing
+    redirect_to: str = ""  # answer 302 with this Location instead of the body
 
     def __post_init__(self) -> None:
         self.etag = self.etag or f'"{hashlib.sha256(self.body).hexdigest()[:16]}"'
@@ -60,6 +61,12 @@ class FileServer:
                     self.send_header("Content-Length", "9")
                     self.end_headers()
                     self.wfile.write(b"not found")
+                    return
+                if served.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", served.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 if served.hang:
                     server.stopping.wait(60)
@@ -159,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files:
         url = server.serve(f"/{path.name}", Served(path.read_bytes(), rate=args.rate))
         print(f"{url}  sha256 {hashlib.sha256(server.files[f'/{path.name}'].body).hexdigest()}")
-    print(f"{args.rate / 1e6:g} MB/s, Ctrl-C stops it.", flush=True)
     server.start()
+    print(f"{args.rate / 1e6:g} MB/s, Ctrl-C stops it.", flush=True)
     try:
         server.thread.join()
     except KeyboardInterrupt:

@@ -22,6 +22,13 @@ from tests.lifecycle.fileserver import Served
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _sources_allowed(settings) -> None:  # type: ignore[no-untyped-def]
+    """The URLs these tests register: the local file server and names never fetched (no DNS here)."""
+    settings.SOURCE_URL_ALLOW = ["127.0.0.1", "example.com", "e.com"]
+
+
 SNAPSHOT_KEYS = {
     "id", "name", "version", "created", "description", "cloud", "type", "usage", "custom", "downloaded",
     "downloading", "loaded", "unique", "bytes", "ram", "cpu", "download", "format",
@@ -460,6 +467,39 @@ def test_failed_transfer_keeps_its_partial_file_and_the_next_download_resumes(
     second = file_server.requests_for("/flaky.zip")[-1]
     assert second["Range"] == f"bytes={failed['bytes_done']}-"
     assert Model.objects.get(pk=model_id).sha256 == sha256_of(archive)
+
+
+@pytest.mark.parametrize("bad_id", [{}, [], "has space", "a" * 200])
+def test_update_with_a_bad_id_is_a_422_that_shows_the_pattern(client, bad_id):
+    response = client.post("/model/update", {"id": bad_id, "name": "x"}, format="json")
+    assert response.status_code == 422, response.content
+    errors = response.json()["detail"]
+    assert all(error["loc"] == ["body", "id"] for error in errors)
+    assert any("{0,127}" in error["msg"] for error in errors)
+
+
+def test_registry_id_with_a_non_string_is_a_422(client):
+    response = client.post("/models", {"id": {}, "name": "x", "version": "1"}, format="json")
+    assert response.status_code == 422 and "{0,127}" in response.json()["detail"][0]["msg"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_url_download_of_a_zip_without_a_model_file_fails_with_the_reason(client, file_server):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.md", "no model here")
+    url = file_server.serve("/plain.zip", Served(buffer.getvalue()))
+    model_id = client.post(
+        "/models", {"name": "plain-url", "version": "1", "source_url": url}, format="json"
+    ).content.decode()
+    job = services.download_start(model_id=model_id, enqueue=False)
+    assert services.download_run(model_id=model_id, run_id=job.run_id) == "FAILED"
+    error = client.get(f"/model/{model_id}").json()["download"]["error"]
+    assert "holds no model file" in error and "artifact_only=true" in error
+    assert not Model.objects.get(pk=model_id).file
 
 
 def test_a_download_resumed_on_another_host_says_it_starts_over(client, tmp_path, file_server, caplog):

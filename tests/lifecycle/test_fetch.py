@@ -10,6 +10,8 @@ from inference.lifecycle.fetch import FetchCanceled, FetchFailed, Transfer, fetc
 from tests.lifecycle.conftest import sha256_of
 from tests.lifecycle.fileserver import Served
 
+pytestmark = pytest.mark.usefixtures("allow_loopback_sources")
+
 BODY = os.urandom(600_000)
 
 

@@ -22,6 +22,7 @@ ENV = {
     "MODELHUB_DOWNLOAD_READ_TIMEOUT": "1",
     "MODELHUB_DOWNLOAD_RETRIES": "1",
     "MODELHUB_DOWNLOAD_STALE_SECONDS": "3",
+    "MODELHUB_SOURCE_URL_ALLOW": "127.0.0.1",  # the test file server
 }
 
 
@@ -247,6 +248,17 @@ def test_failures_are_visible_on_the_socket_and_in_the_snapshot(live, source, tm
             register_url(live, source.serve("/text.zip", Served(b"hello, not a zip"))),
             "not a valid ZIP",
         ),
+        # 127.0.0.1 is allowed (MODELHUB_SOURCE_URL_ALLOW), 127.0.0.2 is not: the second hop is refused.
+        "redirect to a private address": (
+            register_url(
+                live,
+                source.serve(
+                    "/hop.zip",
+                    Served(b"", redirect_to=f"http://127.0.0.2:{source.httpd.server_address[1]}/bad.zip"),
+                ),
+            ),
+            "public server",
+        ),
     }
     sockets = {}
     for name, (model_id, _) in cases.items():
@@ -263,9 +275,30 @@ def test_failures_are_visible_on_the_socket_and_in_the_snapshot(live, source, tm
         body = snapshot(live, model_id)
         assert body["download"]["status"] == "FAILED" and reason in body["download"]["error"]
         assert not body["downloaded"] and not body["downloading"]
-        assert leftovers(live, model_id) == [] or name in ("missing", "timeout")
+        assert leftovers(live, model_id) == [] or name in (
+            "missing",
+            "timeout",
+            "redirect to a private address",
+        )
     model = requests.get(f"{live.url}/models/{cases['checksum'][0]}", timeout=10).json()
     assert model["file_url"] is None  # nothing was stored
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.2/m.zip",
+        "http://10.0.0.1/m.zip",
+        "http://[::1]/m.zip",
+    ],
+)
+def test_registration_refuses_internal_source_urls(live, url):
+    body = {"name": f"ssrf-{uuid.uuid4().hex[:8]}", "version": "1", "source_url": url}
+    response = requests.post(f"{live.url}/models", json=body, timeout=10)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "source_url"] and "MODELHUB_SOURCE_URL_ALLOW" in error["msg"]
 
 
 def test_websocket_to_an_unknown_model_closes_with_4404(live):

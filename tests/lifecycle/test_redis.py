@@ -71,7 +71,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveService]:
     with live_service(
-        tmp_path_factory.mktemp("lifecycle-redis"), workers=2, env={"REDIS_URL": redis_url}
+        tmp_path_factory.mktemp("lifecycle-redis"),
+        workers=2,
+        env={"REDIS_URL": redis_url, "MODELHUB_SOURCE_URL_ALLOW": "127.0.0.1"},
     ) as service:
         yield service
 

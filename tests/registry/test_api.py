@@ -223,8 +223,11 @@ def test_update_unknown_model_is_404_json(api: APIClient) -> None:
     assert response.json() == {"status": "error", "message": "Model not found."}
 
 
-@pytest.mark.parametrize("body", [{}, {"id": "new"}, {"file": "x"}, {"name": "n", "id": "new"}])
-def test_update_of_nothing_or_of_file_or_id_is_400(
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"id": "new"}, {"file": "x"}, {"name": "n", "id": "new"}, {"colour": "red"}, {"a": 1, "B": "2"}],
+)
+def test_update_of_nothing_supported_or_of_file_or_id_is_400(
     api: APIClient, ir_archive: bytes, body: dict[str, str]
 ) -> None:
     upload(api, ir_archive, id="u")

@@ -226,7 +226,7 @@ def existing(api: APIClient, ir_archive: bytes) -> str:
         ({"created_date": "not a date"}, ["body", "created_date"], ""),
         ({"created_date": 12}, ["body", "created_date"], ""),
         ({"size": -5}, ["body", "size"], ""),
-        ({"colour": "red"}, ["body"], "Unsupported key(s) found: colour"),
+        ({"colour": "red", "name": "x"}, ["body"], "Unsupported key(s) found: colour"),
     ],
 )
 def test_put_bad_field_is_422_and_changes_nothing(

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ServiceError
 from inference.selectors import live_processes, serving_status
-from inference.services import servable_load, wait_for_version
+from inference.services import servable_load, servable_unload, wait_for_version
 
 
 class Command(BaseCommand):
@@ -46,26 +46,36 @@ class Command(BaseCommand):
                 raise CommandError(f"--plugin-config is not valid JSON: {exc}") from None
         if options["no_warmup"]:
             config["warmup"] = False
+        model_id = str(options["model_id"])
         try:
-            served = servable_load(model_id=str(options["model_id"]), config=config)
+            served = servable_load(model_id=model_id, config=config)
         except ServiceError as exc:
             raise CommandError(exc.message) from None
         name, version = served.servable.name, served.version
-        self.stdout.write(f"Model {options['model_id']} is served as {name} version {version}.")
-        self.stdout.write(
-            f"  KServe: /v2/models/{name}/versions/{version}/infer   TFS: /v1/models/{name}/versions/{version}:predict"
-        )
+        urls = f"  KServe: /v2/models/{name}/versions/{version}/infer   TFS: /v1/models/{name}/versions/{version}:predict"
         if not options["wait"]:
+            self.stdout.write(f"Model {model_id} is served as {name} version {version}.")
+            self.stdout.write(urls)
             return
         if not live_processes().exists():
+            self.stdout.write(f"Model {model_id} is served as {name} version {version}.")
+            self.stdout.write(urls)
             self.stdout.write(
                 "No server process is running: it will load the model when it starts (make run)."
             )
             return
+        self.stdout.write(f"Loading model {model_id} as {name} version {version} ...")
         if wait_for_version(name, version, timeout=float(options["timeout"])):  # type: ignore[arg-type]
             status = serving_status(name, version)
+            self.stdout.write(f"Model {model_id} is served as {name} version {version}.")
+            self.stdout.write(urls)
             self.stdout.write(self.style.SUCCESS(f"AVAILABLE on {status.available_on} server process(es)."))
             return
         status = serving_status(name, version)
-        reasons = "; ".join(status.errors) or "timed out"
-        raise CommandError(f"{name} version {version} is not available on every server process: {reasons}")
+        reasons = "; ".join(status.errors) or f"not available within {options['timeout']:g} s"
+        # Nothing is left behind: a version that did not load would only block deleting the model.
+        servable_unload(model_id=model_id)
+        raise CommandError(
+            f"Model {model_id} could not be served as {name} version {version}: {reasons}. "
+            "It is no longer served."
+        )

@@ -1,0 +1,70 @@
+"""The access policy on gRPC: every call goes through `access.policy.authorize_grpc(method, metadata)` (issue 13)
+before its handler runs; the key travels in the `authorization` metadata (`Bearer <key>`). The policy raises
+`AccessDenied` (its `grpc_code` names the status, its `message` is the text) to refuse.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from asgiref.sync import sync_to_async
+
+_CODE_OF_STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
+
+
+def _denial(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    code = getattr(grpc.StatusCode, str(getattr(exc, "grpc_code", "")), None)
+    if not isinstance(code, grpc.StatusCode):
+        code = _CODE_OF_STATUS.get(getattr(exc, "status", 403), grpc.StatusCode.PERMISSION_DENIED)
+    return code, str(getattr(exc, "message", "") or exc or "Permission denied")
+
+
+class AccessInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        from access.policy import authorize_grpc
+
+        self.authorize: Callable[..., Any] = authorize_grpc
+
+    async def _check(self, method: str, metadata: tuple[Any, ...]) -> tuple[grpc.StatusCode, str] | None:
+        """A call that carries a key may need the database (an uncached key): that check runs in Django's
+        thread for synchronous code, as the lean HTTP path does."""
+        from access.policy import AccessDenied
+
+        try:
+            if any(item[0] == "authorization" for item in metadata):
+                await sync_to_async(self.authorize, thread_sensitive=True)(method, metadata)
+            else:
+                self.authorize(method, metadata)
+        except AccessDenied as exc:
+            return _denial(exc)
+        return None
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        denial = await self._check(
+            handler_call_details.method, tuple(handler_call_details.invocation_metadata or ())
+        )
+        handler = await continuation(handler_call_details)
+        if denial is None or handler is None:
+            return handler
+        return _refusing(handler, *denial)
+
+
+def _refusing(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, text: str) -> grpc.RpcMethodHandler:
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, text)
+
+    async def refuse_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, text)
+        yield  # pragma: no cover - makes this an async generator
+
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(
+            refuse_stream, handler.request_deserializer, handler.response_serializer
+        )
+    return grpc.unary_unary_rpc_method_handler(
+        refuse, handler.request_deserializer, handler.response_serializer
+    )
