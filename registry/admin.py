@@ -14,6 +14,7 @@ from django.utils.text import Truncator
 from config.errors import ServiceError, ValidationFailed
 from registry import services
 from registry.artifacts import ArchiveRejected, inspect_archive, staged_from_upload
+from registry.detection import NoModelFile, require_model_file
 from registry.models import SUPPORTED_PRECISIONS, Model
 from registry.serializers import ModelFieldsSerializer
 
@@ -54,23 +55,35 @@ class ModelUploadAdminForm(ValidatedModelForm):
         fields = [
             "id", "name", "version", "precision", "format", "target_device", "target_device_type", "origin",
             "project_id", "project_name", "category", "architecture", "score", "labels", "overview",
-            "optimization_capabilities",
+            "optimization_capabilities", "artifact_only",
         ]  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        plain = "A plain artifact without a model file: stored, never served (else such a ZIP is refused)."
+        self.fields["artifact_only"].help_text = plain
         self.fields["id"].required = False
         self.fields["id"].help_text = "Leave empty to generate one."
 
     def clean_archive(self) -> UploadedFile:
         upload = self.cleaned_data["archive"]
         try:
-            inspect_archive(upload)
+            self.detected_format = inspect_archive(upload).detected_format
         except ArchiveRejected as exc:
             raise forms.ValidationError(str(exc)) from None
         finally:
             upload.seek(0)
         return upload
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        detected = getattr(self, "detected_format", None)
+        if detected is not None:
+            try:
+                require_model_file(detected, artifact_only=bool(cleaned.get("artifact_only")))
+            except NoModelFile as exc:
+                self.add_error("archive", str(exc))
+        return cleaned
 
 
 def _size(num: int) -> str:
@@ -96,7 +109,9 @@ class ModelAdmin(admin.ModelAdmin):
         "created_date",
         "download",
     ]
-    list_filter = ["detected_format", "format", "origin", "category", "precision", "target_device"]
+    list_filter = [
+        "detected_format", "artifact_only", "format", "origin", "category", "precision", "target_device",
+    ]  # fmt: skip
     search_fields = ["id", "name", "project_name", "category", "architecture", "version"]
     date_hierarchy = "created_date"
     list_per_page = 100
@@ -106,6 +121,7 @@ class ModelAdmin(admin.ModelAdmin):
         "size_display",
         "sha256",
         "detected_format",
+        "artifact_only",
         "source_url",
         "created_date",
         "last_updated_date",
@@ -124,6 +140,7 @@ class ModelAdmin(admin.ModelAdmin):
                     "file",
                     "size_display",
                     "sha256",
+                    "artifact_only",
                     "source_url",
                     "created_date",
                     "last_updated_date",

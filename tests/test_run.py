@@ -66,6 +66,7 @@ class Job:
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "MODELHUB_DATA_DIR": str(data_dir),
             "PORT": str(self.port),
+            "GRPC_PORT": str(free_port()),  # never the default 9000: tests run side by side
             "MODELHUB_WORKERS": "2",
             "PYTHONUNBUFFERED": "1",
             **(env or {}),

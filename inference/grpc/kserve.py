@@ -4,6 +4,7 @@ Requests become the same `RequestTensor`s as over REST and go through the same v
 (inference/protocols/validation.py); outputs always travel as `raw_output_contents`, as OVMS sends them.
 """
 
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -23,6 +24,8 @@ from inference.protocols.validation import RequestTensor, validate_inputs
 from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView
 from inference.triton import extensions as triton
 
+logger = logging.getLogger(__name__)
+
 # The typed `contents` field of each datatype and the type it carries on the wire (FP16 has no typed field).
 CONTENTS_FIELD = {
     "BOOL": ("bool_contents", np.bool_), "INT8": ("int_contents", np.int32), "INT16": ("int_contents", np.int32),
@@ -37,7 +40,7 @@ def version_number(text: str) -> int | None:
     """A version as KServe sends it (a string): empty or 0 is the default version."""
     if not text:
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise errors.MODEL_VERSION_MISSING
     number = int(text)
     if number >= 2**63:
@@ -213,11 +216,14 @@ class KServeService:
                     name=spec.name, datatype=kserve.datatype_of(array, spec), shape=array.shape
                 )
                 raw.append(kserve.to_bytes(array))
-        except InferenceError:
+        except Exception as exc:
             count_failure(
                 self.runtime, name, number, version, metrics.KSERVE, "ModelInfer", started, metrics.GRPC
             )
-            raise
+            if isinstance(exc, InferenceError):
+                raise
+            logger.exception("Unexpected failure answering ModelInfer for %s", name)
+            raise errors.INTERNAL_ERROR() from None
         times = (started, inferring, returned)
         count_success(version, metrics.KSERVE, "ModelInfer", arrays, times, waited, metrics.GRPC)
         return response

@@ -6,6 +6,7 @@ A `TensorProto` carries its data in `tensor_content` (raw bytes, what ovmsclient
 REST input and goes through the same validation.
 """
 
+import logging
 import time
 
 import grpc
@@ -24,6 +25,7 @@ from inference.protocols.tensors import BY_KSERVE, BYTES, DataType, TensorSpec
 from inference.protocols.validation import RequestTensor, validate_inputs
 from inference.runtime import LoadedVersion, Runtime
 
+logger = logging.getLogger(__name__)
 BY_TFS_ENUM: dict[int, DataType] = {tf.DataType.Value(t.tfs): t for t in BY_KSERVE.values()}
 # The typed `*_val` field of each dtype and the type it carries on the wire.
 VALUE_FIELD = {
@@ -82,9 +84,12 @@ class TFSService:
             for spec in version.outputs:
                 if not wanted or spec.name in wanted:
                     fill_tensor(response.outputs[spec.name], results[spec.index], spec)
-        except InferenceError:
+        except Exception as exc:
             count_failure(self.runtime, name, number, version, metrics.TFS, "Predict", started, metrics.GRPC)
-            raise
+            if isinstance(exc, InferenceError):
+                raise
+            logger.exception("Unexpected failure answering Predict for %s", name)
+            raise errors.INTERNAL_ERROR() from None
         count_success(
             version, metrics.TFS, "Predict", arrays, (started, inferring, returned), waited, metrics.GRPC
         )

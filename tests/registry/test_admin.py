@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from registry.models import Model
-from tests.registry.conftest import stored_files
+from tests.registry.conftest import stored_files, zip_with
 
 pytestmark = pytest.mark.django_db
 
@@ -121,6 +121,18 @@ def test_add_page_refuses_bad_input_and_stores_nothing(
     assert message in response.content.decode()
     assert Model.objects.count() == 0
     assert stored_files(artifacts_dir) == []
+
+
+def test_add_page_refuses_a_zip_without_a_model_file_unless_it_is_a_plain_artifact(
+    admin: Client, artifacts_dir: Path
+) -> None:
+    plain = zip_with({"README.md": b"notes"})
+    response = admin.post("/admin/registry/model/add/", add_form(plain))
+    assert response.status_code == 200 and "The ZIP holds no model file" in response.content.decode()
+    assert Model.objects.count() == 0 and stored_files(artifacts_dir) == []
+    response = admin.post("/admin/registry/model/add/", add_form(plain, artifact_only="on"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Model.objects.get(name="admin-model").artifact_only is True
 
 
 def test_add_page_refuses_a_duplicate_id(

@@ -258,7 +258,7 @@ class TestErrors:
 
     def test_unknown_or_malformed_version(self, server):
         client = triton.InferenceServerClient(server.grpc_address)
-        for version in ("9", "x", "-1"):
+        for version in ("9", "x", "-1", "²"):
             text = refused(lambda v=version: client.infer("simple", simple_request(), model_version=v),
                            grpc.StatusCode.NOT_FOUND)  # fmt: skip
             assert text == "Model with requested version is not found"
