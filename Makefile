@@ -24,15 +24,15 @@ $(VENV)/.installed-test: $(REQS)/test.txt $(REQS)/models.txt $(VENV)/.installed
 	$(PIP) install -q --require-hashes --no-deps -r $(REQS)/models.txt
 	touch $@
 
-# Regenerate the lock files from pyproject.toml (needs PyPI). The test lock is constrained by the runtime lock,
-# so `make run` and `make test` run the same versions.
+# Regenerate the lock files from pyproject.toml (needs PyPI). The runtime lock is constrained by the test lock
+# (a subset of it), so `make run` and `make test` run the same versions, and the test clients (tritonclient,
+# ovmsclient) take part in choosing shared libraries such as protobuf.
 lock: | $(PY)
 	$(PIP) install -q uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
-		pyproject.toml $(REQS)/build.in --extra postgres --extra s3 -o $(REQS)/base.txt
+		pyproject.toml $(REQS)/build.in --extra postgres --extra s3 --extra test -o $(REQS)/test.txt
 	$(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
-		pyproject.toml $(REQS)/build.in --extra postgres --extra s3 --extra test \
-		-c $(REQS)/base.txt -o $(REQS)/test.txt
+		pyproject.toml $(REQS)/build.in --extra postgres --extra s3 -c $(REQS)/test.txt -o $(REQS)/base.txt
 	$(VENV)/bin/uv pip compile -q --python-version 3.11 --generate-hashes --no-deps \
 		tests/model-packages.txt -o $(REQS)/models.txt
 
