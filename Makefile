@@ -46,6 +46,13 @@ run: install
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The whole suite again on the production topology: PostgreSQL 15, Redis 7 and an S3 server (moto) started
+# from packages by tests/topology.py, plus the multi-node tests (tests/scaled/: two replicas behind nginx and a
+# worker-only process). Needs the Debian packages postgresql, redis-server and nginx (.ci/run installs them).
+.PHONY: test-scaled
+test-scaled: install-test
+	$(PY) -m pytest -p tests.topology --run-scaled $(PYTEST_ARGS)
+
 admin: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createsuperuser

@@ -24,7 +24,7 @@ from deployments.config import DeploymentConfig
 from deployments.models import DeploymentTask, TaskKind, TaskStatus
 from inference import cache
 from inference.lifecycle.models import DownloadJob
-from inference.lifecycle.nodes import request_removal_from_nodes
+from inference.lifecycle.nodes import live_nodes, node_name, request_removal_from_nodes
 from inference.models import Servable, ServedVersion, ServingGeneration, VersionState
 from inference.selectors import live_processes, served_versions_of, serving_status, version_progress
 from inference.services import servable_load, servable_unload
@@ -189,6 +189,8 @@ def _deploy(run: TaskRun) -> str:
 
     with run.step("validate") as step:
         step["detail"] = _check_compiles(folder, config)
+        if node_name() not in live_nodes():  # a worker-only host: nothing here serves it, keep no copy
+            cache.evict(model)
 
     name = config.servable_name or cache.identity_for(model).servable_name
     with run.step("stage") as step:

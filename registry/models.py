@@ -1,3 +1,5 @@
+import uuid
+
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -7,7 +9,12 @@ SUPPORTED_PRECISIONS = ("FP32", "FP16", "INT8", "INT4")
 
 
 def artifact_path(instance: "Model", filename: str) -> str:
-    return f"models/{instance.id}.zip"
+    """A storage key that no other upload can hold, recorded on the row.
+
+    Several requests may race to register the same id (and S3 has no atomic "create if absent"): each stores its
+    archive under a key of its own, so a request that loses the race deletes its own object, never the winner's.
+    """
+    return f"models/{instance.id}-{uuid.uuid4().hex[:16]}.zip"
 
 
 class ArtifactFormat(models.TextChoices):

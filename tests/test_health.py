@@ -49,7 +49,10 @@ def wait_for_status(url: str, status: int) -> requests.Response:
 
 @pytest.mark.live
 def test_health_of_a_server_follows_its_database_and_storage(tmp_path: Path) -> None:
-    with live_service(tmp_path / "data", with_worker=False) as server:
+    # Breaks the SQLite file and the artifact folder, so it runs on the embedded defaults under every topology;
+    # PostgreSQL stopped under a running cluster is tests/scaled/test_topology.py.
+    embedded = {"DATABASE_URL": "", "MODELHUB_S3_BUCKET": "", "REDIS_URL": ""}
+    with live_service(tmp_path / "data", with_worker=False, env=embedded, isolate=False) as server:
         database = server.data_dir / "modelhub.sqlite3"
         moved = server.data_dir / "moved.sqlite3"
         database.rename(moved)

@@ -2,8 +2,8 @@
 
 import os
 import signal
-import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -51,12 +51,16 @@ def deploy(service: LiveService, model_id: str, **config: object) -> dict:
 
 def reports(service: LiveService, name: str, version: int) -> list[tuple[str, int, int]]:
     """(process, state, warmed_up) of live processes, read straight from the service's database."""
-    with sqlite3.connect(service.data_dir / "modelhub.sqlite3") as db:
-        return db.execute(
-            "SELECT process_id, state, warmed_up FROM inference_versionreport r JOIN inference_servingprocess p ON p.id = r.process_id "
-            "WHERE servable_name = ? AND version = ? AND p.last_seen > datetime('now', '-10 seconds')",
-            (name, version),
-        ).fetchall()
+    rows = service.query(
+        "SELECT process_id, state, warmed_up FROM inference_versionreport r JOIN inference_servingprocess p ON p.id = r.process_id "
+        "WHERE servable_name = ? AND version = ? AND p.last_seen > ?",
+        (name, version, seconds_ago(10)),
+    )
+    return [(row["process_id"], row["state"], row["warmed_up"]) for row in rows]
+
+
+def seconds_ago(seconds: float) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=seconds)
 
 
 @pytest.fixture(scope="module")
@@ -157,11 +161,8 @@ def test_deployment_steps_stream_over_the_websocket_until_the_task_ends(
 
 
 def server_pids(service: LiveService) -> list[int]:
-    with sqlite3.connect(service.data_dir / "modelhub.sqlite3") as db:
-        rows = db.execute(
-            "SELECT pid FROM inference_servingprocess WHERE last_seen > datetime('now', '-10 seconds')"
-        ).fetchall()
-    return [pid for (pid,) in rows]
+    rows = service.query("SELECT pid FROM inference_servingprocess WHERE last_seen > ?", (seconds_ago(10),))
+    return [row["pid"] for row in rows]
 
 
 def test_worker_killed_mid_deployment_ends_failed_and_the_old_version_keeps_serving(
@@ -195,11 +196,10 @@ def test_worker_killed_mid_deployment_ends_failed_and_the_old_version_keeps_serv
     assert task["status"] == "failed" and "worker" in task["detail"], task
     assert not [s for s in samples if s.error], [s for s in samples if s.error][:3]
     assert {s.value for s in samples} == {2.0}
-    with sqlite3.connect(service.data_dir / "modelhub.sqlite3") as db:
-        versions = db.execute(
-            "SELECT version FROM inference_servedversion v JOIN inference_servable s ON s.id = v.servable_id WHERE s.name = 'const'"
-        ).fetchall()
-    assert versions == [(2,)]
+    versions = service.query(
+        "SELECT version FROM inference_servedversion v JOIN inference_servable s ON s.id = v.servable_id WHERE s.name = 'const'"
+    )
+    assert [row["version"] for row in versions] == [2]
 
 
 def test_delete_removes_the_model_from_service(service: LiveService) -> None:

@@ -15,7 +15,7 @@ import requests
 
 from tests.inference.conftest import register
 from tests.lifecycle.wsclient import open_progress, read_frames
-from tests.live import LiveService
+from tests.live import LiveService, topology_env
 from tests.modelfiles import build_constant_model, ir_zip
 
 pytestmark = pytest.mark.live
@@ -31,8 +31,12 @@ def nodes(tmp_path: Path) -> Iterator[tuple[LiveService, LiveService]]:
         "MODELHUB_STALE_PROCESS_SECONDS": str(STALE_SECONDS),
         "DJANGO_SECRET_KEY": "the same on every node (signs django-q2 tasks)",
     }
-    a = LiveService(tmp_path / "a", env={**shared, "MODELHUB_NODE_NAME": "node-a"})
-    b = LiveService(tmp_path / "b", with_worker=False, env={**shared, "MODELHUB_NODE_NAME": "node-b"})
+    # Under `make test-scaled` both nodes share one database, Redis database and bucket prefix of the topology.
+    shared.update(topology_env())
+    a = LiveService(tmp_path / "a", env={**shared, "MODELHUB_NODE_NAME": "node-a"}, isolate=False)
+    b = LiveService(
+        tmp_path / "b", with_worker=False, env={**shared, "MODELHUB_NODE_NAME": "node-b"}, isolate=False
+    )
     try:
         a.start()
         b.start()

@@ -14,6 +14,7 @@ import redis
 import requests
 from channels_redis.core import RedisChannelLayer
 
+from config.redis import channel_layer
 from inference.lifecycle.events import EVENT_TYPE, group_name
 from tests.lifecycle.conftest import model_zip, sha256_of
 from tests.lifecycle.fileserver import FileServer, Served
@@ -79,7 +80,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[L
 
 
 async def _collect_from_redis(redis_url: str, model_id: str, start: "callable") -> list[dict]:  # type: ignore[valid-type]
-    layer = RedisChannelLayer(hosts=[redis_url])
+    layer = RedisChannelLayer(**channel_layer(redis_url)["CONFIG"])  # as the server connects (no 5 s timeout)
     channel = await layer.new_channel()
     await layer.group_add(group_name(model_id), channel)
     start()

@@ -17,8 +17,20 @@ def upload_tmp(tmp_path: Path, settings) -> Path:  # type: ignore[no-untyped-def
 
 
 @pytest.fixture
-def artifacts_dir(tmp_path: Path) -> Path:
-    return tmp_path / "artifacts"
+def artifacts_dir(tmp_path: Path, settings) -> Path:  # type: ignore[no-untyped-def]
+    """The local folder artifacts are stored in, for tests that look at (or break) stored files on disk.
+
+    Such a test stores on the local disk under every topology; the registry reaches storage only through
+    `default_storage`, and the S3 path is proven by the live tests of `make test-scaled` (tests/scaled/)."""
+    folder = tmp_path / "artifacts"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": folder},
+        },
+    }
+    return folder
 
 
 @pytest.fixture

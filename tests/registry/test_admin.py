@@ -136,7 +136,7 @@ def test_add_page_refuses_a_zip_without_a_model_file_unless_it_is_a_plain_artifa
 
 
 def test_add_page_refuses_a_duplicate_id(
-    admin: Client, models: list[Model], ir_archive: bytes, artifacts_dir: Path
+    admin: Client, artifacts_dir: Path, models: list[Model], ir_archive: bytes
 ) -> None:
     response = admin.post("/admin/registry/model/add/", add_form(ir_archive, id="a"), follow=True)
     assert "Model with this Id already exists." in response.content.decode()
@@ -183,7 +183,7 @@ def test_change_page_refuses_bad_precision(admin: Client, models: list[Model]) -
 
 
 def test_delete_removes_row_and_file(
-    admin: Client, models: list[Model], artifacts_dir: Path, django_capture_on_commit_callbacks
+    admin: Client, artifacts_dir: Path, models: list[Model], django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
     assert admin.get("/admin/registry/model/a/delete/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
@@ -194,7 +194,7 @@ def test_delete_removes_row_and_file(
 
 
 def test_bulk_delete_removes_rows_and_files(
-    admin: Client, models: list[Model], artifacts_dir: Path, django_capture_on_commit_callbacks
+    admin: Client, artifacts_dir: Path, models: list[Model], django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks(execute=True):
         response = admin.post(

@@ -140,7 +140,8 @@ def test_fsck_reports_then_repairs_orphans_and_broken_rows(
 ) -> None:
     keep = register(zip_path, "--name", "keep", "--version", "1")
     broken = register(zip_path, "--name", "broken", "--version", "1")
-    Path(artifacts_dir / Model.objects.get(pk=broken).file.name).unlink()
+    broken_file = Model.objects.get(pk=broken).file.name
+    Path(artifacts_dir / broken_file).unlink()
     orphan = artifacts_dir / "models" / "crashed-upload.zip"
     orphan.write_bytes(b"PK orphan")
     age(orphan, 3600)
@@ -155,7 +156,7 @@ def test_fsck_reports_then_repairs_orphans_and_broken_rows(
     code, text = run("registry_fsck")
     assert code == 1
     assert "Orphan files (stored, no model refers to them): 1\n  models/crashed-upload.zip" in text
-    assert f"Models whose file is missing: 1\n  {broken} (broken 1): models/{broken}.zip" in text
+    assert f"Models whose file is missing: 1\n  {broken} (broken 1): {broken_file}" in text
     assert f"Stale upload temp files: 1\n  {stale_temp}" in text
     assert "--repair" in text
     assert orphan.exists() and Model.objects.filter(pk=broken).exists()  # a report changes nothing

@@ -30,13 +30,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
 
 
 def leftovers(server: LiveService) -> dict[str, list[str]]:
-    folders = {
-        "artifacts": server.data_dir / "artifacts",
-        "upload tmp": server.data_dir / "tmp",
-        "system tmp": server.data_dir.parent / "system-tmp",
-    }
+    folders = {"upload tmp": server.data_dir / "tmp", "system tmp": server.data_dir.parent / "system-tmp"}
     return {
-        name: sorted(str(p) for p in folder.rglob("*") if p.is_file()) for name, folder in folders.items()
+        "artifacts": server.stored_artifacts(),
+        **{
+            name: sorted(str(p) for p in folder.rglob("*") if p.is_file()) for name, folder in folders.items()
+        },
     }
 
 

@@ -9,7 +9,7 @@ from django.db import connection
 from tqdm import tqdm
 
 from config.errors import ServiceError
-from inference.lifecycle import services
+from inference.lifecycle import nodes, services
 from inference.lifecycle.models import TERMINAL_STATUSES, DownloadJob, DownloadStatus
 
 POLL_SECONDS = 0.1
@@ -50,13 +50,23 @@ class Command(BaseCommand):
         if runner is not None:
             runner.join(timeout=30)
         if job.status == DownloadStatus.COMPLETED:
+            frame = self._wait_for_nodes(model_id)  # the live nodes copy it into their caches after the job
+            if frame["status"] != DownloadStatus.COMPLETED:
+                raise CommandError(f"Model {model_id}: {frame['status']}: {frame['error']}")
+            where = f"{len(frame['nodes'])} node(s)" if frame["nodes"] else "the model cache"
             self.stdout.write(
-                self.style.SUCCESS(
-                    f"Model {model_id}: COMPLETED ({job.bytes_total} bytes in the model cache)."
-                )
+                self.style.SUCCESS(f"Model {model_id}: COMPLETED ({job.bytes_total} bytes in {where}).")
             )
             return
         raise CommandError(f"Model {model_id}: {job.status}" + (f": {job.error}" if job.error else "."))
+
+    @staticmethod
+    def _wait_for_nodes(model_id: str) -> dict[str, Any]:
+        while True:
+            frame, _ = nodes.download_state(model_id)
+            if frame["status"] in TERMINAL_STATUSES:
+                return frame
+            time.sleep(POLL_SECONDS)
 
     @staticmethod
     def _run_inline(model_id: str, run_id: str) -> None:
