@@ -282,6 +282,7 @@ class S3:
 
 @contextmanager
 def s3_server(folder: Path | None = None) -> Iterator[S3]:
+    own = folder is None
     folder = folder or Path(tempfile.mkdtemp(prefix="modelhub-s3-"))
     server = S3()
     try:
@@ -289,6 +290,8 @@ def s3_server(folder: Path | None = None) -> Iterator[S3]:
         yield server
     finally:
         server.stop()
+        if own:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- nginx ---------------------------------------------------------------------------------------------
