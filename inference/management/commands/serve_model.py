@@ -2,6 +2,7 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ServiceError
+from inference.models import VersionState
 from inference.selectors import live_processes, serving_status
 from inference.services import servable_load, servable_unload, wait_for_version
 
@@ -73,8 +74,10 @@ class Command(BaseCommand):
             return
         status = serving_status(name, version)
         reasons = "; ".join(status.errors) or f"not available within {options['timeout']:g} s"
-        # Nothing is left behind: a version that did not load would only block deleting the model.
+        # Nothing is left behind: a version that did not load would only block deleting the model. Wait until
+        # every server process has let it go, so the command's exit means it is gone.
         servable_unload(model_id=model_id)
+        wait_for_version(name, version, timeout=float(options["timeout"]), state=VersionState.END)  # type: ignore[arg-type]
         raise CommandError(
             f"Model {model_id} could not be served as {name} version {version}: {reasons}. "
             "It is no longer served."
