@@ -1,8 +1,8 @@
 """gRPC serving benchmark: modelhub's gRPC endpoint against the in-process limit, KServe's Python ModelServer with
-gRPC enabled, and modelhub's own HTTP binary path, in the same run, batch 1.
+gRPC enabled, modelhub's own HTTP binary path and a bare gRPC server, in the same run, batch 1.
 
     .venv/bin/python benchmarks/serving_grpc.py [--seconds 8] [--rounds 4] [--connections 8] [--skip-peer]
-                                                [--models silero,magika]
+                                                [--no-bare] [--models silero,magika]
 
 The load generator is h2load (Debian's nghttp2-client; not Python): a KServe v2 `ModelInfer` request with
 `raw_input_contents`, framed as gRPC (1 flag byte, 4-byte big-endian length, the message) in a body file, POSTed
@@ -11,7 +11,9 @@ h2load does not read gRPC trailers, so every request is first sent once with a r
 compared with OpenVINO called directly; modelhub's `ovms_requests_fail` must not grow while h2load runs.
 p50/p99 come from h2load's per-request log. HTTP binary is measured with wrk as in benchmarks/serving.py, whose
 models, server setup, in-process limit and KServe peer (benchmarks/kserve_peer.py, here with `--grpc-port`) this
-reuses. Rounds are interleaved and every other one reversed; ratios are the median of per-round ratios.
+reuses. The bare gRPC server (benchmarks/bare_grpc_server.py: grpcio's asyncio server and OpenVINO, nothing else)
+is not a target: it shows the ceiling of a gRPC server built on grpcio on this machine. Rounds are interleaved
+and every other one reversed; ratios are the median of per-round ratios.
 (Not named benchmarks/grpc.py: a script's folder comes first on sys.path, so that file would shadow the grpc
 package in every script of this folder, kserve_peer.py included.)
 """
