@@ -69,7 +69,7 @@ class ProtocolView(APIView):
             reply = error_reply(error)
         content = reply.body
         answer = compression.response_encoding(request.headers.get("Accept-Encoding"))
-        if answer and content and request.path.endswith("/infer"):
+        if answer and content and compression.compresses(request.path, reply.status):
             content = compression.compress(bytes(content), answer)
         response = HttpResponse(content, status=reply.status, content_type=reply.content_type.decode())
         if answer and content is not reply.body:

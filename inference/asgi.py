@@ -64,12 +64,10 @@ class InferenceRouter:
                 reply = error_reply(error)
         if reply is None:
             reply = await handle(self.runtime, scope["method"], scope["path"], scope["headers"], body, route)
-        # Only inference responses, as Triton: clients such as tritonclient.http.aio read others uncompressed
-        # although their HTTP library sends Accept-Encoding on every request.
         if (
             headers.accept_encoding is not None
             and reply.body
-            and scope["path"].endswith("/infer")
+            and compression.compresses(scope["path"], reply.status)
             and (answer := compression.response_encoding(headers.accept_encoding)) is not None
         ):
             compressed = await _run(compression.compress, bytes(reply.body), answer, size=len(reply.body))

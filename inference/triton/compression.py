@@ -53,6 +53,13 @@ def _inflate(body: bytes | bytearray, wbits: int, limit: int) -> bytearray:
     return out
 
 
+def compresses(path: str, status: int) -> bool:
+    """Whether a reply may be compressed: only successful inference replies, as Triton does. Clients such as
+    tritonclient.http.aio read every other reply, errors included, as plain text although their HTTP library
+    sends Accept-Encoding on every request."""
+    return status == 200 and path.endswith("/infer")
+
+
 def response_encoding(accept_encoding: bytes | str | None) -> str | None:
     """The encoding to answer with: gzip or deflate when the client accepts one (by q-value, gzip first on a
     tie), else None."""

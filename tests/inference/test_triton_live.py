@@ -294,6 +294,27 @@ class TestAioClient:
 
         asyncio.run(main())
 
+    def test_an_error_reads_as_text(self, server):
+        """aiohttp asks for gzip on every request but tritonclient.http.aio reads error replies undecoded: as Triton,
+        only successful inference replies are compressed (simple_http_aio_infer_client.py's unknown-model step)."""
+
+        async def unknown_model() -> None:
+            client = aioclient.InferenceServerClient(url(server))
+            try:
+                await client.infer("nothing", simple_inputs(module=aioclient))
+            finally:
+                await client.close()
+
+        with pytest.raises(InferenceServerException) as caught:
+            asyncio.run(unknown_model())
+        assert caught.value.message() == "Model with requested name is not found"
+        body = orjson.dumps({"inputs": [{"name": n, "shape": [1, 16], "datatype": "INT32", "data": [1] * 16}
+                                        for n in ("INPUT0", "INPUT1")]})  # fmt: skip
+        plain = requests.post(f"{server.url}/v2/models/nothing/infer", data=body,
+                              headers={"Accept-Encoding": "gzip, deflate"}, stream=True, timeout=10)  # fmt: skip
+        assert plain.status_code == 404 and "Content-Encoding" not in plain.headers
+        assert orjson.loads(plain.raw.read()) == {"error": "Model with requested name is not found"}
+
     def test_async_infer_of_the_sync_client(self, server):
         client = httpclient.InferenceServerClient(url(server), concurrency=2)
         requests_ = [client.async_infer("simple", simple_inputs(True, True)) for _ in range(2)]
