@@ -30,6 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import machine_load, measurement_options  # noqa: E402
 from benchmarks.serving import RESULTS, check_answers, make_requests, median, wrk  # noqa: E402
 from tests import services  # noqa: E402
 from tests.live import LiveService  # noqa: E402
@@ -42,18 +43,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=8.0, help="duration of one measurement")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (median kept)")
-    parser.add_argument("--connections", type=int, default=8)
+    measurement_options(parser)
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed. On Debian/Ubuntu: sudo apt-get install -y wrk", file=sys.stderr)
         return 2
-    load = os.getloadavg()[0]
-    print(
-        f"Load average {load:.2f} on {os.cpu_count()} cores"
-        + ("  (busy: figures will be noisy)" if load > 0.7 else "")
-    )
+    load = machine_load()
 
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelhub-bench-scaled-")))

@@ -44,6 +44,9 @@ sys.path.insert(0, str(ROOT))
 PEER_VENV = ROOT / "benchmarks" / ".venv-kserve"
 MODELS_DIR = ROOT / "benchmarks" / ".models"
 RESULTS = ROOT / "benchmarks" / "results"
+
+from benchmarks.report import judge, machine_load, measurement_options, median_ratio, paired, rate_table  # noqa: E402
+
 HINT = os.environ.get("MODELHUB_PERFORMANCE_HINT", "THROUGHPUT")  # the server's default compile setting
 
 
@@ -51,11 +54,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=8.0, help="duration of one measurement")
-    parser.add_argument(
-        "--rounds", type=int, default=4, help="interleaved rounds per measurement (median kept)"
-    )
-    parser.add_argument("--connections", type=int, default=8)
+    measurement_options(parser)
     parser.add_argument(
         "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")), help="server processes"
     )
@@ -96,11 +95,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed. On Debian/Ubuntu: sudo apt-get install -y wrk", file=sys.stderr)
         return 2
-    load = os.getloadavg()[0]
-    print(
-        f"Load average {load:.2f} on {os.cpu_count()} cores"
-        + ("  (busy machine: figures will be noisy)" if load > 0.7 else "")
-    )
+    load = machine_load()
     try:
         peer_python = None if options.skip_peer else ensure_peer_venv()
     except subprocess.CalledProcessError as exc:
@@ -599,28 +594,10 @@ def bare_server(
 
 
 def report(results: dict[str, Any]) -> None:
-    print("\nRequests/s (median of rounds), p99 latency:")
-    print(
-        f"{'model':10} {'limit':>9} {'KServe JSON':>18} {'KServe binary':>18} {'TFS predict':>18} {'peer (kserve)':>18}"
+    rate_table(
+        results,
+        {"json": "KServe JSON", "binary": "KServe binary", "tfs": "TFS predict", "peer": "peer (kserve)"},
     )
-    for name, values in results["models"].items():
-        cells = [f"{values['limit']['rps']:9.0f}"]
-        for key in ("json", "binary", "tfs", "peer"):
-            cells.append(
-                f"{values[key]['rps']:8.0f} ({values[key]['p99_ms']:5.1f} ms)"
-                if key in values
-                else f"{'-':>18}"
-            )
-        print(f"{name:10} " + " ".join(cells))
-
-    def paired(model: dict[str, Any], top: str, bottom: str, field: str = "rps") -> list[float]:
-        """top/bottom of each round (both measured in the same round)."""
-        rounds = model["rounds"]
-        return [a[field] / b[field] for a, b in zip(rounds[top], rounds[bottom], strict=True)]
-
-    def median_ratio(model: dict[str, Any], top: str, bottom: str) -> float:
-        """The median of the per-round ratios."""
-        return statistics.median(paired(model, top, bottom))
 
     checks = []
     light = results["models"].get("silero")
@@ -654,16 +631,7 @@ def report(results: dict[str, Any]) -> None:
             print(f"\n{name} (no target): the bare server, binary data: {values['bare']['rps']:.0f}/s "
                   f"(p99 {values['bare']['p99_ms']:.1f} ms), {median_ratio(values, 'bare', 'limit'):.2f}x the limit; "
                   f"modelhub's binary data: {median_ratio(values, 'binary', 'bare'):.2f}x the bare server")  # fmt: skip
-    print("\nTargets (median of the per-round ratios, and their range):")
-    results["targets"] = []
-    for text, rounds, target in checks:
-        ratio = statistics.median(rounds)
-        ok = ratio > target if "p99" in text else ratio >= target
-        results["targets"].append(
-            {"target": text, "ratio": round(ratio, 2), "rounds": [round(r, 3) for r in rounds], "pass": ok}
-        )
-        spread = f"{min(rounds):.2f}-{max(rounds):.2f}"
-        print(f"  {'PASS' if ok else 'FAIL'}  {ratio:5.2f}  ({spread:>9})  {text}")
+    judge(results, checks)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------

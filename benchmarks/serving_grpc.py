@@ -1,8 +1,8 @@
 """gRPC serving benchmark: modelhub's gRPC endpoint against the in-process limit, KServe's Python ModelServer with
-gRPC enabled, and modelhub's own HTTP binary path, in the same run, batch 1.
+gRPC enabled, modelhub's own HTTP binary path and a bare gRPC server, in the same run, batch 1.
 
     .venv/bin/python benchmarks/serving_grpc.py [--seconds 8] [--rounds 4] [--connections 8] [--skip-peer]
-                                                [--models silero,magika]
+                                                [--no-bare] [--models silero,magika]
 
 The load generator is h2load (Debian's nghttp2-client; not Python): a KServe v2 `ModelInfer` request with
 `raw_input_contents`, framed as gRPC (1 flag byte, 4-byte big-endian length, the message) in a body file, POSTed
@@ -11,7 +11,9 @@ h2load does not read gRPC trailers, so every request is first sent once with a r
 compared with OpenVINO called directly; modelhub's `ovms_requests_fail` must not grow while h2load runs.
 p50/p99 come from h2load's per-request log. HTTP binary is measured with wrk as in benchmarks/serving.py, whose
 models, server setup, in-process limit and KServe peer (benchmarks/kserve_peer.py, here with `--grpc-port`) this
-reuses. Rounds are interleaved and every other one reversed; ratios are the median of per-round ratios.
+reuses. The bare gRPC server (benchmarks/bare_grpc_server.py: grpcio's asyncio server and OpenVINO, nothing else)
+is not a target: it shows the ceiling of a gRPC server built on grpcio on this machine. Rounds are interleaved
+and every other one reversed; ratios are the median of per-round ratios.
 (Not named benchmarks/grpc.py: a script's folder comes first on sys.path, so that file would shadow the grpc
 package in every script of this folder, kserve_peer.py included.)
 """
@@ -21,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import judge, machine_load, measurement_options, median_ratio, paired, rate_table  # noqa: E402
 from benchmarks.serving import (  # noqa: E402
     MODELS,
     RESULTS,
@@ -55,11 +57,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=8.0, help="duration of one measurement")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (median kept)")
-    parser.add_argument("--connections", type=int, default=8)
+    measurement_options(parser)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     parser.add_argument("--skip-peer", action="store_true", help="do not measure KServe's server")
+    parser.add_argument(
+        "--no-bare", dest="bare", action="store_false", help="do not measure benchmarks/bare_grpc_server.py"
+    )
     parser.add_argument(
         "--models", default="silero,magika", help=f"comma-separated, from: {', '.join(MODELS)}"
     )
@@ -69,11 +72,7 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"{tool} is not installed (Debian: apt-get install -y nghttp2-client wrk)", file=sys.stderr)
             return 2
-    load = os.getloadavg()[0]
-    print(
-        f"Load average {load:.2f} on {os.cpu_count()} cores"
-        + ("  (busy machine: figures will be noisy)" if load > 0.7 else "")
-    )
+    load = machine_load()
     peer_python = None if options.skip_peer else ensure_peer_venv()
     plugin_config = compile_config("")
     results: dict[str, Any] = {"connections": options.connections, "seconds": options.seconds, "rounds": options.rounds,
@@ -105,10 +104,13 @@ def main() -> int:
                         wrk, server.url + requests["binary"]["path"], requests["binary"], options
                     ),
                 }
-                peer = None
+                sides: dict[str, GrpcSide] = {}
+                if options.bare:
+                    sides["bare"] = bare_grpc_server(path, name, nireq, plugin_config, message)
                 if peer_python:
-                    peer = kserve_grpc_peer(peer_python, path, name, nireq, plugin_config, message)
-                    measure["peer"] = partial(peer.measure_grpc, body_file, options)
+                    sides["peer"] = kserve_grpc_peer(peer_python, path, name, nireq, plugin_config, message)
+                for key, side in sides.items():
+                    measure[key] = partial(side.measure_grpc, body_file, options)
                 samples: dict[str, list[dict[str, float]]] = {key: [] for key in measure}
                 order = list(measure)
                 try:
@@ -120,8 +122,8 @@ def main() -> int:
                             + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in samples.items())
                         )
                 finally:
-                    if peer:
-                        peer.close()
+                    for side in sides.values():
+                        side.close()
                 results["models"][name] = {key: median(values) for key, values in samples.items()}
                 results["models"][name]["nireq"] = nireq
                 results["models"][name]["rounds"] = samples
@@ -217,8 +219,9 @@ def _grpc_failures(server: Server) -> float:
     )
 
 
-class GrpcPeer(SideServer):
-    """KServe's ModelServer with its gRPC server on: measured over gRPC (its HTTP port tells when it is ready)."""
+class GrpcSide(SideServer):
+    """A server measured beside modelhub over gRPC (KServe's, or the bare one): started on first use, checked with
+    a real gRPC client, then driven by h2load."""
 
     def __init__(
         self, *args: Any, grpc_port: int, message: bytes, model: tuple[str, Path], **kwargs: Any
@@ -242,13 +245,13 @@ class GrpcPeer(SideServer):
 
 def kserve_grpc_peer(
     python: Path, model: Path, name: str, nireq: int, plugin_config: dict[str, str], message: bytes
-) -> GrpcPeer:
+) -> GrpcSide:
     from tests.live import free_port
 
     grpc_port = free_port()
     command = [str(python), str(ROOT / "benchmarks" / "kserve_peer.py"), str(model), name, "{port}", "--nireq", str(nireq),
                "--plugin-config", json.dumps(plugin_config), "--grpc-port", str(grpc_port)]  # fmt: skip
-    return GrpcPeer(
+    return GrpcSide(
         "the KServe server (gRPC)",
         command,
         dict(os.environ),
@@ -259,22 +262,46 @@ def kserve_grpc_peer(
     )
 
 
-def report(results: dict[str, Any]) -> None:
-    print("\nRequests/s (median of rounds), p99 latency:")
-    print(f"{'model':10} {'limit':>9} {'gRPC raw':>18} {'HTTP binary':>18} {'peer gRPC (kserve)':>20}")
-    for name, values in results["models"].items():
-        cells = [f"{values['limit']['rps']:9.0f}"]
-        for key in ("grpc", "binary", "peer"):
-            cells.append(
-                f"{values[key]['rps']:8.0f} ({values[key]['p99_ms']:5.1f} ms)"
-                if key in values
-                else f"{'-':>18}"
-            )
-        print(f"{name:10} " + " ".join(cells))
+def bare_grpc_server(
+    model: Path, name: str, nireq: int, plugin_config: dict[str, str], message: bytes
+) -> GrpcSide:
+    """benchmarks/bare_grpc_server.py: grpcio's asyncio server doing nothing but the inference (the ceiling)."""
+    from tests.live import free_port
 
-    def paired(model: dict[str, Any], top: str, bottom: str, field: str = "rps") -> list[float]:
-        rounds = model["rounds"]
-        return [a[field] / b[field] for a, b in zip(rounds[top], rounds[bottom], strict=True)]
+    grpc_port = free_port()
+    env = {
+        **os.environ,
+        "BARE_MODEL": str(model),
+        "BARE_NIREQ": str(nireq),
+        "BARE_CONFIG": json.dumps(plugin_config),
+    }
+    return GrpcSide(
+        "the bare gRPC server",
+        [sys.executable, str(ROOT / "benchmarks" / "bare_grpc_server.py"), str(grpc_port)],
+        env,
+        lambda url: _grpc_ready(f"127.0.0.1:{grpc_port}"),
+        grpc_port=grpc_port,
+        message=message,
+        model=(name, model),
+    )
+
+
+def _grpc_ready(address: str) -> bool:
+    import grpc
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=1)
+        except grpc.FutureTimeoutError:
+            return False
+    return True
+
+
+def report(results: dict[str, Any]) -> None:
+    rate_table(
+        results,
+        {"grpc": "gRPC raw", "binary": "HTTP binary", "bare": "bare gRPC", "peer": "peer gRPC (kserve)"},
+    )
 
     checks = []
     light = results["models"].get("silero")
@@ -293,15 +320,16 @@ def report(results: dict[str, Any]) -> None:
                 0.85,
             )
         )
-    print("\nTargets (median of the per-round ratios, and their range):")
-    results["targets"] = []
-    for text, rounds, target in checks:
-        ratio = statistics.median(rounds)
-        ok = ratio > target if "p99" in text else ratio >= target
-        results["targets"].append(
-            {"target": text, "ratio": round(ratio, 2), "rounds": [round(r, 3) for r in rounds], "pass": ok}
-        )
-        print(f"  {'PASS' if ok else 'FAIL'}  {ratio:5.2f}  ({min(rounds):.2f}-{max(rounds):.2f})  {text}")
+    judge(results, checks)
+    for name, values in results["models"].items():
+        if "bare" not in values:
+            continue
+        # not a target: what grpcio and OpenVINO allow at all, and how close modelhub comes to it
+        against = [f"{median_ratio(values, 'bare', key):.2f}x {label}"
+                   for key, label in (("limit", "the limit"), ("binary", "HTTP binary"), ("peer", "the peer"))
+                   if key in values]  # fmt: skip
+        print(f"\n{name} (no target): the bare gRPC server {values['bare']['rps']:.0f}/s = {', '.join(against)}; "
+              f"modelhub's gRPC = {median_ratio(values, 'grpc', 'bare'):.2f}x the bare gRPC server")  # fmt: skip
 
 
 if __name__ == "__main__":

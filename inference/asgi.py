@@ -42,9 +42,10 @@ class InferenceRouter:
             return
         route: Route | None = None
         policy.current_principal.set(policy.ANONYMOUS)  # until a key says otherwise (audit of config reloads)
-        reply = _browser_refusal(scope)
+        headers = _Headers(scope["headers"])
+        reply = _browser_refusal(scope["method"], headers)
         if reply is None and policy.mode() != policy.OFF:
-            route, reply = await _access(scope)
+            route, reply = await _access(scope, headers.authorization)
         if reply is not None:
             await _drain(receive)
             await _send(send, reply)
@@ -53,16 +54,12 @@ class InferenceRouter:
             body = await _read_body(receive)
         except ClientDisconnected:
             return
-        encoding = accept = None
-        for key, value in scope["headers"]:
-            if key == b"content-encoding":
-                encoding = value
-            elif key == b"accept-encoding":
-                accept = value
         reply = None
-        if encoding is not None:  # Triton's compression: the body limit applies to the decompressed size
+        if (
+            headers.content_encoding is not None
+        ):  # Triton's compression: the limit applies to the decompressed size
             try:
-                body = await _decompressed(body, encoding.decode("latin-1"))
+                body = await _decompressed(body, headers.content_encoding.decode("latin-1"))
             except InferenceError as error:
                 reply = error_reply(error)
         if reply is None:
@@ -70,10 +67,10 @@ class InferenceRouter:
         # Only inference responses, as Triton: clients such as tritonclient.http.aio read others uncompressed
         # although their HTTP library sends Accept-Encoding on every request.
         if (
-            accept is not None
+            headers.accept_encoding is not None
             and reply.body
             and scope["path"].endswith("/infer")
-            and (answer := compression.response_encoding(accept)) is not None
+            and (answer := compression.response_encoding(headers.accept_encoding)) is not None
         ):
             compressed = await _run(compression.compress, bytes(reply.body), answer, size=len(reply.body))
             await _send(send, reply, compressed, answer.encode())
@@ -93,27 +90,36 @@ async def _run(function: Any, *args: Any, size: int, **kwargs: Any) -> Any:
     return await asyncio.to_thread(function, *args, **kwargs)
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value  # type: ignore[no-any-return]
-    return None
+class _Headers:
+    """The request headers this path looks at, found in one pass."""
+
+    __slots__ = ("host", "origin", "fetch_site", "authorization", "content_encoding", "accept_encoding")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.host = self.origin = self.fetch_site = self.authorization = None
+        self.content_encoding = self.accept_encoding = None
+        for key, value in headers:
+            if key == b"host":
+                self.host = value
+            elif key == b"origin":
+                self.origin = value
+            elif key == b"sec-fetch-site":
+                self.fetch_site = value
+            elif key == b"authorization":
+                self.authorization = value
+            elif key == b"content-encoding":
+                self.content_encoding = value
+            elif key == b"accept-encoding":
+                self.accept_encoding = value
 
 
-def _browser_refusal(scope: Scope) -> Reply | None:
-    host = origin = fetch_site = None
-    for key, value in scope["headers"]:
-        if key == b"host":
-            host = value
-        elif key == b"origin":
-            origin = value
-        elif key == b"sec-fetch-site":
-            fetch_site = value
-    host_text = host.decode("latin-1") if host is not None else None
+def _browser_refusal(method: str, headers: _Headers) -> Reply | None:
+    host_text = headers.host.decode("latin-1") if headers.host is not None else None
     if host_text is not None and not host_allowed(host_text):
         return Reply(400, b'{"error":"' + HOST_REFUSED.encode() + b'"}')
+    origin, fetch_site = headers.origin, headers.fetch_site
     if (origin is not None or fetch_site is not None) and cross_site_refusal(
-        scope["method"],
+        method,
         host_text,
         origin.decode("latin-1") if origin is not None else None,
         fetch_site.decode("latin-1") if fetch_site is not None else None,
@@ -122,14 +128,13 @@ def _browser_refusal(scope: Scope) -> Reply | None:
     return None
 
 
-async def _access(scope: Scope) -> tuple[Route | None, Reply | None]:
+async def _access(scope: Scope, authorization: bytes | None) -> tuple[Route | None, Reply | None]:
     """The route (resolved once, handed to the handler) and a refusal, if any. Sets the audit principal."""
     try:
         route = resolve(scope["method"], scope["path"])
     except InferenceError:
         return None, None  # the handler answers the protocol's 400/406; nothing runs
     required = policy.scope_of_kind(route.kind)
-    authorization = _header(scope, b"authorization")
     if authorization is None and not policy.needs_key(required):
         return route, None
     try:

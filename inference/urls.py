@@ -15,66 +15,38 @@ class ServableNameConverter:
 
 register_converter(ServableNameConverter, "servable")
 
+# The routes about one model come in pairs, the model's default version and one given version:
+# (prefix, suffix, view of the model, name, view of a version, name) ->
+# <prefix>/<name><suffix> and <prefix>/<name>/versions/<version><suffix>
+MODEL_ROUTES = [
+    # TensorFlow Serving REST API
+    ("v1/models", "", apis.TfsModelStatusApi, "tfs-status", apis.TfsModelVersionStatusApi, "tfs-version-status"),
+    ("v1/models", "/metadata", apis.TfsModelMetadataApi, "tfs-metadata", apis.TfsModelVersionMetadataApi,
+     "tfs-version-metadata"),
+    ("v1/models", ":predict", apis.TfsPredictApi, "tfs-predict", apis.TfsVersionPredictApi, "tfs-version-predict"),
+    # KServe v2 REST API
+    ("v2/models", "", apis.ModelMetadataApi, "kserve-model-metadata", apis.ModelVersionMetadataApi,
+     "kserve-version-metadata"),
+    ("v2/models", "/ready", apis.ModelReadyApi, "kserve-model-ready", apis.ModelVersionReadyApi,
+     "kserve-version-ready"),
+    ("v2/models", "/infer", apis.ModelInferApi, "kserve-infer", apis.ModelVersionInferApi, "kserve-version-infer"),
+    # Triton's extensions
+    ("v2/models", "/stats", apis.ModelStatisticsApi, "triton-model-statistics", apis.ModelVersionStatisticsApi,
+     "triton-version-statistics"),
+    ("v2/models", "/config", apis.ModelConfigApi, "triton-model-config", apis.ModelVersionConfigApi,
+     "triton-version-config"),
+]  # fmt: skip
+
 urlpatterns = [
     # TensorFlow Serving REST API
-    path("v1/models/<servable:name>", apis.TfsModelStatusApi.as_view(), name="tfs-status"),
-    path(
-        "v1/models/<servable:name>/versions/<int:version>",
-        apis.TfsModelVersionStatusApi.as_view(),
-        name="tfs-version-status",
-    ),
-    path("v1/models/<servable:name>/metadata", apis.TfsModelMetadataApi.as_view(), name="tfs-metadata"),
-    path(
-        "v1/models/<servable:name>/versions/<int:version>/metadata",
-        apis.TfsModelVersionMetadataApi.as_view(),
-        name="tfs-version-metadata",
-    ),
-    path("v1/models/<servable:name>:predict", apis.TfsPredictApi.as_view(), name="tfs-predict"),
-    path(
-        "v1/models/<servable:name>/versions/<int:version>:predict",
-        apis.TfsVersionPredictApi.as_view(),
-        name="tfs-version-predict",
-    ),
     path("v1/config", apis.ConfigStatusApi.as_view(), name="tfs-config"),
     path("v1/config/reload", apis.ConfigReloadApi.as_view(), name="tfs-config-reload"),
     # KServe v2 REST API
     path("v2", apis.ServerMetadataApi.as_view(), name="kserve-server-metadata"),
     path("v2/health/live", apis.ServerLiveApi.as_view(), name="kserve-live"),
     path("v2/health/ready", apis.ServerReadyApi.as_view(), name="kserve-ready"),
+    # Triton's extensions (before the model routes: "stats" is not a model name)
     path("v2/models/stats", apis.StatisticsApi.as_view(), name="triton-statistics"),
-    path("v2/models/<servable:name>", apis.ModelMetadataApi.as_view(), name="kserve-model-metadata"),
-    path(
-        "v2/models/<servable:name>/versions/<int:version>",
-        apis.ModelVersionMetadataApi.as_view(),
-        name="kserve-version-metadata",
-    ),
-    path("v2/models/<servable:name>/ready", apis.ModelReadyApi.as_view(), name="kserve-model-ready"),
-    path(
-        "v2/models/<servable:name>/versions/<int:version>/ready",
-        apis.ModelVersionReadyApi.as_view(),
-        name="kserve-version-ready",
-    ),
-    path("v2/models/<servable:name>/infer", apis.ModelInferApi.as_view(), name="kserve-infer"),
-    path(
-        "v2/models/<servable:name>/versions/<int:version>/infer",
-        apis.ModelVersionInferApi.as_view(),
-        name="kserve-version-infer",
-    ),
-    # Triton's extensions
-    path(
-        "v2/models/<servable:name>/stats", apis.ModelStatisticsApi.as_view(), name="triton-model-statistics"
-    ),
-    path(
-        "v2/models/<servable:name>/versions/<int:version>/stats",
-        apis.ModelVersionStatisticsApi.as_view(),
-        name="triton-version-statistics",
-    ),
-    path("v2/models/<servable:name>/config", apis.ModelConfigApi.as_view(), name="triton-model-config"),
-    path(
-        "v2/models/<servable:name>/versions/<int:version>/config",
-        apis.ModelVersionConfigApi.as_view(),
-        name="triton-version-config",
-    ),
     path("v2/repository/index", apis.RepositoryIndexApi.as_view(), name="triton-repository-index"),
     path("v2/repository/models/<servable:name>/load", apis.RepositoryLoadApi.as_view(), name="triton-load"),
     path(
@@ -84,3 +56,12 @@ urlpatterns = [
     ),
     path("metrics", apis.MetricsApi.as_view(), name="metrics"),
 ]
+for prefix, suffix, model_view, model_name, version_view, version_name in MODEL_ROUTES:
+    urlpatterns += [
+        path(f"{prefix}/<servable:name>{suffix}", model_view.as_view(), name=model_name),
+        path(
+            f"{prefix}/<servable:name>/versions/<int:version>{suffix}",
+            version_view.as_view(),
+            name=version_name,
+        ),
+    ]

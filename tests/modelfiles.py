@@ -59,6 +59,14 @@ def build_simple_model() -> ov.Model:
     return ov.Model([ops.result(total), ops.result(difference)], [input0, input1], "simple")
 
 
+def build_scores_model() -> ov.Model:
+    """`scores` f32 [1,5] -> `probabilities` = relu(scores): a classifier's output to ask class_count of."""
+    scores = ops.parameter([1, 5], np.float32, name="scores")
+    relu = ops.relu(scores)
+    relu.output(0).get_tensor().set_names({"probabilities"})
+    return ov.Model([ops.result(relu)], [scores], "scores")
+
+
 def save_ir(model: ov.Model, folder: Path, stem: str = "model") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     xml = folder / f"{stem}.xml"

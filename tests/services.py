@@ -191,9 +191,7 @@ class Redis:
         _wait(client.ping, "redis-server")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        _stop(self.process, signal.SIGTERM)
         self.process = None
 
 
@@ -270,13 +268,7 @@ class S3:
         }
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process, signal.SIGTERM)
         self.process = None
 
 
@@ -361,13 +353,7 @@ class Nginx:
         _wait(answers, "nginx")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)  # graceful: finish the requests in flight
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process, signal.SIGQUIT)  # graceful: finish the requests in flight
         self.process = None
 
 
@@ -379,3 +365,15 @@ def nginx(folder: Path, upstreams: list[str]) -> Iterator[Nginx]:
         yield server
     finally:
         server.stop()
+
+
+def _stop(process: subprocess.Popen[bytes] | None, how: signal.Signals) -> None:
+    """Stop a server we started with `how`; killed if it has not ended within 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(how)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import openvino as ov
+import orjson
 import pytest
 import requests
 from openvino import opset13 as ops
@@ -13,6 +14,8 @@ from openvino import opset13 as ops
 from tests.live import LiveService, live_service
 from tests.modelfiles import (
     build_constant_model,
+    build_scores_model,
+    build_simple_model,
     build_two_io_model,
     ir_zip,
     magika_onnx,
@@ -29,11 +32,22 @@ def build_image_model(height: int = 8, width: int = 8) -> ov.Model:
     return ov.Model([ops.result(mean)], [image], "channel_mean")
 
 
-def register(service: LiveService, archive: bytes, *, model_id: str, name: str, version: str = "1") -> str:
+def register(
+    service: LiveService,
+    archive: bytes,
+    *,
+    model_id: str,
+    name: str,
+    version: str = "1",
+    labels: list[str] | None = None,
+) -> str:
+    data = {"id": model_id, "name": name, "version": version}
+    if labels is not None:
+        data["labels"] = orjson.dumps(labels).decode()
     response = requests.post(
         f"{service.url}/models",
         files={"file": (f"{model_id}.zip", archive, "application/zip")},
-        data={"id": model_id, "name": name, "version": version},
+        data=data,
         timeout=30,
     )
     assert response.status_code == 201, response.text
@@ -44,6 +58,23 @@ def serve(service: LiveService, *model_ids: str, extra: tuple[str, ...] = ()) ->
     for model_id in model_ids:
         result = service.manage("serve_model", model_id, "--wait", "--timeout", "120", *extra, check=False)
         assert result.returncode == 0, result.stdout + result.stderr + service.log_tail()
+
+
+TRITON_LABELS = ["cat", "dog", "bird"]
+
+
+def triton_repository(service: LiveService, folder: Path) -> None:
+    """Triton's examples' repository: seven registry models (as in its model-control example), two of them
+    served: `simple` (Triton's example model) and `scores` (a classifier with TRITON_LABELS, for class_count)."""
+    register(service, ir_zip(build_simple_model(), folder), model_id="simple", name="simple")
+    register(
+        service, ir_zip(build_scores_model(), folder), model_id="scores", name="scores", labels=TRITON_LABELS
+    )
+    for index in range(5):
+        register(
+            service, ir_zip(build_constant_model(index), folder), model_id=f"c{index}", name=f"const{index}"
+        )
+    serve(service, "simple", "scores")
 
 
 @pytest.fixture(scope="module")

@@ -10,58 +10,31 @@ import zlib
 from collections.abc import Iterator
 
 import numpy as np
-import openvino as ov
 import orjson
 import pytest
 import requests
 import tritonclient.http as httpclient
 import tritonclient.http.aio as aioclient
-from openvino import opset13 as ops
 from tritonclient.utils import InferenceServerException
 
-from tests.inference.conftest import register, serve
+from tests.inference.conftest import triton_repository
 from tests.live import LiveService, live_service
-from tests.modelfiles import build_constant_model, build_simple_model, ir_zip
 
 pytestmark = pytest.mark.live
 
 INPUT0 = np.arange(16, dtype=np.int32).reshape(1, 16)
 INPUT1 = np.full((1, 16), -1, dtype=np.int32)
-LABELS = ["cat", "dog", "bird"]
 # tritonclient < 2.42 forgot `import gzip` in its aio client: request compression raises NameError there
 # (the sync client's request compression is tested either way).
 AIO_COMPRESSES_REQUESTS = hasattr(aioclient, "gzip")
 
 
-def build_scores_model() -> ov.Model:
-    """`scores` f32 [1,5] -> `probabilities` = relu(scores): a classifier's output to ask class_count of."""
-    scores = ops.parameter([1, 5], np.float32, name="scores")
-    relu = ops.relu(scores)
-    relu.output(0).get_tensor().set_names({"probabilities"})
-    return ov.Model([ops.result(relu)], [scores], "scores")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
-    """Two server processes; seven registry models (as in Triton's model-control example), two of them served."""
+    """Two server processes."""
     folder = tmp_path_factory.mktemp("triton-live")
     with live_service(folder / "data", workers=2, with_worker=False) as service:
-        register(service, ir_zip(build_simple_model(), folder), model_id="simple", name="simple")
-        response = requests.post(
-            f"{service.url}/models",
-            files={"file": ("scores.zip", ir_zip(build_scores_model(), folder), "application/zip")},
-            data={"id": "scores", "name": "scores", "version": "1", "labels": orjson.dumps(LABELS).decode()},
-            timeout=30,
-        )
-        assert response.status_code == 201, response.text
-        for index in range(5):
-            register(
-                service,
-                ir_zip(build_constant_model(index), folder),
-                model_id=f"c{index}",
-                name=f"const{index}",
-            )
-        serve(service, "simple", "scores")
+        triton_repository(service, folder)
         yield service
 
 

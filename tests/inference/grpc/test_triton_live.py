@@ -7,17 +7,13 @@ from collections.abc import Iterator
 
 import grpc
 import numpy as np
-import orjson
 import pytest
-import requests
 import tritonclient.grpc as triton
 import tritonclient.grpc.aio as triton_aio
 from tritonclient.utils import InferenceServerException
 
-from tests.inference.conftest import register, serve
-from tests.inference.test_triton_live import LABELS, build_scores_model
+from tests.inference.conftest import triton_repository
 from tests.live import LiveService, live_service
-from tests.modelfiles import build_constant_model, build_simple_model, ir_zip
 
 pytestmark = pytest.mark.live
 
@@ -27,25 +23,9 @@ INPUT1 = np.ones((1, 16), dtype=np.int32)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
-    """Seven registry models (as in Triton's model-control example), two of them served."""
     folder = tmp_path_factory.mktemp("grpc-triton-live")
     with live_service(folder / "data", with_worker=False) as service:
-        register(service, ir_zip(build_simple_model(), folder), model_id="simple", name="simple")
-        response = requests.post(
-            f"{service.url}/models",
-            files={"file": ("scores.zip", ir_zip(build_scores_model(), folder), "application/zip")},
-            data={"id": "scores", "name": "scores", "version": "1", "labels": orjson.dumps(LABELS).decode()},
-            timeout=30,
-        )
-        assert response.status_code == 201, response.text
-        for index in range(5):
-            register(
-                service,
-                ir_zip(build_constant_model(index), folder),
-                model_id=f"c{index}",
-                name=f"const{index}",
-            )
-        serve(service, "simple", "scores")
+        triton_repository(service, folder)
         yield service
 
 
