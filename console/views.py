@@ -79,12 +79,16 @@ def render_card(name: str) -> str:
 def servable(request: HttpRequest, name: str) -> HttpResponse:
     if name not in selectors.servable_names():
         raise Http404(f"No servable named {name}.")
+    # The history first, the rollback target after: a worker may finish a task between the two reads, and a
+    # done task stays done, so the later read sees every switch the history shows done (read the other way
+    # round, the page could show a switch done without its roll back button).
+    history = selectors.history(name)
     rollback = selectors.rollback_target(name)
     return render(
         request,
         "console/servable.html",
         _context(
-            request, f"Servable {name}", name=name, card_html=render_card(name), history=selectors.history(name),
+            request, f"Servable {name}", name=name, card_html=render_card(name), history=history,
             rollback=rollback, default_model=selectors.current_default_model(name),
         ),
     )  # fmt: skip

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -99,6 +100,34 @@ def test_history_shows_versions_before_and_after_steps_and_rollback(staff: Clien
     staff.post("/admin/console/servables/const/rollback", {"confirm": "yes"})
     rollback = DeploymentTask.objects.exclude(model_id="m2").get()
     assert (rollback.kind, rollback.model_id) == ("deploy", "m1")
+
+
+def test_a_switch_the_history_shows_done_always_comes_with_its_rollback_button(
+    staff: Client, served: Model
+) -> None:
+    """The page reads the tasks more than once while the worker may finish one: it must never show the switch
+    done in the history without the button to roll it back (the browser test once clicked a missing button)."""
+    created = timezone.now() - timedelta(minutes=1)
+    task = DeploymentTask.objects.create(
+        kind="deploy", model_id="m2", servable_name="const", status="processing",
+        metadata={"previous": {"version": 1, "model_id": "m1"}, "new": {"servable": "const", "version": 2, "model_id": "m2"},
+                  "switched_at": created.isoformat()},
+    )  # fmt: skip
+    finished = []
+
+    def worker_finishes_after_the_first_read(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        result = execute(sql, params, many, context)
+        if not finished and "deployments_deploymenttask" in sql and sql.lstrip().upper().startswith("SELECT"):
+            finished.append(sql)  # the worker's finish() lands between this read and the next
+            DeploymentTask.objects.filter(pk=task.pk).update(status="done")
+        return result
+
+    with connection.execute_wrapper(worker_finishes_after_the_first_read):
+        html = staff.get("/admin/console/servables/const/").content.decode()
+    assert finished and DeploymentTask.objects.get(pk=task.pk).status == "done"
+    assert 'class="status-done"' not in html or "Roll back to version 1" in html
+    html = staff.get("/admin/console/servables/const/").content.decode()
+    assert 'class="status-done"' in html and "Roll back to version 1" in html
 
 
 def test_admin_index_links_to_the_overview(staff: Client) -> None:
