@@ -30,7 +30,7 @@ from inference.cache import MaterializeCanceled, MaterializeFailed, cached_path,
 from inference.lifecycle import nodes
 from inference.lifecycle.errors import LifecycleNotFound, NotCustom, NothingToCancel
 from inference.lifecycle.events import now_version, publish
-from inference.lifecycle.fetch import FetchCanceled, FetchFailed, Transfer, fetch
+from inference.lifecycle.fetch import FetchCanceled, FetchFailed, Transfer, fetch, part_file
 from inference.lifecycle.models import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -440,9 +440,8 @@ class _DownloadRun:
             if fetching:
                 self.slices[DownloadPhase.FETCH] = (0.0, unpack_from if self.unpack_here else share)
                 model = self._fetch(model)
-            if self.unpack_here:
-                self.slices.update(nodes.phase_slices(model, unpack_from, 100.0))
             if self.unpack_here:  # no node is live to do it (one machine without a server, commands, tests)
+                self.slices.update(nodes.phase_slices(model, unpack_from, 100.0))
                 materialize(
                     model,
                     progress=self.progress,
@@ -470,7 +469,7 @@ class _DownloadRun:
     def _fetch(self, model: Model) -> Model:
         self.set_phase(DownloadPhase.FETCH)
         previous_host = self.previous_worker.rpartition(":")[0]
-        part = fetch_destination(model).with_name(fetch_destination(model).name + ".part")
+        part = part_file(fetch_destination(model))
         if previous_host and previous_host != socket.gethostname() and not part.exists():
             # The partial file is on the host whose worker died (temporary files are per host): fetch from
             # byte 0 here and say so, rather than "resume" from nothing. The bar's percentage stays put
