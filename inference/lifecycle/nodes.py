@@ -95,7 +95,11 @@ def _node_frame(copy: NodeCopy | None, node: str, run_id: str) -> dict[str, Any]
 
 def download_state(model_id: str) -> tuple[dict[str, Any], int]:
     """(frame, change stamp) of the model's download across the live nodes; the frame has `nodes` detail."""
-    job = DownloadJob.objects.filter(pk=model_id).first()
+    return download_state_of(model_id, DownloadJob.objects.filter(pk=model_id).first())
+
+
+def download_state_of(model_id: str, job: DownloadJob | None) -> tuple[dict[str, Any], int]:
+    """`download_state` for a caller that has already read the model's job row (None: there is none)."""
     nodes = live_nodes()
     if not nodes:  # nobody serves: this node's cache is the only one (single process, management commands)
         cached = False
