@@ -226,13 +226,12 @@ class NodeAgent:
 
     def _sweep(self, removed: set[str]) -> None:
         """Evict what the database no longer wants on any node."""
-        for model_id in removed:
-            if ServedVersion.objects.filter(model_id=model_id).exists():
-                continue
-            model = Model.objects.filter(pk=model_id).first()
-            if model is not None and evict(model):
-                logger.info("Removed model %s from the cache of node %s", model_id, self.node)
-            NodeCopy.objects.filter(model_id=model_id, node=self.node).delete()
+        served = set(ServedVersion.objects.filter(model_id__in=removed).values_list("model_id", flat=True))
+        unserved = removed - served
+        for model in Model.objects.filter(pk__in=unserved):
+            if evict(model):
+                logger.info("Removed model %s from the cache of node %s", model.pk, self.node)
+        NodeCopy.objects.filter(model_id__in=unserved, node=self.node).delete()
         root = Path(settings.MODEL_CACHE_DIR)
         known = set(ServableIdentity.objects.values_list("servable_name", "version"))
         for marker in root.glob(f"*/*/{COMPLETE_MARKER}"):
