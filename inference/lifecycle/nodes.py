@@ -100,15 +100,16 @@ def download_state(model_id: str) -> tuple[dict[str, Any], int]:
 
 def download_state_of(model_id: str, job: DownloadJob | None) -> tuple[dict[str, Any], int]:
     """`download_state` for a caller that has already read the model's job row (None: there is none)."""
+    # A job that is not COMPLETED is not wanted on the nodes yet: its row is the whole state, no node is asked.
+    if job is not None and job.status != DownloadStatus.COMPLETED:
+        return {**frame_of(job), "nodes": []}, job.version
     nodes = live_nodes()
     if not nodes:  # nobody serves: this node's cache is the only one (single process, management commands)
-        cached = False
-        if job is None or job.status == DownloadStatus.COMPLETED:
-            model = Model.objects.filter(pk=model_id).first()
-            cached = model is not None and cached_path(model) is not None
+        model = Model.objects.filter(pk=model_id).first()
+        cached = model is not None and cached_path(model) is not None
         return {**frame_of(job, cached=cached), "nodes": []}, job.version if job else 0
-    if job is None or job.status != DownloadStatus.COMPLETED:
-        return {**frame_of(job), "nodes": []}, job.version if job else 0
+    if job is None:
+        return {**frame_of(None), "nodes": []}, 0
     copies = {copy.node: copy for copy in NodeCopy.objects.filter(model_id=model_id, node__in=nodes)}
     details = [_node_frame(copies.get(node), node, job.run_id) for node in nodes]
     version = max([job.version, *(copy.version for copy in copies.values())])
