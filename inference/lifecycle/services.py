@@ -126,7 +126,7 @@ def _start(model: Model, *, enqueue: bool) -> tuple[DownloadJob, bool]:
         if job is not None and job.status in ACTIVE_STATUSES:
             return job, False
         if on_nodes and job is not None and job.status == DownloadStatus.COMPLETED and model.file:
-            if nodes.download_state(model.pk)[0]["status"] != DownloadStatus.FAILED:
+            if nodes.download_state_of(model.pk, job)[0]["status"] != DownloadStatus.FAILED:
                 return job, False  # the nodes are at it, or done; one that failed makes a new run
         if on_nodes and model.file:
             size = model.size
@@ -189,7 +189,7 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
     _model(model_id)
     job = DownloadJob.objects.filter(pk=model_id).first()
     if job is not None and job.status == DownloadStatus.COMPLETED:
-        if nodes.download_state(model_id)[0]["status"] == DownloadStatus.IN_PROGRESS:
+        if nodes.download_state_of(model_id, job)[0]["status"] == DownloadStatus.IN_PROGRESS:
             return _cancel_node_copies(job, wait_seconds)
     if job is None or job.status not in ACTIVE_STATUSES:
         state = job.status if job else "no download was ever started"
