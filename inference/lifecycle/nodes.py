@@ -31,7 +31,7 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from inference.cache import COMPLETE_MARKER, MaterializeCanceled, cached_path, evict, materialize
-from inference.lifecycle.events import frame_of, now_version
+from inference.lifecycle.events import frame_of, now_version, publish
 from inference.lifecycle.models import (
     CacheRemoval,
     DownloadJob,
@@ -263,8 +263,6 @@ class _NodeCopyRun:
         )
 
     def run(self) -> None:
-        from inference.lifecycle.events import publish
-
         try:
             materialize(
                 self.job.model,
@@ -300,8 +298,6 @@ class _NodeCopyRun:
         self.percentage = max(self.percentage, start + (end - start) * min(share, 1.0))
         if not force and time.monotonic() - self._last_write < PROGRESS_INTERVAL:
             return
-        from inference.lifecycle.events import publish
-
         self._last_write = time.monotonic()
         self._row().update(
             phase=self.phase, percentage=self.percentage, bytes_done=done, bytes_total=total,
