@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -129,18 +129,7 @@ def _start(model: Model, *, enqueue: bool) -> tuple[DownloadJob, bool]:
             if nodes.download_state_of(model.pk, job)[0]["status"] != DownloadStatus.FAILED:
                 return job, False  # the nodes are at it, or done; one that failed makes a new run
         if on_nodes and model.file:
-            size = model.size
-            fields = {
-                "run_id": uuid.uuid4().hex, "status": DownloadStatus.COMPLETED, "phase": DownloadPhase.NONE,
-                "bytes_done": 0, "bytes_total": size, "progress": 0.0, "error": "", "cancel_requested": False,
-                "worker": "", "heartbeat": None, "resumes": 0, "created_at": now, "started_at": now,
-                "finished_at": now, "version": now_version(),
-            }  # fmt: skip
-            if job is None:
-                job = DownloadJob.objects.create(model=model, **fields)
-            else:
-                DownloadJob.objects.filter(pk=model.pk).update(**fields)
-                job.refresh_from_db()
+            job = _new_run(model, job, now, status=DownloadStatus.COMPLETED, started_at=now, finished_at=now)
             return job, True
         if not on_nodes and cached_path(model) is not None:
             size = model.size
@@ -161,20 +150,26 @@ def _start(model: Model, *, enqueue: bool) -> tuple[DownloadJob, bool]:
                 f"Model {model.pk!r} has neither a stored file nor a source_url to download from.",
                 status_code=409,
             )
-        run_id = uuid.uuid4().hex
-        fields = {
-            "run_id": run_id, "status": DownloadStatus.INITIALIZED, "phase": DownloadPhase.NONE, "bytes_done": 0,
-            "bytes_total": model.size, "progress": 0.0, "error": "", "cancel_requested": False, "worker": "", "heartbeat": None,
-            "resumes": 0, "created_at": now, "started_at": None, "finished_at": None, "version": now_version(),
-        }  # fmt: skip
-        if job is None:
-            job = DownloadJob.objects.create(model=model, **fields)
-        else:
-            DownloadJob.objects.filter(pk=model.pk).update(**fields)
-            job.refresh_from_db()
+        job = _new_run(model, job, now)
+        run_id = job.run_id
         if enqueue:
             transaction.on_commit(lambda: _enqueue(model.pk, run_id))
         return job, True
+
+
+def _new_run(model: Model, job: DownloadJob | None, now: datetime, **changes: Any) -> DownloadJob:
+    """The model's job row started afresh under a new run_id (INITIALIZED unless `changes` say otherwise)."""
+    fields = {
+        "run_id": uuid.uuid4().hex, "status": DownloadStatus.INITIALIZED, "phase": DownloadPhase.NONE, "bytes_done": 0,
+        "bytes_total": model.size, "progress": 0.0, "error": "", "cancel_requested": False, "worker": "", "heartbeat": None,
+        "resumes": 0, "created_at": now, "started_at": None, "finished_at": None, "version": now_version(),
+        **changes,
+    }  # fmt: skip
+    if job is None:
+        return DownloadJob.objects.create(model=model, **fields)
+    DownloadJob.objects.filter(pk=model.pk).update(**fields)
+    job.refresh_from_db()
+    return job
 
 
 # --- cancel ------------------------------------------------------------------------------------------------
