@@ -4,6 +4,8 @@ The registry's model admin is extended through `registry.admin_hooks`, so the re
 lifecycle.
 """
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -13,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from config.errors import ServiceError
 from inference.lifecycle import services
 from inference.lifecycle.models import ACTIVE_STATUSES, DownloadJob, DownloadStatus
-from inference.lifecycle.nodes import download_state
+from inference.lifecycle.nodes import download_state_of
 from inference.lifecycle.selectors import serving_memory
 from inference.models import VersionState
 from inference.selectors import served_versions_of, version_reports
@@ -84,9 +86,16 @@ def download_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, querys
         )
 
 
-def lifecycle_label(model: Model) -> str:
+def _download_state(model: Model) -> dict[str, Any]:
+    """The model's download frame, from the job row the admin's queryset already joined (select_related)."""
+    job = getattr(model, "download_job", None)  # RelatedObjectDoesNotExist is an AttributeError: no job
+    return download_state_of(model.pk, job)[0]
+
+
+def lifecycle_label(model: Model, frame: dict[str, Any] | None = None) -> str:
     """What the lifecycle API says about a model, in words: served (loaded on every process), deployed but not
-    loaded everywhere, downloading, downloaded (on every live node), failed, or not downloaded."""
+    loaded everywhere, downloading, downloaded (on every live node), failed, or not downloaded. `frame`: the
+    model's download frame when the caller has it already."""
     unique, loaded, _ = serving_memory(model)
     if unique is not None:
         if loaded:
@@ -94,7 +103,8 @@ def lifecycle_label(model: Model) -> str:
                 '<span class="console-ok" title="downloaded, loaded">served as {}</span>', unique
             )
         return format_html('<span class="console-warn">deployed as {}, not loaded everywhere</span>', unique)
-    frame, _ = download_state(model.pk)
+    if frame is None:
+        frame = _download_state(model)
     status = frame["status"]
     if status == DownloadStatus.COMPLETED:
         return "downloaded"
@@ -134,14 +144,14 @@ def serving_panel(model: Model) -> str:
         if rows
         else format_html("<li>{}</li>", "not served")
     )
-    frame, _ = download_state(model.pk)
+    frame = _download_state(model)
     nodes = [
         (node["node"], node["status"], f"{node['percentage']:.0f}", node["error"] or "")
         for node in frame.get("nodes", [])
     ]
     nodes_html = format_html_join("", "<li>node {}: {} {} % {}</li>", nodes) if nodes else ""
     return format_html(
-        "<ul>{}</ul><p>Lifecycle: {}</p><ul>{}</ul>", served_html, lifecycle_label(model), nodes_html
+        "<ul>{}</ul><p>Lifecycle: {}</p><ul>{}</ul>", served_html, lifecycle_label(model, frame), nodes_html
     )
 
 

@@ -79,6 +79,11 @@ class Transfer:
             self._sock = None
 
 
+def part_file(destination: Path) -> Path:
+    """Where `fetch` keeps the bytes of `destination` received so far (kept across attempts to resume)."""
+    return destination.with_name(destination.name + ".part")
+
+
 def fetch(
     url: str,
     destination: Path,
@@ -111,7 +116,7 @@ def fetch(
         resolver=resolver,
     )
     transfer = transfer or Transfer()
-    part = destination.with_name(destination.name + ".part")
+    part = part_file(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     if destination.exists():  # verified and renamed by an earlier attempt that died before using it
         digest = _hash_file(destination)

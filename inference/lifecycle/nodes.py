@@ -31,7 +31,7 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from inference.cache import COMPLETE_MARKER, MaterializeCanceled, cached_path, evict, materialize
-from inference.lifecycle.events import frame_of, now_version
+from inference.lifecycle.events import frame_of, now_version, publish
 from inference.lifecycle.models import (
     CacheRemoval,
     DownloadJob,
@@ -95,16 +95,21 @@ def _node_frame(copy: NodeCopy | None, node: str, run_id: str) -> dict[str, Any]
 
 def download_state(model_id: str) -> tuple[dict[str, Any], int]:
     """(frame, change stamp) of the model's download across the live nodes; the frame has `nodes` detail."""
-    job = DownloadJob.objects.filter(pk=model_id).first()
+    return download_state_of(model_id, DownloadJob.objects.filter(pk=model_id).first())
+
+
+def download_state_of(model_id: str, job: DownloadJob | None) -> tuple[dict[str, Any], int]:
+    """`download_state` for a caller that has already read the model's job row (None: there is none)."""
+    # A job that is not COMPLETED is not wanted on the nodes yet: its row is the whole state, no node is asked.
+    if job is not None and job.status != DownloadStatus.COMPLETED:
+        return {**frame_of(job), "nodes": []}, job.version
     nodes = live_nodes()
     if not nodes:  # nobody serves: this node's cache is the only one (single process, management commands)
-        cached = False
-        if job is None or job.status == DownloadStatus.COMPLETED:
-            model = Model.objects.filter(pk=model_id).first()
-            cached = model is not None and cached_path(model) is not None
+        model = Model.objects.filter(pk=model_id).first()
+        cached = model is not None and cached_path(model) is not None
         return {**frame_of(job, cached=cached), "nodes": []}, job.version if job else 0
-    if job is None or job.status != DownloadStatus.COMPLETED:
-        return {**frame_of(job), "nodes": []}, job.version if job else 0
+    if job is None:
+        return {**frame_of(None), "nodes": []}, 0
     copies = {copy.node: copy for copy in NodeCopy.objects.filter(model_id=model_id, node__in=nodes)}
     details = [_node_frame(copies.get(node), node, job.run_id) for node in nodes]
     version = max([job.version, *(copy.version for copy in copies.values())])
@@ -222,13 +227,12 @@ class NodeAgent:
 
     def _sweep(self, removed: set[str]) -> None:
         """Evict what the database no longer wants on any node."""
-        for model_id in removed:
-            if ServedVersion.objects.filter(model_id=model_id).exists():
-                continue
-            model = Model.objects.filter(pk=model_id).first()
-            if model is not None and evict(model):
-                logger.info("Removed model %s from the cache of node %s", model_id, self.node)
-            NodeCopy.objects.filter(model_id=model_id, node=self.node).delete()
+        served = set(ServedVersion.objects.filter(model_id__in=removed).values_list("model_id", flat=True))
+        unserved = removed - served
+        for model in Model.objects.filter(pk__in=unserved):
+            if evict(model):
+                logger.info("Removed model %s from the cache of node %s", model.pk, self.node)
+        NodeCopy.objects.filter(model_id__in=unserved, node=self.node).delete()
         root = Path(settings.MODEL_CACHE_DIR)
         known = set(ServableIdentity.objects.values_list("servable_name", "version"))
         for marker in root.glob(f"*/*/{COMPLETE_MARKER}"):
@@ -259,8 +263,6 @@ class _NodeCopyRun:
         )
 
     def run(self) -> None:
-        from inference.lifecycle.events import publish
-
         try:
             materialize(
                 self.job.model,
@@ -296,8 +298,6 @@ class _NodeCopyRun:
         self.percentage = max(self.percentage, start + (end - start) * min(share, 1.0))
         if not force and time.monotonic() - self._last_write < PROGRESS_INTERVAL:
             return
-        from inference.lifecycle.events import publish
-
         self._last_write = time.monotonic()
         self._row().update(
             phase=self.phase, percentage=self.percentage, bytes_done=done, bytes_total=total,

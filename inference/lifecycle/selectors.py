@@ -16,7 +16,7 @@ from inference.lifecycle.models import (
     ModelUsage,
     type_from_precision,
 )
-from inference.lifecycle.nodes import download_state
+from inference.lifecycle.nodes import download_state, download_state_of
 from inference.models import VersionState
 from inference.selectors import served_versions_of, serving_status, version_reports
 from registry.models import Model
@@ -59,7 +59,7 @@ def model_object(model: Model) -> dict[str, Any]:
     """The Model object of the lifecycle API (documented by `serializers.ModelObjectSerializer`)."""
     identity = identity_for(model)
     job = DownloadJob.objects.filter(pk=model.pk).first()
-    frame, _ = download_state(model.pk)
+    frame, _ = download_state_of(model.pk, job)
     unique, loaded, ram = serving_memory(model)
     size = model.size or (job.bytes_total if job and job.phase == "fetch" else 0)
     traits = ModelTraits.objects.filter(pk=model.pk).first()

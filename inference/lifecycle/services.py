@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from inference.cache import MaterializeCanceled, MaterializeFailed, cached_path,
 from inference.lifecycle import nodes
 from inference.lifecycle.errors import LifecycleNotFound, NotCustom, NothingToCancel
 from inference.lifecycle.events import now_version, publish
-from inference.lifecycle.fetch import FetchCanceled, FetchFailed, Transfer, fetch
+from inference.lifecycle.fetch import FetchCanceled, FetchFailed, Transfer, fetch, part_file
 from inference.lifecycle.models import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -126,21 +126,10 @@ def _start(model: Model, *, enqueue: bool) -> tuple[DownloadJob, bool]:
         if job is not None and job.status in ACTIVE_STATUSES:
             return job, False
         if on_nodes and job is not None and job.status == DownloadStatus.COMPLETED and model.file:
-            if nodes.download_state(model.pk)[0]["status"] != DownloadStatus.FAILED:
+            if nodes.download_state_of(model.pk, job)[0]["status"] != DownloadStatus.FAILED:
                 return job, False  # the nodes are at it, or done; one that failed makes a new run
         if on_nodes and model.file:
-            size = model.size
-            fields = {
-                "run_id": uuid.uuid4().hex, "status": DownloadStatus.COMPLETED, "phase": DownloadPhase.NONE,
-                "bytes_done": 0, "bytes_total": size, "progress": 0.0, "error": "", "cancel_requested": False,
-                "worker": "", "heartbeat": None, "resumes": 0, "created_at": now, "started_at": now,
-                "finished_at": now, "version": now_version(),
-            }  # fmt: skip
-            if job is None:
-                job = DownloadJob.objects.create(model=model, **fields)
-            else:
-                DownloadJob.objects.filter(pk=model.pk).update(**fields)
-                job.refresh_from_db()
+            job = _new_run(model, job, now, status=DownloadStatus.COMPLETED, started_at=now, finished_at=now)
             return job, True
         if not on_nodes and cached_path(model) is not None:
             size = model.size
@@ -161,20 +150,26 @@ def _start(model: Model, *, enqueue: bool) -> tuple[DownloadJob, bool]:
                 f"Model {model.pk!r} has neither a stored file nor a source_url to download from.",
                 status_code=409,
             )
-        run_id = uuid.uuid4().hex
-        fields = {
-            "run_id": run_id, "status": DownloadStatus.INITIALIZED, "phase": DownloadPhase.NONE, "bytes_done": 0,
-            "bytes_total": model.size, "progress": 0.0, "error": "", "cancel_requested": False, "worker": "", "heartbeat": None,
-            "resumes": 0, "created_at": now, "started_at": None, "finished_at": None, "version": now_version(),
-        }  # fmt: skip
-        if job is None:
-            job = DownloadJob.objects.create(model=model, **fields)
-        else:
-            DownloadJob.objects.filter(pk=model.pk).update(**fields)
-            job.refresh_from_db()
+        job = _new_run(model, job, now)
+        run_id = job.run_id
         if enqueue:
             transaction.on_commit(lambda: _enqueue(model.pk, run_id))
         return job, True
+
+
+def _new_run(model: Model, job: DownloadJob | None, now: datetime, **changes: Any) -> DownloadJob:
+    """The model's job row started afresh under a new run_id (INITIALIZED unless `changes` say otherwise)."""
+    fields = {
+        "run_id": uuid.uuid4().hex, "status": DownloadStatus.INITIALIZED, "phase": DownloadPhase.NONE, "bytes_done": 0,
+        "bytes_total": model.size, "progress": 0.0, "error": "", "cancel_requested": False, "worker": "", "heartbeat": None,
+        "resumes": 0, "created_at": now, "started_at": None, "finished_at": None, "version": now_version(),
+        **changes,
+    }  # fmt: skip
+    if job is None:
+        return DownloadJob.objects.create(model=model, **fields)
+    DownloadJob.objects.filter(pk=model.pk).update(**fields)
+    job.refresh_from_db()
+    return job
 
 
 # --- cancel ------------------------------------------------------------------------------------------------
@@ -189,7 +184,7 @@ def download_cancel(*, model_id: str, wait_seconds: float = 1.5) -> DownloadJob:
     _model(model_id)
     job = DownloadJob.objects.filter(pk=model_id).first()
     if job is not None and job.status == DownloadStatus.COMPLETED:
-        if nodes.download_state(model_id)[0]["status"] == DownloadStatus.IN_PROGRESS:
+        if nodes.download_state_of(model_id, job)[0]["status"] == DownloadStatus.IN_PROGRESS:
             return _cancel_node_copies(job, wait_seconds)
     if job is None or job.status not in ACTIVE_STATUSES:
         state = job.status if job else "no download was ever started"
@@ -440,9 +435,8 @@ class _DownloadRun:
             if fetching:
                 self.slices[DownloadPhase.FETCH] = (0.0, unpack_from if self.unpack_here else share)
                 model = self._fetch(model)
-            if self.unpack_here:
-                self.slices.update(nodes.phase_slices(model, unpack_from, 100.0))
             if self.unpack_here:  # no node is live to do it (one machine without a server, commands, tests)
+                self.slices.update(nodes.phase_slices(model, unpack_from, 100.0))
                 materialize(
                     model,
                     progress=self.progress,
@@ -470,7 +464,7 @@ class _DownloadRun:
     def _fetch(self, model: Model) -> Model:
         self.set_phase(DownloadPhase.FETCH)
         previous_host = self.previous_worker.rpartition(":")[0]
-        part = fetch_destination(model).with_name(fetch_destination(model).name + ".part")
+        part = part_file(fetch_destination(model))
         if previous_host and previous_host != socket.gethostname() and not part.exists():
             # The partial file is on the host whose worker died (temporary files are per host): fetch from
             # byte 0 here and say so, rather than "resume" from nothing. The bar's percentage stays put

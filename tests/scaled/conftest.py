@@ -42,11 +42,6 @@ class Topology:
         return "".join(service.log_tail(30) for service in (*self.replicas, self.worker))
 
 
-def _role_env(role: str) -> dict[str, str]:
-    """MODELHUB_ROLE once the roles exist (topo-fixes); harmless before."""
-    return {"MODELHUB_ROLE": role}
-
-
 @pytest.fixture(scope="package")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     for binary, package in (("redis-server", "redis-server"), ("nginx", "nginx")):
@@ -74,11 +69,15 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         replicas = []
         for name in ("node-a", "node-b"):
             replica = LiveService(
-                root / name, workers=1, with_worker=False, env={**env, **_role_env("server")}, isolate=False
+                root / name,
+                workers=1,
+                with_worker=False,
+                env={**env, "MODELHUB_ROLE": "server"},
+                isolate=False,
             )
             stack.callback(replica.stop)
             replicas.append(replica.start())
-        worker = LiveService(root / "worker", env={**env, **_role_env("worker")}, isolate=False)
+        worker = LiveService(root / "worker", env={**env, "MODELHUB_ROLE": "worker"}, isolate=False)
         worker.data_dir.mkdir(parents=True)
         stack.callback(worker.stop)
         worker.start_worker()
