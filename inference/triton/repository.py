@@ -76,12 +76,12 @@ def repository_index(*, servables: Mapping[str, ServableView], ready: bool = Fal
 
 
 def _registry_names() -> list[tuple[str, str]]:
-    identities = dict(ServableIdentity.objects.values_list("model_id", "servable_name"))
-    versions = dict(ServableIdentity.objects.values_list("model_id", "version"))
+    rows = ServableIdentity.objects.values_list("model_id", "servable_name", "version")
+    identities = {model_id: (name, str(version)) for model_id, name, version in rows}
     names = []
     for model_id, model_name, model_version in Model.objects.values_list("pk", "name", "version"):
         if model_id in identities:
-            names.append((identities[model_id], str(versions[model_id])))
+            names.append(identities[model_id])
         else:
             digits = model_version.isdigit() and int(model_version) > 0
             names.append((cache.servable_name_for(model_name), str(int(model_version)) if digits else ""))
