@@ -8,31 +8,18 @@ from typing import Any
 
 import grpc
 
-_CODE_OF_STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
-
-
-def _denial(exc: Exception) -> tuple[grpc.StatusCode, str]:
-    code = getattr(grpc.StatusCode, str(getattr(exc, "grpc_code", "")), None)
-    if not isinstance(code, grpc.StatusCode):
-        code = _CODE_OF_STATUS.get(getattr(exc, "status", 403), grpc.StatusCode.PERMISSION_DENIED)
-    return code, str(getattr(exc, "message", "") or exc or "Permission denied")
+from access import policy
 
 
 class AccessInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
-        from access import policy
-
-        self.policy = policy
-
     async def _check(self, method: str, metadata: tuple[Any, ...]) -> tuple[grpc.StatusCode, str] | None:
         """As the lean HTTP path: a cached key costs no thread hop, an uncached one one database lookup in
         Django's thread for synchronous code; anonymous until a key says otherwise (audit)."""
-        policy = self.policy
         policy.current_principal.set(policy.ANONYMOUS)
         try:
             await policy.aauthorize_grpc(method, metadata)
         except policy.AccessDenied as exc:
-            return _denial(exc)
+            return grpc.StatusCode[exc.grpc_code], exc.message
         return None
 
     async def intercept_service(
