@@ -53,7 +53,8 @@ class ProtocolView(APIView):
     access_policy: dict[str, str] = {}
 
     def dispatch_protocol(self, request: Request) -> HttpResponse:
-        headers = [(key.lower().encode(), value.encode()) for key, value in request.headers.items()]
+        header_length = request.headers.get("Inference-Header-Content-Length")
+        length = header_length.encode() if header_length is not None else None
         runtime = get_runtime()
         body: bytes | bytearray = request.body
         try:
@@ -62,7 +63,8 @@ class ProtocolView(APIView):
             # The serving loop runs the handler in its own context: hand it the caller's (audit: who reloaded).
             reply: Reply = runtime.run(
                 in_context(
-                    copy_context(), handle(runtime, request.method or "GET", request.path, headers, body)
+                    copy_context(),
+                    handle(runtime, request.method or "GET", request.path, body, header_length=length),
                 )
             )
         except InferenceError as error:

@@ -63,7 +63,9 @@ class InferenceRouter:
             except InferenceError as error:
                 reply = error_reply(error)
         if reply is None:
-            reply = await handle(self.runtime, scope["method"], scope["path"], scope["headers"], body, route)
+            reply = await handle(
+                self.runtime, scope["method"], scope["path"], body, route, header_length=headers.header_length
+            )
         if (
             headers.accept_encoding is not None
             and reply.body
@@ -91,11 +93,13 @@ async def _run(function: Any, *args: Any, size: int, **kwargs: Any) -> Any:
 class _Headers:
     """The request headers this path looks at, found in one pass."""
 
-    __slots__ = ("host", "origin", "fetch_site", "authorization", "content_encoding", "accept_encoding")
+    __slots__ = (
+        "host", "origin", "fetch_site", "authorization", "content_encoding", "accept_encoding", "header_length"
+    )  # fmt: skip
 
     def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.host = self.origin = self.fetch_site = self.authorization = None
-        self.content_encoding = self.accept_encoding = None
+        self.content_encoding = self.accept_encoding = self.header_length = None
         for key, value in headers:
             if key == b"host":
                 self.host = value
@@ -109,6 +113,8 @@ class _Headers:
                 self.content_encoding = value
             elif key == b"accept-encoding":
                 self.accept_encoding = value
+            elif key == b"inference-header-content-length" and self.header_length is None:
+                self.header_length = value  # the first one, as the handlers read it before
 
 
 def _browser_refusal(method: str, headers: _Headers) -> Reply | None:

@@ -1,10 +1,9 @@
 """Request handling of the inference protocols, shared by the lean ASGI path (inference/asgi.py) and the
-Django/DRF views (inference/apis.py): (method, path, headers, body) in, a `Reply` out. No database access."""
+Django/DRF views (inference/apis.py): (method, path, body) in, a `Reply` out. No database access."""
 
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,17 +44,19 @@ async def handle(
     runtime: Runtime,
     method: str,
     path: str,
-    headers: Iterable[tuple[bytes, bytes]],
     body: bytes | bytearray,
     route: Route | None = None,
+    *,
+    header_length: bytes | None = None,
 ) -> Reply:
-    """`route`: already resolved by the caller (the lean path resolves it once to decide access)."""
+    """`route`: already resolved by the caller (the lean path resolves it once to decide access);
+    `header_length`: the Inference-Header-Content-Length header, the only header a handler reads."""
     try:
         if route is None:
             route = resolve(method, path)
         kind = route.kind
         if kind is Kind.KFS_INFER:
-            return await _kserve_infer(runtime, route, headers, body)
+            return await _kserve_infer(runtime, route, header_length, body)
         if kind is Kind.TFS_PREDICT:
             return await _tfs_predict(runtime, route, body)
         if kind is Kind.KFS_LIVE:
@@ -91,20 +92,13 @@ async def handle(
         return error_reply(errors.INTERNAL_ERROR())
 
 
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name or key.lower() == name:
-            return value
-    return None
-
-
 async def _kserve_infer(
-    runtime: Runtime, route: Route, headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray
+    runtime: Runtime, route: Route, length_header: bytes | None, body: bytes | bytearray
 ) -> Reply:
     started = time.perf_counter()
     version: LoadedVersion | None = None
     try:
-        length = kserve.header_length(_header(headers, b"inference-header-content-length"), len(body))
+        length = kserve.header_length(length_header, len(body))
         request = kserve.parse_infer(body, length)
         version = runtime.servable(route.name).resolve(route.version)
         tensors: dict[str, RequestTensor] = {}

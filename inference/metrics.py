@@ -218,22 +218,20 @@ class VersionMetrics:
         from inference import traffic  # not at the top: it needs the Django models, loaded after this module
 
         counts, self.counts = self.counts, {}
-        latencies = [
-            (item[4] - item[1]) * 1e6
-            for interface_done in (self.done, self.grpc_done)
-            for item in interface_done
-        ]
-        traffic.record(self.name, self.version, counts, latencies)  # the operator console's per-process tally
+        done, grpc_done, failed = self.done, self.grpc_done, self.failed
+        rest_us = [(item[4] - item[1]) * 1e6 for item in done]
+        grpc_us = [(item[4] - item[1]) * 1e6 for item in grpc_done]
+        # the operator console's per-process tally
+        traffic.record(self.name, self.version, counts, rest_us + grpc_us)
         for key, amount in counts.items():
             counter = self._counters.get(key)
             if counter is None:
                 family = requests_success if key[2] else requests_fail
                 counter = self._counters[key] = family.labels(key[0], key[3], key[1], self.name, self.version)
             counter.inc(amount)
-        done, grpc_done, failed = self.done, self.grpc_done, self.failed
-        for interface_done, histogram in ((done, self.request_time), (grpc_done, self.grpc_request_time)):
-            if interface_done:
-                observe_many(histogram, [(item[4] - item[1]) * 1e6 for item in interface_done])
+        for request_us, histogram in ((rest_us, self.request_time), (grpc_us, self.grpc_request_time)):
+            if request_us:
+                observe_many(histogram, request_us)
         if grpc_done:
             self.grpc_done = []
             done = done + grpc_done

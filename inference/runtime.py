@@ -374,11 +374,11 @@ def _spec(port: ov.Output, index: int, kind: str) -> TensorSpec:
     name = port.get_any_name() if names else f"{kind}_{index}"
     datatype = BY_OV_NAME.get(port.get_element_type().get_type_name(), UNSUPPORTED)
     shape = port.get_partial_shape()
-    dims = None if shape.rank.is_dynamic else tuple(_dim(d) for d in shape)
+    dims = None if shape.rank.is_dynamic else tuple(dim_of(d) for d in shape)
     return TensorSpec(name, index, datatype, dims)
 
 
-def _dim(dimension: ov.Dimension) -> Dim:
+def dim_of(dimension: ov.Dimension) -> Dim:
     if dimension.is_static:
         return Dim(dimension.get_length(), dimension.get_length())
     return Dim(max(dimension.get_min_length(), 0), dimension.get_max_length())

@@ -1,4 +1,4 @@
-"""The access policy on gRPC: every call goes through `access.policy.authorize_grpc(method, metadata)` (issue 13)
+"""The access policy on gRPC: every call goes through `access.policy.aauthorize_grpc(method, metadata)` (issue 13)
 before its handler runs; the key travels in the `authorization` metadata (`Bearer <key>`). The policy raises
 `AccessDenied` (its `grpc_code` names the status, its `message` is the text) to refuse.
 """
@@ -7,36 +7,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from asgiref.sync import sync_to_async
 
-_CODE_OF_STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
-
-
-def _denial(exc: Exception) -> tuple[grpc.StatusCode, str]:
-    code = getattr(grpc.StatusCode, str(getattr(exc, "grpc_code", "")), None)
-    if not isinstance(code, grpc.StatusCode):
-        code = _CODE_OF_STATUS.get(getattr(exc, "status", 403), grpc.StatusCode.PERMISSION_DENIED)
-    return code, str(getattr(exc, "message", "") or exc or "Permission denied")
+from access import policy
 
 
 class AccessInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
-        from access.policy import authorize_grpc
-
-        self.authorize: Callable[..., Any] = authorize_grpc
-
     async def _check(self, method: str, metadata: tuple[Any, ...]) -> tuple[grpc.StatusCode, str] | None:
-        """A call that carries a key may need the database (an uncached key): that check runs in Django's
-        thread for synchronous code, as the lean HTTP path does."""
-        from access.policy import AccessDenied
-
+        """As the lean HTTP path: a cached key costs no thread hop, an uncached one one database lookup in
+        Django's thread for synchronous code; anonymous until a key says otherwise (audit)."""
+        policy.current_principal.set(policy.ANONYMOUS)
         try:
-            if any(item[0] == "authorization" for item in metadata):
-                await sync_to_async(self.authorize, thread_sensitive=True)(method, metadata)
-            else:
-                self.authorize(method, metadata)
-        except AccessDenied as exc:
-            return _denial(exc)
+            await policy.aauthorize_grpc(method, metadata)
+        except policy.AccessDenied as exc:
+            return grpc.StatusCode[exc.grpc_code], exc.message
         return None
 
     async def intercept_service(

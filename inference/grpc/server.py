@@ -13,7 +13,9 @@ from typing import Any
 import grpc
 from django.conf import settings
 
+from access import policy
 from inference.grpc import KSERVE_SERVICE, MODEL_SERVICE, PREDICTION_SERVICE
+from inference.grpc.access import AccessInterceptor
 from inference.grpc.kserve import KServeService
 from inference.grpc.protos import grpc_service_pb2 as kserve_pb
 from inference.grpc.protos import tensorflow_serving_pb2 as tfs_pb
@@ -81,15 +83,9 @@ def generic_handlers(runtime: Runtime) -> list[grpc.GenericRpcHandler]:
 
 def interceptors() -> list[grpc.aio.ServerInterceptor]:
     """The access policy's interceptor, unless MODELHUB_AUTH is off (then every method with a scope is allowed,
-    and test_every_method_has_an_access_scope keeps that true) or the access app is not installed."""
-    if getattr(settings, "MODELHUB_AUTH", "off") == "off":
+    and test_every_method_has_an_access_scope keeps that true)."""
+    if policy.mode() == policy.OFF:
         return []
-    try:
-        from access.policy import authorize_grpc  # noqa: F401 - the access policy (issue 13)
-    except ImportError:
-        return []
-    from inference.grpc.access import AccessInterceptor
-
     return [AccessInterceptor()]
 
 

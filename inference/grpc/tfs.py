@@ -21,7 +21,7 @@ from inference.grpc.protos import tensorflow_serving_pb2 as pb
 from inference.handlers import count_failure, count_success
 from inference.protocols import errors
 from inference.protocols.errors import InferenceError
-from inference.protocols.tensors import BY_KSERVE, BYTES, DataType, TensorSpec
+from inference.protocols.tensors import BY_KSERVE, BY_NUMPY, BYTES, DataType, TensorSpec
 from inference.protocols.validation import RequestTensor, validate_inputs
 from inference.runtime import LoadedVersion, Runtime
 
@@ -185,6 +185,6 @@ def fill_tensor(proto: tf.TensorProto, array: np.ndarray, spec: TensorSpec) -> N
             v if isinstance(v, bytes) else str(v).encode() for v in array.ravel().tolist()
         )
         return
-    datatype = next((t for t in BY_KSERVE.values() if t.numpy == array.dtype), spec.datatype)
+    datatype = BY_NUMPY.get(array.dtype, spec.datatype)
     proto.dtype = tf.DataType.Value(datatype.tfs)
     proto.tensor_content = np.ascontiguousarray(array).tobytes()

@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from inference.protocols import errors
-from inference.protocols.tensors import BY_KSERVE, BYTES, TensorSpec, loads
+from inference.protocols.tensors import BY_KSERVE, BY_NUMPY, BYTES, TensorSpec, loads
 from inference.protocols.validation import RequestTensor
 from inference.triton import EXTENSIONS as TRITON_EXTENSIONS
 
@@ -286,8 +286,7 @@ def infer_response(
     tensors = []
     blobs: list[bytes] = []
     for spec, binary, array in outputs:
-        datatype = BY_KSERVE.get(datatype_of(array, spec))
-        name = datatype.kserve if datatype else spec.datatype.kserve
+        name = datatype_of(array, spec)
         entry: dict[str, Any] = {"name": spec.name, "datatype": name, "shape": list(array.shape)}
         if binary:
             blob = to_bytes(array)
@@ -312,10 +311,7 @@ def infer_response(
 def datatype_of(array: np.ndarray, spec: TensorSpec) -> str:
     if array.dtype == object:
         return BYTES.kserve
-    for datatype in BY_KSERVE.values():
-        if datatype.numpy == array.dtype:
-            return datatype.kserve
-    return spec.datatype.kserve
+    return BY_NUMPY.get(array.dtype, spec.datatype).kserve
 
 
 def to_bytes(array: np.ndarray) -> bytes:

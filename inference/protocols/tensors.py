@@ -42,6 +42,7 @@ _TYPES = [
 ]
 BY_OV_NAME = {t.ov_name: t for t in _TYPES}
 BY_KSERVE = {t.kserve: t for t in _TYPES}
+BY_NUMPY = {t.numpy: t for t in _TYPES if t.numpy is not None}
 BYTES = BY_KSERVE["BYTES"]
 UNSUPPORTED = DataType("undefined", None, "UNDEFINED", "DT_INVALID", "UNDEFINED")
 

@@ -14,8 +14,7 @@ from django.db import connection
 from config.errors import ServiceError
 from inference import cache
 from inference.models import ServableIdentity, ServedVersion, VersionState
-from inference.protocols.tensors import Dim
-from inference.runtime import AVAILABLE, END, LOADING, START, UNLOADING, ServableView
+from inference.runtime import AVAILABLE, END, LOADING, START, UNLOADING, ServableView, dim_of
 from inference.selectors import live_processes, serving_status
 from inference.services import servable_load, servable_unload, wait_for_version
 from inference.triton import TritonError
@@ -77,12 +76,12 @@ def repository_index(*, servables: Mapping[str, ServableView], ready: bool = Fal
 
 
 def _registry_names() -> list[tuple[str, str]]:
-    identities = dict(ServableIdentity.objects.values_list("model_id", "servable_name"))
-    versions = dict(ServableIdentity.objects.values_list("model_id", "version"))
+    rows = ServableIdentity.objects.values_list("model_id", "servable_name", "version")
+    identities = {model_id: (name, str(version)) for model_id, name, version in rows}
     names = []
     for model_id, model_name, model_version in Model.objects.values_list("pk", "name", "version"):
         if model_id in identities:
-            names.append((identities[model_id], str(versions[model_id])))
+            names.append(identities[model_id])
         else:
             digits = model_version.isdigit() and int(model_version) > 0
             names.append((cache.servable_name_for(model_name), str(int(model_version)) if digits else ""))
@@ -233,15 +232,9 @@ def _batch_shapes(model: Model, batch: int) -> dict[str, str]:
         partial = port.get_partial_shape()
         if partial.rank.is_dynamic or len(partial) == 0:
             raise ValueError(f"input {port.get_any_name()} has no first dimension to batch")
-        dims = [f"1:{batch}"] + [str(_dim(d)) for d in list(partial)[1:]]
+        dims = [f"1:{batch}"] + [str(dim_of(d)) for d in list(partial)[1:]]
         shapes[port.get_any_name()] = "(" + ",".join(dims) + ")"
     return shapes
-
-
-def _dim(dimension: ov.Dimension) -> Dim:
-    if dimension.is_static:
-        return Dim(dimension.get_length(), dimension.get_length())
-    return Dim(max(dimension.get_min_length(), 0), dimension.get_max_length())
 
 
 def _message(exc: ServiceError) -> str:
