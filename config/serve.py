@@ -36,8 +36,20 @@ def bind_host(argv: list[str]) -> str:
     return "127.0.0.1"
 
 
+def proxy_header_options(environ: "os._Environ[str]") -> list[str]:
+    """uvicorn trusts X-Forwarded-For/-Proto from 127.0.0.1 by default (FORWARDED_ALLOW_IPS): a client on the
+    same host, or any client of a proxy that passes the header through, could then choose its address. Only
+    the proxies named in MODELHUB_FORWARDED_ALLOW_IPS are trusted; without it, no one."""
+    proxies = environ.get("MODELHUB_FORWARDED_ALLOW_IPS", "").strip()
+    environ.pop("FORWARDED_ALLOW_IPS", None)  # uvicorn's own variable: ours is the one setting
+    if not proxies:
+        return ["--no-proxy-headers"]
+    return ["--proxy-headers", "--forwarded-allow-ips", proxies]
+
+
 if __name__ == "__main__":
     # The settings choose the access defaults (MODELHUB_AUTH, ALLOWED_HOSTS) from HOST: make it the real bind
     # address, whatever the environment said, so `--host 0.0.0.0` can never run with loopback defaults.
     os.environ["HOST"] = bind_host(sys.argv[1:])
+    sys.argv += proxy_header_options(os.environ)
     sys.exit(main())

@@ -113,10 +113,29 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
-# Admin login throttling (django-axes): 5 failures per user name and address lock out for 15 minutes.
+
+def _proxy_networks(values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigurationError(
+                f"MODELHUB_FORWARDED_ALLOW_IPS takes the proxies' addresses or CIDRs (comma-separated), got {value!r}"
+            ) from None
+    return values
+
+
+# Client addresses: X-Forwarded-For/-Proto are taken only from these proxies (config/serve.py hands the list to
+# uvicorn's proxy headers); empty (the default) trusts no one, so the address is always the TCP peer's.
+FORWARDED_ALLOW_IPS = _proxy_networks(env_list("MODELHUB_FORWARDED_ALLOW_IPS", []))
+
+# Admin login throttling (django-axes): 5 failures for one user name (from any address), or from one address
+# (for any user names), lock out for 15 minutes. The address is REMOTE_ADDR, which only a configured proxy can
+# change (above): rotating X-Forwarded-For gains nothing.
 AXES_FAILURE_LIMIT = env_int("MODELHUB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_float("MODELHUB_LOGIN_LOCKOUT_MINUTES", 15.0) / 60
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "access/lockout.html"
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]

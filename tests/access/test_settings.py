@@ -102,3 +102,25 @@ def test_env_str_reads_name_file(monkeypatch, tmp_path, name: str) -> None:
     monkeypatch.setenv(f"{name}_FILE", str(tmp_path / "missing"))
     with pytest.raises(ConfigurationError, match="cannot be read"):
         env_str(name)
+
+
+def test_forwarded_headers_are_trusted_from_no_one_unless_proxies_are_named() -> None:
+    """Finding 5: uvicorn's default trusts 127.0.0.1, even when the operator never set a proxy up."""
+    from config.serve import proxy_header_options
+
+    environ = {"FORWARDED_ALLOW_IPS": "*"}
+    assert proxy_header_options(environ) == ["--no-proxy-headers"]  # type: ignore[arg-type]
+    assert "FORWARDED_ALLOW_IPS" not in environ
+    assert proxy_header_options({"MODELHUB_FORWARDED_ALLOW_IPS": "10.0.0.10,10.0.1.0/24"}) == [  # type: ignore[arg-type]
+        "--proxy-headers",
+        "--forwarded-allow-ips",
+        "10.0.0.10,10.0.1.0/24",
+    ]
+
+
+def test_a_proxy_list_that_is_not_addresses_fails_loudly(tmp_path) -> None:
+    (error,) = settings_of(tmp_path, "FORWARDED_ALLOW_IPS", MODELHUB_FORWARDED_ALLOW_IPS="nginx.internal")
+    assert error.startswith("ERROR ConfigurationError") and "MODELHUB_FORWARDED_ALLOW_IPS" in error
+    assert settings_of(tmp_path, "FORWARDED_ALLOW_IPS", MODELHUB_FORWARDED_ALLOW_IPS="10.0.0.10") == [
+        "['10.0.0.10']"
+    ]
