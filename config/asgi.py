@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 # Imports that touch models or consumers come after Django is set up.
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from access.websockets import websocket_application  # noqa: E402
@@ -36,7 +36,7 @@ application = LifespanRouter(
         ProtocolTypeRouter(
             {
                 "http": InferenceRouter(StreamedModelUpload(django_asgi_app)),
-                "websocket": websocket_application(URLRouter(websocket_urlpatterns), websocket_urlpatterns),
+                "websocket": websocket_application(websocket_urlpatterns),
             }
         ),
         body_limit_for,

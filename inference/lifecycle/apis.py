@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access.policy import DEPLOY, READ, WRITE
+from access.policy import DEPLOY, READ
 from config.errors import ValidationFailed, validation_errors_from_drf
 from config.parsers import DepthLimitedJSONParser
 from inference.lifecycle import loading, selectors, services
@@ -160,7 +160,8 @@ class ModelDownloadProgressApi(APIView):
 
 
 class ModelUpdateApi(APIView):
-    access_policy = {"POST": WRITE}
+    # `deploy`, as every other lifecycle change (download, load, unload, delete, cancel) needs.
+    access_policy = {"POST": DEPLOY}
     parser_classes = [DepthLimitedJSONParser]
 
     @extend_schema(

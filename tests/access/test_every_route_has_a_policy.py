@@ -254,7 +254,7 @@ async def ws_connect(path: str, key: str | None, origin: str | None = None) -> t
         headers.append((b"authorization", f"Bearer {key}".encode()))
     if origin:
         headers.append((b"origin", origin.encode()))
-    app = websocket_application(URLRouter(websocket_urlpatterns), websocket_urlpatterns)
+    app = websocket_application(websocket_urlpatterns)
     scope = {"type": "websocket", "path": path, "headers": headers, "query_string": b"", "subprotocols": []}
     communicator = ApplicationCommunicator(app, scope)
     await communicator.send_input({"type": "websocket.connect"})
