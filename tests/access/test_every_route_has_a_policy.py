@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 import pytest
 from asgiref.testing import ApplicationCommunicator
-from channels.routing import URLRouter
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from access.drf import AccessPolicyPermission
