@@ -12,7 +12,9 @@ import grpc
 import numpy as np
 from google.protobuf import json_format
 
+from access import policy
 from inference import metrics
+from inference.grpc import KSERVE_SERVICE
 from inference.grpc.errors import code_of
 from inference.grpc.protos import grpc_service_pb2 as pb
 from inference.grpc.protos import model_config_pb2
@@ -25,6 +27,8 @@ from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView
 from inference.triton import extensions as triton
 
 logger = logging.getLogger(__name__)
+
+STREAM_METHOD = f"/{KSERVE_SERVICE}/ModelStreamInfer"
 
 # The typed `contents` field of each datatype and the type it carries on the wire (FP16 has no typed field).
 CONTENTS_FIELD = {
@@ -127,8 +131,14 @@ class KServeService:
         self, requests: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """One response per request, in order; a failed request answers with its error text and the stream goes on
-        (Triton's behaviour)."""
+        (Triton's behaviour). The key is checked again for every request (a dictionary lookup while its verification
+        is cached), so a revoked or expired key loses an open stream within MODELHUB_KEY_CACHE_SECONDS."""
+        metadata = tuple(context.invocation_metadata() or ())
         async for request in requests:
+            try:
+                await policy.aauthorize_grpc(STREAM_METHOD, metadata)
+            except policy.AccessDenied as denied:
+                await context.abort(grpc.StatusCode[denied.grpc_code], denied.message)
             try:
                 yield pb.ModelStreamInferResponse(infer_response=await self.infer(request))
             except InferenceError as error:

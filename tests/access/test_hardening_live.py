@@ -50,3 +50,69 @@ def test_rotating_x_forwarded_for_does_not_escape_the_admin_lockout(server: Live
     assert admin_login(server, ADMIN_PASSWORD, forwarded_for="198.51.100.99") == 429
     rows = server.query("SELECT ip_address, username FROM axes_accessattempt")
     assert {row["ip_address"] for row in rows} == {"127.0.0.1"}, rows
+
+
+def new_key(server: LiveService, name: str, scopes: str) -> str:
+    return server.manage("create_api_key", name, "--scopes", scopes).stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def simple_model(server: LiveService, tmp_path_factory: pytest.TempPathFactory) -> str:
+    from tests.inference.conftest import serve
+    from tests.modelfiles import build_simple_model, ir_zip
+
+    writer = new_key(server, "model-writer", "write")
+    archive = ir_zip(build_simple_model(), tmp_path_factory.mktemp("simple"))
+    response = requests.post(
+        f"{server.url}/models",
+        files={"file": ("simple.zip", archive, "application/zip")},
+        data={"id": "simple", "name": "simple", "version": "1"},
+        headers={"Authorization": f"Bearer {writer}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    serve(server, "simple")
+    return "simple"
+
+
+def test_a_revoked_key_loses_its_open_grpc_stream(server: LiveService, simple_model: str) -> None:
+    """Finding 6: ModelStreamInfer checked the key once, when the stream opened."""
+    import queue
+    import time
+
+    import grpc
+    import numpy as np
+
+    from inference.grpc.protos import grpc_service_pb2 as pb
+
+    key = new_key(server, "streamer", "infer")
+    requests_queue: queue.Queue[object] = queue.Queue()
+
+    def request_stream():  # type: ignore[no-untyped-def]
+        while (item := requests_queue.get()) is not None:
+            yield item
+
+    def request() -> pb.ModelInferRequest:
+        message = pb.ModelInferRequest(model_name=simple_model)
+        for name in ("INPUT0", "INPUT1"):
+            tensor = message.inputs.add(name=name, datatype="INT32", shape=[1, 16])
+            tensor.contents.int_contents.extend(np.ones(16, np.int32).tolist())
+        return message
+
+    with grpc.insecure_channel(server.grpc_address) as channel:
+        call = channel.stream_stream(
+            "/inference.GRPCInferenceService/ModelStreamInfer",
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelStreamInferResponse.FromString,
+        )
+        responses = call(request_stream(), metadata=[("authorization", f"Bearer {key}")])
+        requests_queue.put(request())
+        first = next(responses)
+        assert not first.error_message and first.infer_response.model_name == simple_model
+        assert "Revoked" in server.manage("revoke_api_key", "streamer").stdout
+        time.sleep(1.5)  # MODELHUB_KEY_CACHE_SECONDS=1
+        requests_queue.put(request())
+        with pytest.raises(grpc.RpcError) as refused:
+            next(responses)
+        requests_queue.put(None)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
