@@ -7,6 +7,7 @@ loop; a 1 MiB window per connection cuts the event loop's share of an upload by 
 Benchmarks). The module-level assignment also runs in each worker process, which re-imports this module.
 """
 
+import logging
 import os
 import signal
 import sys
@@ -21,6 +22,24 @@ REQUEST_BODY_WINDOW = 1024 * 1024
 for _protocol in (httptools_impl, h11_impl):
     if hasattr(_protocol, "HIGH_WATER_LIMIT"):
         _protocol.HIGH_WATER_LIMIT = REQUEST_BODY_WINDOW
+
+
+class WebSocketPathWithoutQuery(logging.Filter):
+    """uvicorn logs each WebSocket handshake ('"WebSocket /path?query" [accepted]') even with the access log off;
+    a client that puts its key in `?token=` (which modelhub ignores) would leave it in the log. The path stays,
+    the query string goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith('%s - "WebSocket %s"'):
+            args = record.args
+            if isinstance(args, tuple) and len(args) >= 2 and isinstance(args[1], str):
+                record.args = (args[0], args[1].split("?", 1)[0], *args[2:])
+        return True
+
+
+# Module level: it also runs in each worker process, and logging.config.dictConfig (uvicorn's logging setup,
+# which runs after this import) keeps a logger's filters.
+logging.getLogger("uvicorn.error").addFilter(WebSocketPathWithoutQuery())
 
 if __name__ == "__mp_main__":  # a worker process of `--workers N`, spawned by uvicorn's supervisor
     die_with_parent(signal.SIGTERM)

@@ -116,3 +116,20 @@ def test_a_revoked_key_loses_its_open_grpc_stream(server: LiveService, simple_mo
             next(responses)
         requests_queue.put(None)
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_websocket_query_strings_stay_out_of_the_log(server: LiveService) -> None:
+    """Point 5 of issue 24: the handshake line is logged even with the access log off."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    url = (
+        server.url.replace("http://", "ws://") + "/model/x/download/progress?token=mh_leaked.secret-in-query"
+    )
+    with connect(url, open_timeout=10) as ws:
+        with pytest.raises(ConnectionClosed):
+            while True:
+                ws.recv(timeout=10)
+    log = (server.data_dir / "server.out").read_text()
+    assert '"WebSocket /model/x/download/progress" [accepted]' in log
+    assert "secret-in-query" not in log
