@@ -27,6 +27,49 @@ Resolver = Callable[[str, int], list[str]]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+
+# Every entry of IANA's IPv4 and IPv6 Special-Purpose Address Registries (as of 2025), refused whatever
+# `ipaddress` says of it: its flags lag the registries (it calls site-local fec0::/10 global, and several
+# anycast and documentation ranges too). Ranges that carry an IPv4 address (IPv4-mapped, NAT64's 64:ff9b::/96,
+# 6to4) are judged as that address before this table is consulted.
+SPECIAL_PURPOSE: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(network), words)
+    for network, words in (
+        ("0.0.0.0/8", "'this network'"),
+        ("10.0.0.0/8", "private"),
+        ("100.64.0.0/10", "shared address space (carrier-grade NAT)"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local (cloud metadata lives there)"),
+        ("172.16.0.0/12", "private"),
+        ("192.0.0.0/24", "reserved for IETF protocols"),
+        ("192.0.2.0/24", "documentation"),
+        ("192.31.196.0/24", "AS112 anycast"),
+        ("192.52.193.0/24", "AMT anycast"),
+        ("192.88.99.0/24", "6to4 relay anycast"),
+        ("192.168.0.0/16", "private"),
+        ("192.175.48.0/24", "AS112 anycast"),
+        ("198.18.0.0/15", "benchmarking"),
+        ("198.51.100.0/24", "documentation"),
+        ("203.0.113.0/24", "documentation"),
+        ("240.0.0.0/4", "reserved"),
+        ("255.255.255.255/32", "broadcast"),
+        ("::/128", "unspecified"),
+        ("::1/128", "loopback"),
+        ("::ffff:0:0/96", "IPv4-mapped"),
+        ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation"),
+        ("100::/64", "discard-only"),
+        ("100:0:0:1::/64", "dummy prefix"),
+        ("2001::/23", "reserved for IETF protocols"),
+        ("2001:db8::/32", "documentation"),
+        ("2620:4f:8000::/48", "AS112 anycast"),
+        ("3fff::/20", "documentation"),
+        ("5f00::/16", "segment routing"),
+        ("fc00::/7", "private (unique-local)"),
+        ("fe80::/10", "link-local"),
+        ("fec0::/10", "site-local"),
+    )
+)
 
 
 class OutboundRefused(ValueError):
@@ -90,6 +133,11 @@ def refusal_reason(address: IPAddress) -> str:
             return words
     if not address.is_global:
         return "not globally routable"
+    for network, words in SPECIAL_PURPOSE:
+        if address in network:
+            return words
+    if isinstance(address, ipaddress.IPv6Address) and address not in _GLOBAL_UNICAST_V6:
+        return "outside IPv6 global unicast (2000::/3)"
     return ""
 
 

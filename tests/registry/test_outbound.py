@@ -353,3 +353,51 @@ def test_https_goes_to_the_checked_address_with_sni_and_a_verified_certificate(t
 def test_other_spellings_of_loopback_are_refused_by_what_they_resolve_to(url):
     with pytest.raises(OutboundRefused, match="loopback|unspecified"):
         check_url(url, allow=NOTHING_ALLOWED)
+
+
+# IANA IPv4 and IPv6 Special-Purpose Address Registries, every entry, typed from the registries themselves
+# (https://www.iana.org/assignments/iana-ipv4-special-registry, .../iana-ipv6-special-registry), plus the
+# deprecated site-local fec0::/10 and IPv6 multicast. Not derived from registry/outbound.py on purpose.
+IANA_SPECIAL_PURPOSE = [
+    "0.0.0.0/8", "0.0.0.0/32", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.0.0/29", "192.0.0.8/32", "192.0.0.9/32", "192.0.0.10/32", "192.0.0.170/32",
+    "192.0.0.171/32", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24", "192.168.0.0/16",
+    "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
+    "255.255.255.255/32",
+    "::1/128", "::/128", "64:ff9b:1::/48", "100::/64", "100:0:0:1::/64", "2001::/23", "2001::/32",
+    "2001:1::1/128", "2001:1::2/128", "2001:1::3/128", "2001:2::/48", "2001:3::/32", "2001:4:112::/48",
+    "2001:10::/28", "2001:20::/28", "2001:30::/28", "2001:db8::/32", "2620:4f:8000::/48", "3fff::/20",
+    "5f00::/16", "fc00::/7", "fe80::/10",
+    "fec0::/10", "ff00::/8",
+]  # fmt: skip
+# Ranges that carry an IPv4 address: judged as that address, so a private one inside is refused.
+IPV4_CARRYING = {
+    "::ffff:0:0/96": ("::ffff:10.0.0.1", "::ffff:8.8.8.8"),
+    "64:ff9b::/96": ("64:ff9b::10.0.0.1", "64:ff9b::8.8.8.8"),
+    "2002::/16": ("2002:0a00:0001::", "2002:0808:0808::"),
+}
+
+
+def _edges(network: str) -> list[str]:
+    net = ipaddress.ip_network(network)
+    return sorted({str(net[0]), str(net[-1]), str(net[net.num_addresses // 2])})
+
+
+@pytest.mark.parametrize(
+    "address", [a for network in IANA_SPECIAL_PURPOSE for a in _edges(network)], ids=lambda a: a
+)
+def test_every_iana_special_purpose_address_is_refused(address):
+    """Finding 11: fec0::/10 passed (ipaddress calls it global), and so did several anycast and
+    documentation ranges."""
+    assert refusal_reason(ipaddress.ip_address(address)) != ""
+    literal = f"[{address}]" if ":" in address else address
+    with pytest.raises(OutboundRefused, match="public server"):
+        check_url(f"http://{literal}/m.zip", allow=NOTHING_ALLOWED)
+
+
+@pytest.mark.parametrize(("network", "pair"), IPV4_CARRYING.items())
+def test_ranges_carrying_ipv4_are_judged_by_the_carried_address(network, pair):
+    private, public = pair
+    assert ipaddress.ip_address(private) in ipaddress.ip_network(network)
+    assert refusal_reason(ipaddress.ip_address(private)) == "private"
+    assert refusal_reason(ipaddress.ip_address(public)) == ""
