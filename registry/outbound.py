@@ -20,6 +20,8 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from access.redaction import redact_url
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # (host, port) -> the addresses the host resolves to, as text. Tests pass their own to point a name anywhere.
@@ -183,13 +185,13 @@ def check_url(
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise OutboundRefused(f"The URL {url!r} is malformed ({exc}).") from None
+        raise OutboundRefused(f"The URL {redact_url(url)!r} is malformed ({exc}).") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise OutboundRefused(f"Only http and https URLs can be fetched, not {scheme or 'a relative URL'!r}.")
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise OutboundRefused(f"The URL {url!r} has no host.")
+        raise OutboundRefused(f"The URL {redact_url(url)!r} has no host.")
     if parts.username is not None or parts.password is not None:
         raise OutboundRefused("URLs with credentials (user:password@host) are not fetched.")
     port = port or (443 if scheme == "https" else 80)
@@ -274,4 +276,4 @@ def open_checked(
             return response
         response.close()
         current = urljoin(current, location)
-    raise OutboundRefused(f"{url} redirected more than {max_redirects} times.")
+    raise OutboundRefused(f"{redact_url(url)} redirected more than {max_redirects} times.")

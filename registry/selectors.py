@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from access.redaction import source_url_for_caller
 from registry.models import Model
 from registry.services import ModelNotFound
 
@@ -84,7 +85,7 @@ def model_to_dict(row: dict[str, Any], *, files_base_url: str) -> dict[str, Any]
         "architecture": row["architecture"],
         "detected_format": row["detected_format"],
         "sha256": row["sha256"],
-        "source_url": row["source_url"],
+        "source_url": source_url_for_caller(row["source_url"]),  # query and userinfo only for writers
         "signature": row["signature"],
         "artifact_only": row["artifact_only"],
     }

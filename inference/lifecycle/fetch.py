@@ -19,6 +19,7 @@ import requests
 import urllib3
 from django.conf import settings
 
+from access.redaction import redact_text, redact_url
 from registry.outbound import Allowlist, OutboundRefused, Resolver, open_checked
 
 logger = logging.getLogger(__name__)
@@ -107,8 +108,36 @@ def fetch(
     (after `retries` further attempts for transient errors) or FetchCanceled. Every hop of the URL is checked
     by `registry.outbound` (`allow` and `resolver` default to the settings and DNS); the file may not exceed
     `max_bytes` and the whole fetch, retries included, may not take longer than `max_seconds`
-    (defaults: MODELHUB_SOURCE_URL_MAX_BYTES and MODELHUB_SOURCE_URL_MAX_SECONDS).
+    (defaults: MODELHUB_SOURCE_URL_MAX_BYTES and MODELHUB_SOURCE_URL_MAX_SECONDS). Error texts and log lines
+    carry the URL without its query string and userinfo (a presigned signature is a secret).
     """
+    try:
+        return _fetch(
+            url, destination, expected_sha256=expected_sha256, validator=validator, on_validator=on_validator,
+            progress=progress, transfer=transfer, connect_timeout=connect_timeout, read_timeout=read_timeout,
+            retries=retries, max_bytes=max_bytes, max_seconds=max_seconds, allow=allow, resolver=resolver,
+        )  # fmt: skip
+    except FetchFailed as failed:
+        raise FetchFailed(redact_text(str(failed))) from None
+
+
+def _fetch(
+    url: str,
+    destination: Path,
+    *,
+    expected_sha256: str,
+    validator: str,
+    on_validator: Callable[[str], None] | None,
+    progress: Callable[[int, int], None] | None,
+    transfer: Transfer | None,
+    connect_timeout: float,
+    read_timeout: float,
+    retries: int,
+    max_bytes: int | None,
+    max_seconds: float | None,
+    allow: Allowlist | None,
+    resolver: Resolver | None,
+) -> Fetched:
     limits = _Limits(
         max_bytes=settings.SOURCE_URL_MAX_BYTES if max_bytes is None else max_bytes,
         deadline=time.monotonic() + (settings.SOURCE_URL_MAX_SECONDS if max_seconds is None else max_seconds),
@@ -149,8 +178,9 @@ def fetch(
             if attempt > retries:
                 raise FetchFailed(f"Download of {url} failed after {attempt} attempt(s): {last_error}")
             logger.warning(
-                "Download of %s interrupted (%s); retrying (%d/%d)", url, last_error, attempt, retries
-            )
+                "Download of %s interrupted (%s); retrying (%d/%d)",
+                redact_url(url), redact_text(last_error), attempt, retries,
+            )  # fmt: skip
             if transfer.canceled.wait(min(2.0 ** (attempt - 1), 10.0)):
                 raise FetchCanceled()
 
@@ -239,7 +269,7 @@ def _attempt(
                 if offset:
                     logger.info(
                         "%s: the server sent the whole file (changed, or no Range support); starting over",
-                        url,
+                        redact_url(url),
                     )
                 offset = 0
                 total = int(response.headers.get("Content-Length") or 0)

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from access import audit
+from access.redaction import redact_text
 from config.errors import ServiceError, describe_error
 from inference.cache import MaterializeCanceled, MaterializeFailed, cached_path, materialize
 from inference.lifecycle import nodes
@@ -402,6 +403,7 @@ class _DownloadRun:
         watcher.start()
         try:
             status, error = self._work()
+            error = redact_text(error)  # shown to readers in the snapshot and progress frames
         finally:
             self._stop.set()
             watcher.join(timeout=5)

@@ -19,6 +19,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
         "MODELHUB_AUTH": "writes",
         "MODELHUB_KEY_CACHE_SECONDS": "1",
         "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+        "MODELHUB_SOURCE_URL_ALLOW": "127.0.0.1",
+        "MODELHUB_DOWNLOAD_RETRIES": "0",
     }
     with live_service(tmp_path_factory.mktemp("hardening"), with_worker=False, env=env) as service:
         service.manage("createsuperuser", "--noinput", "--username", "root", "--email", "root@example.com")
@@ -133,3 +135,52 @@ def test_websocket_query_strings_stay_out_of_the_log(server: LiveService) -> Non
     log = (server.data_dir / "server.out").read_text()
     assert '"WebSocket /model/x/download/progress" [accepted]' in log
     assert "secret-in-query" not in log
+
+
+def test_secrets_in_source_urls_are_shown_only_to_writers(server: LiveService) -> None:
+    """Point 1 of issue 24: a presigned URL's signature was readable by anyone, in GET /models and in the
+    failed download's error (snapshot, progress over HTTP and WebSocket), the log and the audit rows."""
+    import json
+
+    from websockets.sync.client import connect
+
+    from tests.live import free_port
+
+    writer, reader = new_key(server, "url-writer", "write"), new_key(server, "url-reader", "read")
+    secret_url = f"http://127.0.0.1:{free_port()}/bucket/m.zip?X-Amz-Signature=s3cr3t-sig&token=tok3n"
+    shown = secret_url.split("?")[0] + "?[redacted]"
+    response = requests.post(
+        f"{server.url}/models",
+        data={"id": "presigned", "name": "presigned", "version": "1", "source_url": secret_url},
+        headers={"Authorization": f"Bearer {writer}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+
+    def listed(key: str | None) -> str:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        one = requests.get(f"{server.url}/models/presigned", headers=headers, timeout=10).json()["source_url"]
+        rows = requests.get(f"{server.url}/models", headers=headers, timeout=10).json()
+        assert [row["source_url"] for row in rows if row["id"] == "presigned"] == [one]
+        return one
+
+    assert listed(None) == shown
+    assert listed(reader) == shown
+    assert listed(writer) == secret_url
+
+    download = server.manage("download_model", "presigned", "--inline", "--no-progress", check=False)
+    assert download.returncode != 0
+    progress = requests.get(f"{server.url}/model/presigned/download/progress", timeout=10).json()
+    assert progress["status"] == "FAILED" and "[redacted]" in progress["error"], progress
+    with connect(
+        server.url.replace("http://", "ws://") + "/model/presigned/download/progress", open_timeout=10
+    ) as ws:
+        frame = json.loads(ws.recv(timeout=10))
+    assert frame["status"] == "FAILED" and frame["error"] == progress["error"]
+    audit = server.query("SELECT detail FROM access_auditevent")
+    everything = [
+        download.stdout, download.stderr, json.dumps(progress), json.dumps(frame), repr(audit),
+        (server.data_dir / "server.out").read_text(), (server.data_dir / "logs" / "modelhub.log").read_text(),
+    ]  # fmt: skip
+    for text in everything:
+        assert "s3cr3t-sig" not in text and "tok3n" not in text
