@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from config.errors import ServiceError
+from inference import plugin_config
 from inference.models import SERVABLE_NAME_PATTERN
 
 _DEVICE = re.compile(r"^(CPU|GPU(\.\d+)?|NPU|AUTO|HETERO|MULTI)(:[A-Z0-9.,]+)?$")
@@ -54,6 +55,8 @@ def parse_config(raw: Any) -> DeploymentConfig:
                 values[key] = raw[key]
     if problems:
         raise InvalidConfig("Invalid config - " + "; ".join(problems))
+    if "plugin_config" in values:
+        values["plugin_config"] = plugin_config.checked(values["plugin_config"])
     if "drain_seconds" in values:
         values["drain_seconds"] = float(values["drain_seconds"])
     if "load_timeout_seconds" in values:
@@ -74,10 +77,11 @@ def _device(value: Any) -> str | None:
 
 
 def _plugin_config(value: Any) -> str | None:
-    if not isinstance(value, dict):
-        return 'must be an object such as {"PERFORMANCE_HINT": "LATENCY"}'
-    bad = [key for key, item in value.items() if not isinstance(item, str | int | float | bool)]
-    return f"values of {', '.join(bad)} must be strings, numbers or booleans" if bad else None
+    try:
+        plugin_config.checked(value)
+    except plugin_config.PluginConfigInvalid as invalid:
+        return str(invalid)
+    return None
 
 
 def _int_range(low: int, high: int):  # type: ignore[no-untyped-def]

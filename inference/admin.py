@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin
 from django.db import transaction
 from django.http import HttpRequest
 
+from inference import plugin_config
 from inference.models import Servable, ServedVersion, ServingGeneration, ServingProcess, VersionReport
 
 
@@ -13,9 +15,21 @@ class ServedVersionInline(admin.TabularInline):
     raw_id_fields = ("model",)
 
 
+class ServableForm(forms.ModelForm):
+    """The admin's Servable form (ModelAdmin supplies the model and fields): plugin_config is allow-listed."""
+
+    def clean_plugin_config(self) -> dict[str, plugin_config.Value]:
+        try:
+            return plugin_config.checked(self.cleaned_data.get("plugin_config") or {})
+        except plugin_config.PluginConfigInvalid as invalid:
+            raise forms.ValidationError(invalid.problems) from None
+
+
 @admin.register(Servable)
 class ServableAdmin(admin.ModelAdmin):
     """Edits here change what every server process serves (they reconcile within a second)."""
+
+    form = ServableForm
 
     list_display = ("name", "target_device", "nireq", "default_version", "default_switch_at", "updated_at")
     search_fields = ("name",)

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from access import audit
 from config.errors import describe_error
-from inference import cache, config_file, metrics
+from inference import cache, config_file, metrics, plugin_config
 from inference.metrics import VersionMetrics, flush_metrics
 from inference.models import (
     Servable,
@@ -733,7 +733,8 @@ class Runtime:
                 model = by_number[number].model
                 assert model is not None
                 versions[number] = _plan(
-                    servable.name, number, device=servable.target_device, plugin_config=servable.plugin_config,
+                    servable.name, number, device=servable.target_device,
+                    plugin_config=plugin_config.allowed_only(servable.plugin_config, servable=servable.name),
                     nireq=servable.nireq, shape=servable.shape, batch_size=None, warmup=servable.warmup,
                     model_id=model.pk, content=model.sha256,
                 )  # fmt: skip

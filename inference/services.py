@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from access import audit
 from config.errors import ServiceError, ValidationFailed
-from inference import config_file
+from inference import config_file, plugin_config
 from inference.cache import identity_for
 from inference.models import SERVABLE_NAME_PATTERN, Servable, ServedVersion, ServingGeneration, VersionState
 from inference.selectors import version_progress
@@ -148,14 +148,10 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
             )
         options["target_device"] = config["target_device"]
     if config.get("plugin_config") is not None:
-        plugin_config = config["plugin_config"]
-        if not isinstance(plugin_config, dict) or not all(
-            isinstance(v, (str, int, float, bool)) for v in plugin_config.values()
-        ):
-            raise ValidationFailed.single(
-                ["body", "config", "plugin_config"], "Must be an object of OpenVINO properties."
-            )
-        options["plugin_config"] = plugin_config
+        try:
+            options["plugin_config"] = plugin_config.checked(config["plugin_config"])
+        except plugin_config.PluginConfigInvalid as invalid:
+            raise ValidationFailed.single(["body", "config", "plugin_config"], str(invalid)) from None
     if "nireq" in config:
         nireq = config["nireq"]
         if nireq is not None and (type(nireq) is not int or not 1 <= nireq <= 100_000):
