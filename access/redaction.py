@@ -4,6 +4,7 @@ audit rows, error texts, progress frames).
 """
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from access.policy import WRITE, current_principal, needs_key
@@ -40,3 +41,45 @@ def may_see_secrets() -> bool:
 
 def source_url_for_caller(url: str) -> str:
     return url if not url or may_see_secrets() else redact_url(url)
+
+
+# An absolute POSIX path in free text (OpenVINO's and the OS's error messages quote the files they failed on).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(/(?:[^\s'\"<>:;,()\[\]{}]+/)*[^\s'\"<>:;,()\[\]{}/]+/?)")
+
+
+def _roots() -> list[tuple[str, str]]:
+    """(absolute folder, what it is shown as): the model cache and the data folders, as configured and resolved."""
+    from django.conf import settings
+
+    named = [
+        (settings.MODEL_CACHE_DIR, ""),
+        (settings.ARTIFACTS_DIR, "artifacts/"),
+        (settings.UPLOAD_TEMP_DIR, "tmp/"),
+        (settings.DATA_DIR, ""),
+    ]
+    roots: dict[str, str] = {}
+    for folder, shown in named:
+        for form in (str(folder), str(Path(folder).resolve())):
+            roots.setdefault(form.rstrip("/") + "/", shown)
+    return sorted(roots.items(), key=lambda item: -len(item[0]))
+
+
+def relative_paths(text: str) -> str:
+    """Absolute paths in `text` made relative: to the model cache or the data folder when they lie there, else
+    their last two parts (`…/1/model.xml`), so that no host layout reaches a reader. Logs keep the full text."""
+    roots = _roots()
+
+    def shorten(match: re.Match[str]) -> str:
+        path = match.group(1)
+        for root, shown in roots:
+            if path.startswith(root):
+                return shown + path[len(root) :]
+        parts = [part for part in path.split("/") if part]
+        return "…/" + "/".join(parts[-2:]) if len(parts) > 2 else path
+
+    return _ABSOLUTE_PATH.sub(shorten, text)
+
+
+def shown_error(text: str) -> str:
+    """An error text as readers may see it: no URL secrets, no absolute paths."""
+    return relative_paths(redact_text(text))

@@ -4,6 +4,7 @@ Embedded defaults (SQLite in WAL mode, local files, in-memory channel layer, dja
 switch to PostgreSQL (DATABASE_URL), S3 (MODELHUB_S3_BUCKET) and Redis (REDIS_URL) without code changes.
 """
 
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -326,11 +327,12 @@ SOURCE_URL_MAX_BYTES = env_int("MODELHUB_SOURCE_URL_MAX_BYTES", REGISTRY_MAX_UPL
 SOURCE_URL_MAX_SECONDS = env_float("MODELHUB_SOURCE_URL_MAX_SECONDS", 3 * 3600.0)
 
 # --- Nodes: one model cache on one host; its server processes do its node-local work (lifecycle/nodes.py) ---
-NODE_NAME = env_str("MODELHUB_NODE_NAME") or f"{socket.gethostname()}:{MODEL_CACHE_DIR.resolve()}"
+# The name is shown to readers (progress frames, the lifecycle snapshot): the operator's choice, else one derived
+# from host name and cache folder that reveals neither (the node agent logs which host and folder it stands for).
+NODE_IDENTITY = f"{socket.gethostname()}:{MODEL_CACHE_DIR.resolve()}"
+NODE_NAME = env_str("MODELHUB_NODE_NAME") or f"node-{hashlib.sha256(NODE_IDENTITY.encode()).hexdigest()[:12]}"
 if len(NODE_NAME) > 255:
-    raise ConfigurationError(
-        "MODELHUB_NODE_NAME (or hostname + model cache folder) must be at most 255 characters"
-    )
+    raise ConfigurationError("MODELHUB_NODE_NAME must be at most 255 characters")
 NODE_SYNC_SECONDS = env_float("MODELHUB_NODE_SYNC_SECONDS", 1.0)
 
 # --- Geti ------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from access.redaction import shown_error
 from config.errors import describe_error
 from deployments.config import DeploymentConfig
 from deployments.models import DeploymentTask, TaskKind, TaskStatus
@@ -75,7 +76,7 @@ def run(task_id: str) -> None:
         logger.warning("Task %s was ended by someone else while it ran", task_id)
     except Exception as exc:
         logger.exception("Task %s failed", task_id)
-        run_.finish(TaskStatus.FAILED, describe_error(exc))
+        run_.finish(TaskStatus.FAILED, shown_error(describe_error(exc)))
 
 
 class StepFailed(Exception):
@@ -251,7 +252,8 @@ def _check_compiles(folder: Any, config: DeploymentConfig) -> str:
         model = core.read_model(str(model_file))
         core.compile_model(model, "CPU" if config.target_device == "AUTO" else config.target_device, {})
     except Exception as exc:
-        raise Refused(f"The model cannot be served: {describe_error(exc)}") from None
+        logger.info("Model in %s does not compile: %s", folder, describe_error(exc))
+        raise Refused(f"The model cannot be served: {shown_error(describe_error(exc))}") from None
     return f"{model_file.name} compiles on {config.target_device}"
 
 

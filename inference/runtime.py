@@ -34,6 +34,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from access import audit
+from access.redaction import shown_error
 from config.errors import describe_error
 from inference import cache, config_file, metrics, plugin_config
 from inference.metrics import VersionMetrics, flush_metrics
@@ -683,8 +684,9 @@ class Runtime:
         except Exception as exc:
             version = LoadedVersion(plan.servable, plan.version, LOADING, plan.fingerprint)
             version.error_code = "UNKNOWN"
-            version.error = describe_error(exc)
-            logger.error("Loading %s version %s failed: %s", plan.servable, plan.version, version.error)
+            # Readers see the text without absolute paths (where the cache lives); the log keeps it whole.
+            version.error = shown_error(describe_error(exc))
+            logger.error("Loading %s version %s failed: %s", plan.servable, plan.version, describe_error(exc))
         return version
 
     def _folder(self, plan: VersionPlan) -> Path:

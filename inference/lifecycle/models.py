@@ -148,8 +148,8 @@ class ModelTraits(models.Model):
 
 # --- Several nodes (DESIGN.md section 8) --------------------------------------------------------------------
 #
-# A node is one model cache on one host: settings.NODE_NAME (MODELHUB_NODE_NAME, default
-# "<hostname>:<model cache folder>"). Its server processes do its node-local work (inference.lifecycle.nodes):
+# A node is one model cache on one host: settings.NODE_NAME (MODELHUB_NODE_NAME, default "node-<hash of
+# hostname and model cache folder>"). Its server processes do its node-local work (inference.lifecycle.nodes):
 # worker-only hosts serve nothing, so they hold no cache. A COMPLETED DownloadJob means "wanted in the cache
 # of every node"; each node's server processes copy it into their own cache and record it in a NodeCopy row.
 # "Downloaded" = every live node has a COMPLETED copy. A node that joins later sees the COMPLETED jobs and

@@ -1,7 +1,7 @@
 """Node-local work on several nodes: every node's server processes keep its model cache as the database says.
 
 A node is one model cache on one host, named by settings.NODE_NAME (MODELHUB_NODE_NAME, default
-"<hostname>:<model cache folder>"); all server processes of a node share the name and the cache. The node
+"node-<12 hex digits of a hash of hostname and model cache folder>": readers see it, so it names neither); all server processes of a node share the name and the cache. The node
 agent (a thread in each server process, started by the ASGI lifespan) every NODE_SYNC_SECONDS:
 - heartbeats the Node row (a node is live while one of its server processes beats);
 - for every COMPLETED DownloadJob (= the model is wanted on every node), makes sure this node has a
@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
+from access.redaction import shown_error
 from inference.cache import COMPLETE_MARKER, MaterializeCanceled, cached_path, evict, materialize
 from inference.lifecycle.events import frame_of, now_version, publish
 from inference.lifecycle.models import (
@@ -158,6 +159,7 @@ class NodeAgent:
 
     def start(self) -> None:
         if self._thread is None:
+            logger.info("This server process belongs to node %s (%s)", self.node, settings.NODE_IDENTITY)
             self._thread = threading.Thread(target=self._loop, name="node-agent", daemon=True)
             self._thread.start()
 
@@ -284,7 +286,7 @@ class _NodeCopyRun:
             logger.exception(
                 "Copy of model %s into the cache of node %s failed", self.job.model_id, node_name()
             )
-            fields = {"status": DownloadStatus.FAILED, "error": f"{type(exc).__name__}: {exc}"}
+            fields = {"status": DownloadStatus.FAILED, "error": shown_error(f"{type(exc).__name__}: {exc}")}
         self._row().update(heartbeat=timezone.now(), version=now_version(), **fields)
         publish(self.job.model_id)
 

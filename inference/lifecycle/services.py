@@ -25,7 +25,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from access import audit
-from access.redaction import redact_text
+from access.redaction import shown_error
 from config.errors import ServiceError, describe_error
 from inference.cache import MaterializeCanceled, MaterializeFailed, cached_path, materialize
 from inference.lifecycle import nodes
@@ -298,7 +298,7 @@ def download_recover(*, model_id: str | None = None) -> int:
             changed = guard.update(
                 status=DownloadStatus.FAILED,
                 phase=DownloadPhase.NONE,
-                error=f"The worker running this download ({job.worker or 'unknown'}) stopped (last heartbeat {seen}) "
+                error=f"The worker running this download stopped (last heartbeat {seen}) "
                 f"and it was already resumed {job.resumes} time(s); giving up. Start the download again to retry.",
                 finished_at=now,
                 version=now_version(),
@@ -403,7 +403,7 @@ class _DownloadRun:
         watcher.start()
         try:
             status, error = self._work()
-            error = redact_text(error)  # shown to readers in the snapshot and progress frames
+            error = shown_error(error)  # shown to readers in the snapshot and progress frames
         finally:
             self._stop.set()
             watcher.join(timeout=5)

@@ -184,3 +184,43 @@ def test_secrets_in_source_urls_are_shown_only_to_writers(server: LiveService) -
     ]  # fmt: skip
     for text in everything:
         assert "s3cr3t-sig" not in text and "tok3n" not in text
+
+
+def test_readers_see_neither_host_names_nor_absolute_paths(server: LiveService, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Finding 12: node names were `<hostname>:<cache dir>`, and a failed load's OpenVINO error quoted the
+    model's absolute path; readers now get a node name that names neither, and paths relative to the cache."""
+    import json
+    import socket
+    from pathlib import Path
+
+    from tests.modelfiles import build_constant_model, ir_zip
+
+    writer = new_key(server, "broken-writer", "write")
+    response = requests.post(
+        f"{server.url}/models",
+        files={"file": ("m.zip", ir_zip(build_constant_model(2.0), tmp_path), "application/zip")},
+        data={"id": "broken", "name": "broken", "version": "1"},
+        headers={"Authorization": f"Bearer {writer}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    download = server.manage("download_model", "broken", "--inline", "--no-progress", check=False)
+    assert download.returncode == 0, download.stdout + download.stderr
+    frame = requests.get(f"{server.url}/model/broken/download/progress", timeout=10).json()
+    assert frame["status"] == "COMPLETED" and frame["nodes"], frame
+    shown = json.dumps(frame)
+    assert socket.gethostname() not in shown and str(server.data_dir) not in shown
+    assert all(node["node"].startswith("node-") for node in frame["nodes"])
+
+    code = "from registry.models import Model; from inference.cache import cached_path, model_file_in; "
+    code += "print(model_file_in(cached_path(Model.objects.get(pk='broken'))))"
+    model_file = Path(server.manage("shell", "-c", code).stdout.strip().splitlines()[-1])
+    assert model_file.is_absolute() and model_file.exists()
+    model_file.write_text("<net>")  # the cache now holds a model OpenVINO cannot read
+    served = server.manage("serve_model", "broken", "--wait", "--timeout", "60", check=False)
+    # The command prints the error the server process reported (its VersionReport row, which the deployment
+    # status and the lifecycle load show too) before the failed version is unloaded.
+    reported = served.stdout + served.stderr
+    assert served.returncode != 0 and 'Unable to read the model: "broken/1/model.xml"' in reported, reported
+    assert str(server.data_dir) not in reported and str(server.data_dir.resolve()) not in reported
+    assert str(model_file) in (server.data_dir / "server.out").read_text()  # the log keeps the whole text

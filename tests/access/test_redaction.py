@@ -41,3 +41,17 @@ def test_only_callers_who_may_write_see_the_whole_url(settings, mode, principal,
         assert source_url_for_caller(SIGNED) == (SIGNED if full else redact_url(SIGNED))
     finally:
         current_principal.reset(token)
+
+
+def test_error_texts_lose_absolute_paths_but_keep_the_file_they_name(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from access.redaction import shown_error
+
+    settings.MODEL_CACHE_DIR = tmp_path / "models"
+    text = (
+        f'Unable to read the model: "{tmp_path}/models/m1/1/model.xml"; also /opt/site/models/resnet/1/model.bin; '
+        "see src/frontends/common/src/frontend.cpp:54 and https://h.example/a/b?sig=1"
+    )
+    assert shown_error(text) == (
+        'Unable to read the model: "m1/1/model.xml"; also …/1/model.bin; '
+        "see src/frontends/common/src/frontend.cpp:54 and https://h.example/a/b?[redacted]"
+    )
