@@ -324,7 +324,11 @@ LIFECYCLE_LOAD_WAIT_SECONDS = env_float("MODELHUB_LOAD_WAIT_SECONDS", 60.0)
 # --- Outbound fetches of source_url (registry/outbound.py): public addresses only, unless allowed here ----
 SOURCE_URL_ALLOW = env_list("MODELHUB_SOURCE_URL_ALLOW", [])  # host names and CIDRs, comma-separated
 SOURCE_URL_MAX_BYTES = env_int("MODELHUB_SOURCE_URL_MAX_BYTES", REGISTRY_MAX_UPLOAD_BYTES, minimum=1)
-SOURCE_URL_MAX_SECONDS = env_float("MODELHUB_SOURCE_URL_MAX_SECONDS", 3 * 3600.0)
+SOURCE_URL_MAX_SECONDS = env_float("MODELHUB_SOURCE_URL_MAX_SECONDS", 3600.0)
+# A source slower than this on average over each window is given up (a server that sends a byte every few
+# seconds never hits the read timeout and would hold a worker until MODELHUB_SOURCE_URL_MAX_SECONDS).
+SOURCE_URL_MIN_BYTES_PER_SECOND = env_int("MODELHUB_SOURCE_URL_MIN_BYTES_PER_SECOND", 32 * 1024, minimum=0)
+SOURCE_URL_RATE_WINDOW_SECONDS = env_float("MODELHUB_SOURCE_URL_RATE_WINDOW_SECONDS", 60.0)
 
 # --- Nodes: one model cache on one host; its server processes do its node-local work (lifecycle/nodes.py) ---
 # The name is shown to readers (progress frames, the lifecycle snapshot): the operator's choice, else one derived

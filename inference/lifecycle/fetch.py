@@ -99,6 +99,8 @@ def fetch(
     retries: int = 3,
     max_bytes: int | None = None,
     max_seconds: float | None = None,
+    min_rate: float | None = None,
+    rate_window: float | None = None,
     allow: Allowlist | None = None,
     resolver: Resolver | None = None,
 ) -> Fetched:
@@ -108,14 +110,17 @@ def fetch(
     (after `retries` further attempts for transient errors) or FetchCanceled. Every hop of the URL is checked
     by `registry.outbound` (`allow` and `resolver` default to the settings and DNS); the file may not exceed
     `max_bytes` and the whole fetch, retries included, may not take longer than `max_seconds`
-    (defaults: MODELHUB_SOURCE_URL_MAX_BYTES and MODELHUB_SOURCE_URL_MAX_SECONDS). Error texts and log lines
+    (defaults: MODELHUB_SOURCE_URL_MAX_BYTES and MODELHUB_SOURCE_URL_MAX_SECONDS); a response body that arrives
+    slower than `min_rate` bytes/s on average over any `rate_window` seconds is given up
+    (MODELHUB_SOURCE_URL_MIN_BYTES_PER_SECOND, MODELHUB_SOURCE_URL_RATE_WINDOW_SECONDS). Error texts and log lines
     carry the URL without its query string and userinfo (a presigned signature is a secret).
     """
     try:
         return _fetch(
             url, destination, expected_sha256=expected_sha256, validator=validator, on_validator=on_validator,
             progress=progress, transfer=transfer, connect_timeout=connect_timeout, read_timeout=read_timeout,
-            retries=retries, max_bytes=max_bytes, max_seconds=max_seconds, allow=allow, resolver=resolver,
+            retries=retries, max_bytes=max_bytes, max_seconds=max_seconds, min_rate=min_rate,
+            rate_window=rate_window, allow=allow, resolver=resolver,
         )  # fmt: skip
     except FetchFailed as failed:
         raise FetchFailed(redact_text(str(failed))) from None
@@ -135,12 +140,16 @@ def _fetch(
     retries: int,
     max_bytes: int | None,
     max_seconds: float | None,
+    min_rate: float | None,
+    rate_window: float | None,
     allow: Allowlist | None,
     resolver: Resolver | None,
 ) -> Fetched:
     limits = _Limits(
         max_bytes=settings.SOURCE_URL_MAX_BYTES if max_bytes is None else max_bytes,
         deadline=time.monotonic() + (settings.SOURCE_URL_MAX_SECONDS if max_seconds is None else max_seconds),
+        min_rate=settings.SOURCE_URL_MIN_BYTES_PER_SECOND if min_rate is None else min_rate,
+        rate_window=settings.SOURCE_URL_RATE_WINDOW_SECONDS if rate_window is None else rate_window,
         allow=allow,
         resolver=resolver,
     )
@@ -203,6 +212,8 @@ class _Transient(Exception):
 class _Limits:
     max_bytes: int
     deadline: float  # time.monotonic()
+    min_rate: float  # bytes per second, on average over each rate_window; 0: no floor
+    rate_window: float
     allow: Allowlist | None
     resolver: Resolver | None
 
@@ -293,6 +304,7 @@ def _attempt(
             done = offset
             if progress:
                 progress(done, total)
+            window_start, window_bytes = time.monotonic(), 0
             with open(part, "ab" if offset else "wb") as sink:
                 # read1 hands over whatever has arrived, so a broken connection loses no received byte.
                 while chunk := response.raw.read1(CHUNK):
@@ -300,6 +312,16 @@ def _attempt(
                         raise FetchCanceled()
                     sink.write(chunk)
                     done += len(chunk)
+                    window_bytes += len(chunk)
+                    if limits.min_rate and time.monotonic() - window_start >= limits.rate_window:
+                        rate = window_bytes / (time.monotonic() - window_start)
+                        if rate < limits.min_rate:
+                            raise FetchFailed(
+                                f"Download of {url} stopped: {rate:.0f} bytes/s over the last "
+                                f"{limits.rate_window:g} s, below the minimum of {limits.min_rate:g} "
+                                "(MODELHUB_SOURCE_URL_MIN_BYTES_PER_SECOND)."
+                            )
+                        window_start, window_bytes = time.monotonic(), 0
                     limits.check_size(url, done, part)
                     limits.check_time(url)
                     if progress:

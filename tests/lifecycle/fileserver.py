@@ -25,6 +25,7 @@ class Served:
     hang: bool = False  # accept, then never answer
     stall_after_headers: bool = False  # answer headers, then send nothing
     redirect_to: str = ""  # answer 302 with this Location instead of the body
+    trickle: float | None = None  # send the body one byte every `trickle` seconds (never a read timeout)
 
     def __post_init__(self) -> None:
         self.etag = self.etag or f'"{hashlib.sha256(self.body).hexdigest()[:16]}"'
@@ -111,6 +112,13 @@ class FileServer:
                 sent = 0
                 began = time.monotonic()
                 try:
+                    if served.trickle:
+                        for offset in range(start, len(served.body)):
+                            self.wfile.write(served.body[offset : offset + 1])
+                            self.wfile.flush()
+                            if server.stopping.wait(served.trickle):
+                                return
+                        return
                     for offset in range(start, len(served.body), CHUNK):
                         chunk = served.body[offset : offset + CHUNK]
                         if limit is not None and sent + len(chunk) > limit:

@@ -4,6 +4,7 @@ anywhere, then the real fetcher against a local HTTP server, and registration th
 import ipaddress
 import shutil
 import socket
+import time
 
 import pytest
 import requests
@@ -401,3 +402,21 @@ def test_ranges_carrying_ipv4_are_judged_by_the_carried_address(network, pair):
     assert ipaddress.ip_address(private) in ipaddress.ip_network(network)
     assert refusal_reason(ipaddress.ip_address(private)) == "private"
     assert refusal_reason(ipaddress.ip_address(public)) == ""
+
+
+def test_a_source_that_trickles_is_given_up_at_the_minimum_rate(source, tmp_path, settings):
+    """Finding 9: one byte every few seconds never hits the read timeout; only the overall limit stopped it."""
+    settings.SOURCE_URL_ALLOW = ["127.0.0.1"]
+    url = source.serve("/trickle.zip?X-Amz-Signature=s3cr3t", Served(b"x" * 10_000, trickle=0.1))
+    began = time.monotonic()
+    with pytest.raises(FetchFailed, match="below the minimum of 1000") as failed:
+        fetch(url, tmp_path / "m.zip", min_rate=1000, rate_window=1.0, max_seconds=20, read_timeout=5)
+    assert time.monotonic() - began < 5
+    assert "s3cr3t" not in str(failed.value)
+
+
+def test_a_source_at_the_minimum_rate_finishes(source, tmp_path, settings):
+    settings.SOURCE_URL_ALLOW = ["127.0.0.1"]
+    url = source.serve("/steady.zip", Served(b"x" * 60_000, rate=40_000))
+    fetched = fetch(url, tmp_path / "m.zip", min_rate=10_000, rate_window=0.5)
+    assert fetched.size == 60_000
