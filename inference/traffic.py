@@ -27,7 +27,7 @@ from inference.models import TrafficSample
 logger = logging.getLogger(__name__)
 
 # Methods that are inferences (REST and gRPC name them alike); metadata and readiness calls are not traffic.
-INFERENCE_METHODS = frozenset({"Predict", "ModelInfer"})
+INFERENCE_METHODS = frozenset({"Predict", "ModelInfer", "ChatCompletions", "Completions", "Embeddings", "Rerank"})
 _BOUNDS = np.asarray(TIME_BUCKETS_US, dtype=np.float64)
 
 
