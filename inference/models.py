@@ -57,6 +57,12 @@ class Servable(models.Model):
     warmup = models.BooleanField(
         default=True, help_text="Run one real inference on each version before it takes traffic."
     )
+    scheduler_config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='LLM versions: openvino-genai SchedulerConfig, e.g. {"cache_size": 2, "max_num_seqs": 64}; '
+        "empty = the server's defaults.",
+    )
     # The default version. Empty: the highest AVAILABLE version (OVMS behaviour). Set: pinned, and from
     # `default_switch_at` on (a moment all processes learn in advance) it replaces `previous_default_version`,
     # so every process switches at the same instant.

@@ -75,6 +75,7 @@ class VersionPlan:
     model_id: str | None = None  # registry model (materialized into the model cache)
     folder: Path | None = None  # config.json model (OVMS layout, used in place)
     task: str = ""  # "" = a tensor model (TFS/KServe); else a generative/embedding task (/v3, inference/genai)
+    scheduler: dict[str, Any] | None = None  # LLM versions: SchedulerConfig fields
     fingerprint: tuple[Any, ...] = ()
 
 
@@ -493,7 +494,10 @@ class Runtime:
     @property
     def core(self) -> ov.Core:
         if self._core is None:
-            self._core = ov.Core()
+            core = ov.Core()
+            if settings.INFERENCE_COMPILED_CACHE_DIR:  # OVMS's --cache_dir: later loads of a model skip compiling
+                core.set_property({"CACHE_DIR": settings.INFERENCE_COMPILED_CACHE_DIR})
+            self._core = core
         return self._core
 
     # --- what requests use ----------------------------------------------------------------------------
@@ -706,7 +710,9 @@ class Runtime:
         properties = _plugin_config(plan.plugin_config, defaults=False)
         if settings.INFERENCE_COMPILED_CACHE_DIR:
             properties.setdefault("CACHE_DIR", settings.INFERENCE_COMPILED_CACHE_DIR)
-        version.genai = genai_loading.load(plan.task, folder, device=plan.device, properties=properties)
+        version.genai = genai_loading.load(
+            plan.task, folder, device=plan.device, properties=properties, scheduler=plan.scheduler
+        )
         version.metrics = VersionMetrics(plan.servable, plan.version)
         if plan.warmup:
             genai_loading.warm_up(version.genai)
@@ -761,6 +767,7 @@ class Runtime:
                     servable.name, number, device=servable.target_device, plugin_config=servable.plugin_config,
                     nireq=servable.nireq, shape=servable.shape, batch_size=None, warmup=servable.warmup,
                     model_id=model.pk, content=model.sha256, task=model.task,
+                    scheduler=servable.scheduler_config or None,
                 )  # fmt: skip
             switch_at = servable.default_switch_at.timestamp() if servable.default_switch_at else None
             plans[servable.name] = ServablePlan(servable.name, versions, servable.default_version,
@@ -919,6 +926,7 @@ def _plan(servable: str, version: int, *, content: Any, **options: Any) -> Versi
         options.get("model_id"), str(options.get("folder")), content, options["device"],
         orjson.dumps(options["plugin_config"], option=orjson.OPT_SORT_KEYS), options["nireq"],
         orjson.dumps(options["shape"]), options["batch_size"], options["warmup"], options.get("task", ""),
+        orjson.dumps(options.get("scheduler"), option=orjson.OPT_SORT_KEYS),
     )  # fmt: skip
     return VersionPlan(servable, version, fingerprint=fingerprint, **options)
 

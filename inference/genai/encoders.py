@@ -56,5 +56,7 @@ class RerankEngine(_Encoder):
 
     def _rerank(self, query: str, documents: list[str]) -> tuple[list[tuple[int, float]], int]:
         ranked = [(int(index), float(score)) for index, score in self.pipeline.rerank(query, documents)]
-        tokens = int(np.asarray(self.tokenizer.encode([query] * len(documents), documents).attention_mask.data).sum())
+        tokens = int(
+            np.asarray(self.tokenizer.encode([query] * len(documents), documents).attention_mask.data).sum()
+        )
         return ranked, tokens

@@ -32,6 +32,21 @@ SCHEDULER_FIELDS: dict[str, type] = {
 }
 
 
+def validate_scheduler(value: Any) -> dict[str, Any]:
+    """A deployment's `scheduler` object, checked field by field (ValueError names the field)."""
+    if not isinstance(value, dict):
+        raise ValueError('must be an object such as {"cache_size": 2, "max_num_seqs": 64}')
+    for key, item in value.items():
+        kind = SCHEDULER_FIELDS.get(key)
+        if kind is None:
+            raise ValueError(f"unknown field {key} (known: {', '.join(SCHEDULER_FIELDS)})")
+        if kind is bool and not isinstance(item, bool):
+            raise ValueError(f"{key} must be true or false")
+        if kind is int and (isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= 1 << 30):
+            raise ValueError(f"{key} must be a non-negative integer")
+    return dict(value)
+
+
 @dataclass(frozen=True)
 class GenAIVersion:
     """What the /v3 handlers need of a loaded generative or embedding version."""
@@ -43,7 +58,12 @@ class GenAIVersion:
 
 
 def load(
-    task: str, folder: Path, *, device: str, properties: dict[str, Any], scheduler: dict[str, Any] | None = None
+    task: str,
+    folder: Path,
+    *,
+    device: str,
+    properties: dict[str, Any],
+    scheduler: dict[str, Any] | None = None,
 ) -> GenAIVersion:
     """Build the engine of `task` from a model folder, warm it up, and describe it."""
     path = str(folder)

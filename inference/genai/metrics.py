@@ -8,12 +8,30 @@ per output token are histograms of their own.
 import time
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 API = "V3"
 LABELS = ("name", "version")
 # milliseconds, from 1 ms to 100 s
-_MS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, float("inf"))
+_MS_BUCKETS = (
+    1,
+    2,
+    5,
+    10,
+    20,
+    50,
+    100,
+    200,
+    500,
+    1000,
+    2000,
+    5000,
+    10000,
+    20000,
+    50000,
+    100000,
+    float("inf"),
+)
 
 prompt_tokens_total = Counter("modelhub_llm_prompt_tokens", "Tokens read from prompts and inputs.", LABELS)
 generated_tokens_total = Counter("modelhub_llm_generated_tokens", "Tokens generated.", LABELS)
@@ -26,6 +44,11 @@ time_per_output_token_ms = Histogram(
     LABELS, buckets=(0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, float("inf")),
 )  # fmt: skip
 
+requests_in_flight = Gauge(
+    "modelhub_llm_requests_in_flight", "Generative and embedding requests being answered.", LABELS,
+    multiprocess_mode="livesum",
+)  # fmt: skip
+
 
 class Recorder:
     """Counts one /v3 request when it ends."""
@@ -36,11 +59,14 @@ class Recorder:
         self.started = started
         self.prompt_tokens = prompt_tokens
         self._done = False
+        self._in_flight = requests_in_flight.labels(version.name, str(version.version))
+        self._in_flight.inc()
 
     def succeeded(self, generation: Any, completion_tokens: int) -> None:
         if self._done:
             return
         self._done = True
+        self._in_flight.dec()
         ended = time.perf_counter()
         stats = self.version.metrics
         name, number = self.version.name, str(self.version.version)
@@ -64,6 +90,7 @@ class Recorder:
         if self._done:
             return
         self._done = True
+        self._in_flight.dec()
         stats = self.version.metrics
         if stats is not None:
             stats.count(API, self.method, False)

@@ -61,7 +61,9 @@ async def serve(runtime: Runtime, scope: Scope, receive: Receive, send: Send) ->
         await _reply(send, 404, V3Error(f"Unknown path {scope['path']}", 404).body())
         return
     if not route.method_allowed:
-        await _reply(send, 405, V3Error(f"Method {scope['method']} is not allowed on {scope['path']}", 405).body())
+        await _reply(
+            send, 405, V3Error(f"Method {scope['method']} is not allowed on {scope['path']}", 405).body()
+        )
         return
     if route.kind is V3Kind.MODELS:
         await _reply(send, 200, orjson.dumps(handlers.list_models(runtime)))
@@ -114,7 +116,9 @@ async def _parse(body: bytes | bytearray) -> Any:
         raise V3Error(f"Cannot parse JSON body - {exc}") from None
 
 
-async def _answer(runtime: Runtime, kind: V3Kind, document: Any, receive: Receive) -> bytes | handlers.Stream | None:
+async def _answer(
+    runtime: Runtime, kind: V3Kind, document: Any, receive: Receive
+) -> bytes | handlers.Stream | None:
     """Run the request; a client that disconnects meanwhile cancels it (a unary generation stops too)."""
     if kind is V3Kind.CHAT:
         work = handlers.generate(runtime, document, chat=True)
@@ -173,6 +177,7 @@ async def _send_stream(stream: handlers.Stream, receive: Receive, send: Send) ->
         watcher.cancel()
         stream.generation.cancel()
         await events.aclose()  # type: ignore[attr-defined]
+        stream.recorder.failed()  # no-op when the stream counted itself
 
 
 async def _reply(send: Send, status: int, body: bytes, encoding: bytes | None = None) -> None:
@@ -183,4 +188,3 @@ async def _reply(send: Send, status: int, body: bytes, encoding: bytes | None = 
         headers.append((b"www-authenticate", b'Bearer realm="modelhub"'))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-

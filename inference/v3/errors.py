@@ -2,7 +2,9 @@
 
 import orjson
 
-MODEL_MISSING = "Mediapipe graph definition with requested name is not found"  # OVMS's text for an unknown model
+MODEL_MISSING = (
+    "Mediapipe graph definition with requested name is not found"  # OVMS's text for an unknown model
+)
 MODEL_NOT_LOADED_YET = "Mediapipe is not loaded yet"
 MODEL_RETIRED = "Mediapipe is retired"
 

@@ -36,6 +36,7 @@ class Stream:
 
     events: AsyncIterator[bytes]
     generation: Generation
+    recorder: "genai_metrics.Recorder"  # counted as failed if the stream ends before its generator could
 
 
 def resolve(runtime: Runtime, name: str, task: str, endpoint: str) -> tuple[LoadedVersion, GenAIVersion]:
@@ -93,7 +94,7 @@ async def generate(runtime: Runtime, body: dict[str, Any], *, chat: bool) -> byt
     recorder = genai_metrics.Recorder(version, method, started, prompt_tokens)
     if sampling.stream:
         events = _stream(engine, generation, request.model, sampling, chat, prompt_tokens, recorder)
-        return Stream(events, generation)
+        return Stream(events, generation, recorder)
     return await _unary(engine, generation, request.model, sampling, chat, prompt_tokens, recorder)
 
 
@@ -111,7 +112,9 @@ def _tokenize(tokenizer: Any, request: Any, chat: bool) -> np.ndarray:
     return np.asarray(encoded.input_ids.data, dtype=np.int64).reshape(-1)
 
 
-def _generation_config(engine: Any, sampling: requests.Sampling, prompt_tokens: int, context: int | None) -> Any:
+def _generation_config(
+    engine: Any, sampling: requests.Sampling, prompt_tokens: int, context: int | None
+) -> Any:
     config: genai.GenerationConfig = engine.pipeline.get_config()  # the model's generation_config.json
     if sampling.max_tokens is not None:
         config.max_new_tokens = sampling.max_tokens
@@ -121,7 +124,14 @@ def _generation_config(engine: Any, sampling: requests.Sampling, prompt_tokens: 
     if sampling.temperature is not None:
         config.temperature = sampling.temperature
         config.do_sample = sampling.temperature > 0
-    for name in ("top_p", "top_k", "presence_penalty", "frequency_penalty", "repetition_penalty", "length_penalty"):
+    for name in (
+        "top_p",
+        "top_k",
+        "presence_penalty",
+        "frequency_penalty",
+        "repetition_penalty",
+        "length_penalty",
+    ):
         value = getattr(sampling, name)
         if value is not None:
             setattr(config, name, value if name != "top_k" or value > 0 else 2**31 - 1)
@@ -168,7 +178,7 @@ async def _unary(
         async for chunks in generation.chunks():
             for chunk in chunks:
                 sequences[chunk.index] = chunk
-    except Exception:
+    except BaseException:  # cancelled too: the client went away
         recorder.failed()
         raise
     choices, completion_tokens = [], 0
@@ -178,7 +188,9 @@ async def _unary(
         text = engine.tokenizer.decode(chunk.token_ids, skip_special_tokens=sampling.skip_special_tokens)
         logprobs = None
         if sampling.logprobs:
-            tokens = [engine.tokenizer.decode([token], skip_special_tokens=False) for token in chunk.token_ids]
+            tokens = [
+                engine.tokenizer.decode([token], skip_special_tokens=False) for token in chunk.token_ids
+            ]
             logprobs = (
                 responses.chat_logprobs(tokens, chunk.log_probs)
                 if chat
@@ -186,7 +198,11 @@ async def _unary(
             )
         choices.append(
             responses.choice(
-                chat=chat, index=position, text=text, finish_reason=chunk.finish_reason or "stop", logprobs=logprobs
+                chat=chat,
+                index=position,
+                text=text,
+                finish_reason=chunk.finish_reason or "stop",
+                logprobs=logprobs,
             )
         )
     recorder.succeeded(generation, completion_tokens)
@@ -241,7 +257,12 @@ async def _stream(
     ok = False
     try:
         if chat:  # OVMS's first chunk: the role, no content yet
-            yield event([responses.delta(chat=True, index=i, text=None, finish_reason=None, role=True) for i in range(sampling.n)])
+            yield event(
+                [
+                    responses.delta(chat=True, index=i, text=None, finish_reason=None, role=True)
+                    for i in range(sampling.n)
+                ]
+            )
         async for chunks in generation.chunks():
             choices = []
             for chunk in chunks:
@@ -251,7 +272,11 @@ async def _stream(
                 completion_tokens += len(chunk.token_ids)
                 text = detokenizer.feed(chunk.token_ids, chunk.finish_reason is not None)
                 if text or chunk.finish_reason is not None:
-                    choices.append(responses.delta(chat=chat, index=chunk.index, text=text, finish_reason=chunk.finish_reason))
+                    choices.append(
+                        responses.delta(
+                            chat=chat, index=chunk.index, text=text, finish_reason=chunk.finish_reason
+                        )
+                    )
             if choices:
                 yield event(choices)
         if usage_field:
@@ -284,7 +309,9 @@ async def embeddings(runtime: Runtime, body: dict[str, Any]) -> bytes:
         raise V3Error(f"Embedding failed: {exc}") from None
     recorder.prompt_tokens = tokens
     recorder.succeeded(None, 0)
-    return responses.embeddings(model=request.model, vectors=vectors, as_base64=request.base64, prompt_tokens=tokens)
+    return responses.embeddings(
+        model=request.model, vectors=vectors, as_base64=request.base64, prompt_tokens=tokens
+    )
 
 
 async def rerank(runtime: Runtime, body: dict[str, Any]) -> bytes:
@@ -303,7 +330,10 @@ async def rerank(runtime: Runtime, body: dict[str, Any]) -> bytes:
     recorder.prompt_tokens = tokens
     recorder.succeeded(None, 0)
     return responses.rerank(
-        ranked=ranked, documents=request.documents, return_documents=request.return_documents, prompt_tokens=tokens
+        ranked=ranked,
+        documents=request.documents,
+        return_documents=request.return_documents,
+        prompt_tokens=tokens,
     )
 
 

@@ -252,9 +252,15 @@ def _sampling(body: dict[str, Any]) -> Sampling:
     sampling.temperature = _number(body, "temperature", 0.0, 2.0, "temperature out of range(0.0, 2.0)")
     sampling.top_p = _number(body, "top_p", 0.0, 1.0, "top_p out of range(0.0, 1.0)")
     sampling.min_p = _number(body, "min_p", 0.0, 1.0, "min_p out of range [0.0, 1.0)", upper_open=True)
-    sampling.presence_penalty = _number(body, "presence_penalty", -2.0, 2.0, "presence_penalty out of range(-2.0, 2.0)")
-    sampling.frequency_penalty = _number(body, "frequency_penalty", -2.0, 2.0, "frequency_penalty out of range(-2.0, 2.0)")
-    sampling.repetition_penalty = _number(body, "repetition_penalty", 0.0, None, "repetition_penalty should be greater than 0")
+    sampling.presence_penalty = _number(
+        body, "presence_penalty", -2.0, 2.0, "presence_penalty out of range(-2.0, 2.0)"
+    )
+    sampling.frequency_penalty = _number(
+        body, "frequency_penalty", -2.0, 2.0, "frequency_penalty out of range(-2.0, 2.0)"
+    )
+    sampling.repetition_penalty = _number(
+        body, "repetition_penalty", 0.0, None, "repetition_penalty should be greater than 0"
+    )
     sampling.length_penalty = _number(body, "length_penalty", None, None, "")
     if "top_k" in body:
         top_k = body["top_k"]
@@ -329,7 +335,13 @@ def _max_tokens(body: dict[str, Any], name: str) -> int:
 
 
 def _number(
-    body: dict[str, Any], name: str, low: float | None, high: float | None, message: str, *, upper_open: bool = False
+    body: dict[str, Any],
+    name: str,
+    low: float | None,
+    high: float | None,
+    message: str,
+    *,
+    upper_open: bool = False,
 ) -> float | None:
     if name not in body or body[name] is None:
         return None
@@ -338,7 +350,9 @@ def _number(
         raise V3Error(f"{name} is not a valid number")
     if value != value or value in (float("inf"), float("-inf")):
         raise V3Error(f"{name} is not a valid number")
-    if (low is not None and value < low) or (high is not None and (value >= high if upper_open else value > high)):
+    if (low is not None and value < low) or (
+        high is not None and (value >= high if upper_open else value > high)
+    ):
         raise V3Error(message)
     return float(value)
 

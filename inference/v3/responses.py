@@ -38,7 +38,9 @@ def completion(
     )
 
 
-def choice(*, chat: bool, index: int, text: str, finish_reason: str | None, logprobs: Any = None) -> dict[str, Any]:
+def choice(
+    *, chat: bool, index: int, text: str, finish_reason: str | None, logprobs: Any = None
+) -> dict[str, Any]:
     if chat:
         return {
             "index": index,
@@ -71,7 +73,9 @@ def chunk(
     return b"data: " + orjson.dumps(document) + b"\n\n"
 
 
-def delta(*, chat: bool, index: int, text: str | None, finish_reason: str | None, role: bool = False) -> dict[str, Any]:
+def delta(
+    *, chat: bool, index: int, text: str | None, finish_reason: str | None, role: bool = False
+) -> dict[str, Any]:
     if chat:
         body: dict[str, Any] = {"role": "assistant", "content": text} if role else {"content": text}
         return {"index": index, "delta": body, "finish_reason": finish_reason, "logprobs": None}
@@ -129,7 +133,9 @@ def rerank(
         if return_documents:
             result["document"] = {"text": documents[index]}
         results.append(result)
-    return orjson.dumps({"results": results, "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}})
+    return orjson.dumps(
+        {"results": results, "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}}
+    )
 
 
 def model_entry(name: str, created: int, task: str) -> dict[str, Any]:

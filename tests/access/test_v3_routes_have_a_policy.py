@@ -43,7 +43,12 @@ async def v3_call(method: str, path: str, headers: list[tuple[bytes, bytes]]) ->
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": method, "path": path, "headers": [(b"host", b"127.0.0.1:8000"), *headers]}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [(b"host", b"127.0.0.1:8000"), *headers],
+    }
     await OpenAIRouter(fallback)(scope, receive, send)
     return sent[0]["status"], sent[1]["body"]
 

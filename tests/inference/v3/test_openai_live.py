@@ -1,0 +1,415 @@
+"""The OpenAI-compatible API (/v3) as applications use it: the official `openai` client (sync and async, streamed
+and not) against a live server with two server processes, on tiny models built at test time; outputs compared
+with openvino-genai called directly on the same files."""
+
+import asyncio
+import base64
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import openai
+import openvino_genai as genai
+import pytest
+import requests
+
+from tests.inference.conftest import register, serve
+from tests.live import live_service
+from tests.modelfiles import zip_folder
+
+pytestmark = pytest.mark.live
+
+F32 = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, genai_models: dict[str, Path]):
+    folder = tmp_path_factory.mktemp("v3-live")
+    env = {"WEB_CONCURRENCY": "2", "MODELHUB_LLM_MAX_QUEUE": "128"}
+    with live_service(folder / "data", with_worker=False, env=env) as service:
+        for model_id in ("llm", "embed", "rerank"):
+            register(service, zip_folder(genai_models[model_id]), model_id=model_id, name=f"tiny-{model_id}")
+        serve(service, "llm", "embed", "rerank", extra=("--plugin-config", json.dumps(F32)))
+        yield service
+
+
+@pytest.fixture(scope="module")
+def client(server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v3", api_key="unused", max_retries=0, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def reference_llm(genai_models: dict[str, Path]) -> genai.ContinuousBatchingPipeline:
+    return genai.ContinuousBatchingPipeline(str(genai_models["llm"]), genai.SchedulerConfig(), "CPU", F32)
+
+
+def greedy(
+    pipeline: genai.ContinuousBatchingPipeline, prompt: str, max_tokens: int, *, chat: bool
+) -> tuple[str, int]:
+    """What openvino-genai generates itself (text, tokens), with the chat template applied as the server does."""
+    tokenizer = pipeline.get_tokenizer()
+    if chat:
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True
+        )
+        ids = tokenizer.encode(prompt, add_special_tokens=False).input_ids
+    else:
+        ids = tokenizer.encode(prompt).input_ids
+    config = pipeline.get_config()
+    config.max_new_tokens = max_tokens
+    result = pipeline.generate([ids], [config])[0]
+    tokens = list(result.m_generation_ids[0])
+    return tokenizer.decode(tokens), len(tokens)
+
+
+def test_models_list_and_retrieve(client):
+    listed = {model.id: model for model in client.models.list().data}
+    assert set(listed) == {"tiny-llm", "tiny-embed", "tiny-rerank"}
+    assert client.models.retrieve("tiny-llm").id == "tiny-llm"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+def test_chat_matches_genai_and_counts_usage(client, reference_llm):
+    expected, tokens = greedy(reference_llm, "hello there", 12, chat=True)
+    answer = client.chat.completions.create(
+        model="tiny-llm", messages=[{"role": "user", "content": "hello there"}], max_tokens=12, temperature=0
+    )
+    choice = answer.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.message.content == expected
+    assert answer.usage.completion_tokens == tokens
+    assert choice.finish_reason == ("length" if tokens == 12 else "stop")
+    assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens
+    assert answer.usage.prompt_tokens > 2
+
+
+def test_chat_stream_gives_the_same_text_and_usage(client, reference_llm):
+    expected, tokens = greedy(reference_llm, "stream me", 16, chat=True)
+    stream = client.chat.completions.create(
+        model="tiny-llm", messages=[{"role": "user", "content": "stream me"}], max_tokens=16, temperature=0,
+        stream=True, stream_options={"include_usage": True},
+    )  # fmt: skip
+    text, reasons, usage = "", [], None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            if choice.finish_reason:
+                reasons.append(choice.finish_reason)
+    assert text == expected
+    assert usage is not None and usage.completion_tokens == tokens
+    assert len(reasons) == 1
+
+
+def test_completions_without_chat_template(client, reference_llm):
+    expected, tokens = greedy(reference_llm, "once upon a time", 10, chat=False)
+    answer = client.completions.create(
+        model="tiny-llm", prompt="once upon a time", max_tokens=10, temperature=0
+    )
+    assert answer.choices[0].text == expected
+    assert answer.usage.completion_tokens == tokens
+    streamed = "".join(
+        chunk.choices[0].text
+        for chunk in client.completions.create(
+            model="tiny-llm", prompt="once upon a time", max_tokens=10, temperature=0, stream=True
+        )
+        if chunk.choices
+    )
+    assert streamed == expected
+
+
+def test_sampling_with_a_seed_is_reproducible(client):
+    def sample() -> str:
+        answer = client.completions.create(
+            model="tiny-llm", prompt="seeded", max_tokens=12, temperature=1.0, top_p=0.9, top_k=20, seed=42
+        )
+        return answer.choices[0].text
+
+    assert sample() == sample()
+
+
+def test_stop_string_ends_generation(client, reference_llm):
+    full, _ = greedy(reference_llm, "stop test", 24, chat=False)
+    stop = full[len(full) // 2 : len(full) // 2 + 2]
+    if not stop.strip():
+        pytest.skip("the tiny model's text has no usable stop string here")
+    answer = client.completions.create(
+        model="tiny-llm", prompt="stop test", max_tokens=24, temperature=0, stop=[stop]
+    )
+    assert answer.choices[0].finish_reason == "stop"
+    assert stop not in answer.choices[0].text
+    assert full.startswith(answer.choices[0].text)
+
+
+def test_async_client_many_concurrent_streams(server):
+    async def main() -> list[str]:
+        client = openai.AsyncOpenAI(base_url=f"{server.url}/v3", api_key="unused", max_retries=0, timeout=120)
+
+        async def one(index: int) -> str:
+            stream = await client.completions.create(
+                model="tiny-llm", prompt=f"request number {index}", max_tokens=8, temperature=0, stream=True
+            )
+            return "".join([chunk.choices[0].text async for chunk in stream if chunk.choices])
+
+        try:
+            return await asyncio.gather(*(one(index) for index in range(100)))
+        finally:
+            await client.close()
+
+    texts = asyncio.run(main())
+    assert len(texts) == 100 and all(texts)
+    # each stream got its own prompt's continuation: identical prompts give identical texts, others may differ
+    again = asyncio.run(_one_completion(server, "request number 7"))
+    assert texts[7] == again
+
+
+async def _one_completion(server, prompt: str) -> str:
+    client = openai.AsyncOpenAI(base_url=f"{server.url}/v3", api_key="unused", max_retries=0)
+    try:
+        answer = await client.completions.create(model="tiny-llm", prompt=prompt, max_tokens=8, temperature=0)
+        return answer.choices[0].text
+    finally:
+        await client.close()
+
+
+def test_embeddings_match_genai_float_and_base64(client, genai_models):
+    reference = genai.TextEmbeddingPipeline(
+        str(genai_models["embed"]), "CPU", **{"INFERENCE_PRECISION_HINT": "f32"}
+    )
+    texts = ["the cat sat", "on the mat", "a much longer sentence about models and serving"]
+    expected = np.asarray(reference.embed_documents(texts), dtype=np.float32)
+    answer = client.embeddings.create(model="tiny-embed", input=texts, encoding_format="float")
+    got = np.asarray([item.embedding for item in answer.data], dtype=np.float32)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert [item.index for item in answer.data] == [0, 1, 2]
+    assert answer.usage.prompt_tokens > 0
+    # the client's default: base64, decoded by the client itself
+    default = client.embeddings.create(model="tiny-embed", input="the cat sat")
+    np.testing.assert_allclose(
+        np.asarray(default.data[0].embedding, dtype=np.float32), expected[0], atol=1e-5
+    )
+
+
+def test_rerank_returns_every_document_sorted_or_top_n(server, genai_models):
+    documents = ["cats are small", "the stock market fell", "a cat sat on a mat", "rain tomorrow"]
+    reference = genai.TextRerankPipeline(
+        str(genai_models["rerank"]),
+        "CPU",
+        genai.TextRerankPipeline.Config(top_n=10),
+        INFERENCE_PRECISION_HINT="f32",
+    )
+    expected = dict(reference.rerank("cat", documents))
+    body = requests.post(
+        f"{server.url}/v3/rerank",
+        json={"model": "tiny-rerank", "query": "cat", "documents": documents},
+        timeout=30,
+    ).json()
+    results = body["results"]
+    assert sorted(result["index"] for result in results) == [0, 1, 2, 3]
+    scores = [result["relevance_score"] for result in results]
+    assert scores == sorted(scores, reverse=True)
+    for result in results:
+        assert abs(result["relevance_score"] - expected[result["index"]]) < 1e-4
+    top = requests.post(
+        f"{server.url}/v3/rerank",
+        json={
+            "model": "tiny-rerank",
+            "query": "cat",
+            "documents": documents,
+            "top_n": 2,
+            "return_documents": True,
+        },
+        timeout=30,
+    ).json()["results"]
+    assert len(top) == 2 and top[0]["document"]["text"] == documents[top[0]["index"]]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        (
+            "/v3/chat/completions",
+            {"model": "nope", "messages": [{"role": "user", "content": "x"}]},
+            404,
+            "Mediapipe graph definition with requested name is not found",
+        ),
+        (
+            "/v3/chat/completions",
+            {"model": "tiny-embed", "messages": [{"role": "user", "content": "x"}]},
+            400,
+            "does not serve chat/completions",
+        ),
+        ("/v3/embeddings", {"model": "tiny-llm", "input": "x"}, 400, "does not serve embeddings"),
+        (
+            "/v3/chat/completions",
+            {"model": "tiny-llm", "messages": []},
+            400,
+            "Messages array cannot be empty",
+        ),
+        ("/v3/chat/completions", {"model": "tiny-llm"}, 400, "Messages missing in request"),
+        (
+            "/v3/chat/completions",
+            {"model": "tiny-llm", "messages": [{"content": "x"}]},
+            400,
+            "Every message must have 'role' field",
+        ),
+        (
+            "/v3/completions",
+            {"model": "tiny-llm", "prompt": "x", "max_tokens": 0},
+            400,
+            "max_tokens value should be greater than 0",
+        ),
+        (
+            "/v3/completions",
+            {"model": "tiny-llm", "prompt": "x", "max_tokens": "5"},
+            400,
+            "max_tokens is not an unsigned integer",
+        ),
+        (
+            "/v3/completions",
+            {"model": "tiny-llm", "prompt": "x", "max_tokens": 10**9},
+            400,
+            "exceeds model max length",
+        ),
+        (
+            "/v3/completions",
+            {"model": "tiny-llm", "prompt": "x", "temperature": "hot"},
+            400,
+            "temperature is not a valid number",
+        ),
+        (
+            "/v3/completions",
+            {"model": "tiny-llm", "prompt": "x", "logit_bias": {}},
+            400,
+            "logit_bias is not supported",
+        ),
+        (
+            "/v3/completions",
+            {"model": "tiny-llm", "prompt": "x", "frobnicate": 1},
+            400,
+            "Unknown parameter: frobnicate",
+        ),
+        ("/v3/completions", {"model": "tiny-llm", "prompt": 5}, 400, "prompt is not a string"),
+        ("/v3/completions", {"model": 5, "prompt": "x"}, 400, "model field is not a string"),
+        ("/v3/embeddings", {"model": "tiny-embed", "input": [1, 2]}, 400, "token ids is not supported"),
+        (
+            "/v3/embeddings",
+            {"model": "tiny-embed", "input": "x", "encoding_format": "hex"},
+            400,
+            "encoding_format",
+        ),
+        ("/v3/rerank", {"model": "tiny-rerank", "query": "x"}, 400, "documents field is missing in request"),
+    ],
+)
+def test_bad_requests_get_ovms_errors(server, path, body, status, message):
+    response = requests.post(f"{server.url}{path}", json=body, timeout=30)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+
+
+def test_malformed_and_oversized_bodies(server):
+    response = requests.post(f"{server.url}/v3/completions", data=b"{not json", timeout=10)
+    assert response.status_code == 400 and "Cannot parse JSON body" in response.json()["error"]
+    response = requests.post(f"{server.url}/v3/completions", data=b"[1,2]", timeout=10)
+    assert response.status_code == 400 and response.json()["error"] == "JSON body must be an object"
+    huge = {"model": "tiny-llm", "prompt": "x" * (10 * 1024 * 1024)}
+    response = requests.post(f"{server.url}/v3/completions", json=huge, timeout=30)
+    assert response.status_code == 413
+
+
+def test_prompt_longer_than_the_context(server):
+    prompt = " ".join(["word"] * 5000)
+    response = requests.post(
+        f"{server.url}/v3/completions",
+        json={"model": "tiny-llm", "prompt": prompt, "max_tokens": 4},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert "exceeds model max length" in response.json()["error"]
+
+
+def test_client_disconnect_stops_the_generation(server):
+    """A stream dropped after its first event frees the model at once: the next request is answered while
+    the abandoned one would still be generating (the metrics count it as failed, not finished)."""
+    body = json.dumps(
+        {
+            "model": "tiny-llm",
+            "prompt": "go on forever",
+            "max_tokens": 3000,
+            "ignore_eos": True,
+            "stream": True,
+        }
+    ).encode()
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v3/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert b"data: " in sock.recv(4096)
+    # the abandoned generation is cancelled: the in-flight gauge returns to zero well before 3000 tokens
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+        current = [
+            line for line in metrics.splitlines() if line.startswith("modelhub_llm_requests_in_flight{")
+        ]
+        if current and all(line.endswith(" 0.0") for line in current):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the abandoned generation kept running")
+
+
+def test_metrics_show_tokens_and_time_to_first_token(client, server):
+    client.completions.create(model="tiny-llm", prompt="metrics please", max_tokens=5, temperature=0)
+    time.sleep(1.2)  # metrics are flushed twice a second
+    text = requests.get(f"{server.url}/metrics", timeout=10).text
+    assert 'modelhub_llm_generated_tokens_total{name="tiny-llm",version="1"}' in text
+    assert "modelhub_llm_time_to_first_token_ms_bucket" in text
+    assert (
+        'ovms_requests_success_total{api="V3",interface="REST",method="Completions",name="tiny-llm"' in text
+    )
+
+
+def test_queue_limit_answers_503_beyond_it(tmp_path, genai_models):
+    """One more request than MODELHUB_LLM_MAX_QUEUE allows is refused at once with 503, not queued."""
+    env = {"MODELHUB_LLM_MAX_QUEUE": "2"}
+    with live_service(tmp_path / "data", with_worker=False, env=env) as service:
+        register(service, zip_folder(genai_models["llm"]), model_id="llm", name="tiny-llm")
+        serve(service, "llm")
+        url = f"{service.url}/v3/completions"
+        long = {"model": "tiny-llm", "prompt": "busy", "max_tokens": 2000, "ignore_eos": True}
+        results: list[int] = []
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(requests.post(url, json=long, timeout=120).status_code)
+            )
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        refused = requests.post(
+            url, json={"model": "tiny-llm", "prompt": "one more", "max_tokens": 2}, timeout=30
+        )
+        assert refused.status_code == 503 and "busy" in refused.json()["error"]
+        for thread in threads:
+            thread.join()
+        assert results == [200, 200]
+
+
+def test_base64_embedding_bytes_are_little_endian_float32(server):
+    response = requests.post(
+        f"{server.url}/v3/embeddings",
+        json={"model": "tiny-embed", "input": ["abc"], "encoding_format": "base64"},
+        timeout=30,
+    ).json()
+    vector = np.frombuffer(base64.b64decode(response["data"][0]["embedding"]), dtype="<f4")
+    assert vector.ndim == 1 and vector.size > 8 and np.isfinite(vector).all()
