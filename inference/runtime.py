@@ -621,6 +621,8 @@ class Runtime:
                     self._report(existing, error=loaded.error)
                     continue
                 self._set_version(name, loaded)
+                if existing.genai is not None:  # a reload replaced it: its running requests finish first
+                    genai_loading.retire(existing.genai)
                 changed = True
 
         for name, view in list(self.servables.items()):
