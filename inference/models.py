@@ -186,6 +186,9 @@ class TrafficSample(models.Model):
     # Successful requests per latency bucket (upper bounds: inference.metrics.TIME_BUCKETS_US) and their sum.
     latency_buckets = models.JSONField(default=list)
     latency_sum_us = models.FloatField(default=0.0)
+    # Generative models (/v3): tokens generated, and requests per time-to-first-token bucket (same bounds).
+    generated_tokens = models.PositiveBigIntegerField(default=0)
+    first_token_buckets = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [

@@ -74,7 +74,9 @@ class VersionPlan:
     warmup: bool
     model_id: str | None = None  # registry model (materialized into the model cache)
     folder: Path | None = None  # config.json model (OVMS layout, used in place)
-    task: str = ""  # "" = a tensor model (TFS/KServe); else a generative/embedding task (/v3, inference/genai)
+    task: str = (
+        ""  # "" = a tensor model (TFS/KServe); else a generative/embedding task (/v3, inference/genai)
+    )
     scheduler: dict[str, Any] | None = None  # LLM versions: SchedulerConfig fields
     fingerprint: tuple[Any, ...] = ()
 
@@ -495,7 +497,9 @@ class Runtime:
     def core(self) -> ov.Core:
         if self._core is None:
             core = ov.Core()
-            if settings.INFERENCE_COMPILED_CACHE_DIR:  # OVMS's --cache_dir: later loads of a model skip compiling
+            if (
+                settings.INFERENCE_COMPILED_CACHE_DIR
+            ):  # OVMS's --cache_dir: later loads of a model skip compiling
                 core.set_property({"CACHE_DIR": settings.INFERENCE_COMPILED_CACHE_DIR})
             self._core = core
         return self._core

@@ -24,7 +24,16 @@ from registry.services import ModelNotFound
 
 logger = logging.getLogger(__name__)
 
-CONFIG_KEYS = {"name", "target_device", "plugin_config", "nireq", "warmup", "version_policy", "shape", "scheduler"}
+CONFIG_KEYS = {
+    "name",
+    "target_device",
+    "plugin_config",
+    "nireq",
+    "warmup",
+    "version_policy",
+    "shape",
+    "scheduler",
+}
 
 
 class ServingConflict(ServiceError):

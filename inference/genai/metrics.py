@@ -79,6 +79,10 @@ class Recorder:
         if completion_tokens:
             generated_tokens_total.labels(name, number).inc(completion_tokens)
         first = getattr(generation, "first_token_at", None)
+        if stats is not None:
+            stats.tokens += completion_tokens
+            if first is not None:
+                stats.first_token_us.append((first - self.started) * 1e6)
         if first is not None:
             time_to_first_token_ms.labels(name, number).observe((first - self.started) * 1e3)
             if completion_tokens > 1:
