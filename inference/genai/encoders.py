@@ -17,6 +17,8 @@ _RERANK_ALL = 1 << 20
 
 class _Encoder:
     def __init__(self, folder: str) -> None:
+        # After the pipeline: a reranker's pipeline turns the tokenizer model into a pair tokenizer, and a
+        # Tokenizer read before it would share (and break) that model.
         self.tokenizer = genai.Tokenizer(folder)
         self._lock = asyncio.Lock()
 
@@ -32,8 +34,8 @@ class _Encoder:
 
 class EmbeddingEngine(_Encoder):
     def __init__(self, folder: str, *, device: str, properties: dict[str, Any]) -> None:
-        super().__init__(folder)
         self.pipeline = genai.TextEmbeddingPipeline(folder, device, **properties)
+        super().__init__(folder)
 
     async def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
         """One float32 vector per text, and the number of tokens read."""
@@ -46,9 +48,9 @@ class EmbeddingEngine(_Encoder):
 
 class RerankEngine(_Encoder):
     def __init__(self, folder: str, *, device: str, properties: dict[str, Any]) -> None:
-        super().__init__(folder)
         config = genai.TextRerankPipeline.Config(top_n=_RERANK_ALL)
         self.pipeline = genai.TextRerankPipeline(folder, device, config, **properties)
+        super().__init__(folder)
 
     async def rerank(self, query: str, documents: list[str]) -> tuple[list[tuple[int, float]], int]:
         """(document index, relevance score) pairs, best first, and the number of tokens read."""
@@ -56,7 +58,5 @@ class RerankEngine(_Encoder):
 
     def _rerank(self, query: str, documents: list[str]) -> tuple[list[tuple[int, float]], int]:
         ranked = [(int(index), float(score)) for index, score in self.pipeline.rerank(query, documents)]
-        tokens = int(
-            np.asarray(self.tokenizer.encode([query] * len(documents), documents).attention_mask.data).sum()
-        )
-        return ranked, tokens
+        # the query is read once per document
+        return ranked, self.count_tokens([query]) * len(documents) + self.count_tokens(documents)

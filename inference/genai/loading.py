@@ -73,7 +73,7 @@ def load(
         engine: Any = GenerationEngine(
             path, device=device, properties=properties, scheduler=options, max_queue=settings.GENAI_MAX_QUEUE
         )
-        template = bool(engine.tokenizer.get_chat_template())
+        template = bool(engine.tokenizer.chat_template)
     elif task == EMBEDDINGS:
         engine = EmbeddingEngine(path, device=device, properties=properties)
         template = False
