@@ -15,8 +15,11 @@ import openai
 import openvino_genai as genai
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from inference.genai.builder import zip_folder
+from inference.v3 import requests as requests_module
 from tests.inference.conftest import register, serve
 from tests.live import live_service
 
@@ -417,3 +420,54 @@ def test_base64_embedding_bytes_are_little_endian_float32(server):
     ).json()
     vector = np.frombuffer(base64.b64decode(response["data"][0]["embedding"]), dtype="<f4")
     assert vector.ndim == 1 and vector.size > 8 and np.isfinite(vector).all()
+
+
+# --- fuzzing: whatever a client sends, /v3 answers with a 2xx or a 4xx, never a 5xx ----------------------------
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 40), st.sampled_from([0, -1, 2**32, 10**12, 2**63]),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+)  # fmt: skip
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+_MESSAGE = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "system", "assistant", "tool", 5]), "content": _VALUES}
+)
+_FIELDS = {
+    "/v3/chat/completions": sorted(requests_module.CHAT_FIELDS | {"logit_bias", "tools", "foo"}),
+    "/v3/completions": sorted(requests_module.COMPLETION_FIELDS | {"echo", "bar"}),
+    "/v3/embeddings": sorted(requests_module.EMBEDDING_FIELDS | {"dimensions"}),
+    "/v3/rerank": sorted(requests_module.RERANK_FIELDS | {"rank_fields"}),
+}
+_MODELS = st.sampled_from(["tiny-llm", "tiny-embed", "tiny-rerank", "nope", "", 7])
+
+
+@st.composite
+def _bodies(draw: st.DrawFn, path: str) -> object:
+    if draw(st.integers(0, 9)) == 0:
+        return draw(_VALUES)  # not even an object
+    body = {"model": draw(_MODELS)}
+    for key in draw(st.lists(st.sampled_from(_FIELDS[path]), max_size=6, unique=True)):
+        if key == "messages":
+            body[key] = draw(st.lists(_MESSAGE, max_size=3) | _VALUES)
+        elif key in ("max_tokens", "max_completion_tokens"):
+            body[key] = draw(st.integers(-2, 8) | _SCALARS)
+        else:
+            body[key] = draw(_VALUES)
+    return body
+
+
+@pytest.mark.parametrize("path", sorted(_FIELDS))
+def test_fuzzed_bodies_never_get_a_server_error(server, path):
+    @settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(body=_bodies(path))
+    def check(body: object) -> None:
+        response = requests.post(f"{server.url}{path}", data=json.dumps(body, allow_nan=True), timeout=60)
+        assert response.status_code < 500, (body, response.status_code, response.text)
+        if response.status_code >= 400:
+            assert isinstance(response.json()["error"], str)
+
+    check()
