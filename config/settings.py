@@ -236,6 +236,15 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 # --- Registry limits -------------------------------------------------------------------------------------
 REGISTRY_MAX_UPLOAD_BYTES = env_int("MODELHUB_MAX_UPLOAD_BYTES", 20 * 1024**3, minimum=1)
+# Disk reserved (fallocate) by the uploads in flight in one server process, all together; one more is a 503.
+REGISTRY_MAX_RESERVED_BYTES = env_int(
+    "MODELHUB_UPLOADS_MAX_RESERVED_BYTES", 2 * REGISTRY_MAX_UPLOAD_BYTES, minimum=1
+)
+# Free space uploads never eat into: the larger of a fixed amount and a share of the disk (507 below it).
+REGISTRY_DISK_FREE_FLOOR_BYTES = env_int("MODELHUB_DISK_FREE_FLOOR_BYTES", 1024**3, minimum=0)
+REGISTRY_DISK_FREE_FLOOR_RATIO = env_float("MODELHUB_DISK_FREE_FLOOR_RATIO", 0.05)
+# An upload that sends nothing for this long is closed (408) and its disk reservation released.
+UPLOAD_IDLE_TIMEOUT_SECONDS = env_float("MODELHUB_UPLOAD_IDLE_TIMEOUT_SECONDS", 30.0)
 REGISTRY_ZIP_MAX_ENTRIES = env_int("MODELHUB_ZIP_MAX_ENTRIES", 10_000, minimum=1)
 REGISTRY_ZIP_MAX_UNCOMPRESSED_BYTES = env_int("MODELHUB_ZIP_MAX_UNCOMPRESSED_BYTES", 64 * 1024**3, minimum=1)
 
