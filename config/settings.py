@@ -315,9 +315,9 @@ GENAI_DEFAULT_MAX_TOKENS = env_int("MODELHUB_LLM_DEFAULT_MAX_TOKENS", 4096, mini
 GENAI_MAX_MESSAGES = env_int("MODELHUB_LLM_MAX_MESSAGES", 1024, minimum=1)
 GENAI_MAX_EMBEDDING_INPUTS = env_int("MODELHUB_EMBEDDINGS_MAX_INPUTS", 500, minimum=1)  # OVMS's default
 GENAI_MAX_RERANK_DOCUMENTS = env_int("MODELHUB_RERANK_MAX_DOCUMENTS", 100, minimum=1)  # OVMS's default
-# OpenVINO's compiled-model cache (OVMS's --cache_dir): loads after the first, restarts and green deployments of
-# the same model compile from here. Empty string turns it off.
-INFERENCE_COMPILED_CACHE_DIR = env_str("MODELHUB_COMPILED_CACHE_DIR", str(DATA_DIR / "compiled-cache"))
+# OpenVINO's compiled-model cache (OVMS's --cache_dir), off by default: no gain measured on CPU, and a server
+# process died once when two processes loaded a new LLM version into one cache (docs/llm.md).
+INFERENCE_COMPILED_CACHE_DIR = env_str("MODELHUB_COMPILED_CACHE_DIR", "")
 
 # --- Model lifecycle: downloads into this node's model cache ---------------------------------------------
 LIFECYCLE_CONNECT_TIMEOUT = env_float("MODELHUB_DOWNLOAD_CONNECT_TIMEOUT", 10.0)
