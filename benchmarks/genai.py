@@ -51,9 +51,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of one embeddings measurement")
     parser.add_argument(
         "--models", type=Path, help="folder with tiny-llm/ and tiny-embed/ (default: build them)"
-    parser.add_argument("--hidden", type=int, default=64, help="hidden size of the built LLM (768 = a ~19M model)")
-    parser.add_argument("--layers", type=int, default=2, help="layers of the built LLM")
     )
+    parser.add_argument(
+        "--hidden", type=int, default=64, help="hidden size of the built LLM (768 = a ~19M model)"
+    )
+    parser.add_argument("--layers", type=int, default=2, help="layers of the built LLM")
     options = parser.parse_args()
     machine_load()
     with tempfile.TemporaryDirectory(prefix="genai-bench-") as scratch:
