@@ -8,6 +8,7 @@ from tests.docs.walkthroughs import BlockFailed, Shell, output_matches, parse_pa
 
 PAGE = """# A page
 <!-- server-env: MODELHUB_SOURCE_URL_ALLOW=127.0.0.1 MODELHUB_AUTH=off -->
+<!-- free-ports: 8800, 8801 -->
 
 ```bash
 X=1
@@ -40,12 +41,24 @@ def test_blocks_reasons_outputs_and_server_env_are_read(tmp_path: Path) -> None:
     path = tmp_path / "page.md"
     path.write_text(PAGE)
     page = parse_page(path)
-    assert [block.line for block in page.blocks] == [4, 15]
+    assert [block.line for block in page.blocks] == [5, 16]
+    assert page.free_ports == [8800, 8801]
     assert page.blocks[0].expected == "id 1\n" and page.blocks[0].not_run is None
     assert page.blocks[1].not_run == "needs a GPU" and page.blocks[1].expected is None
-    assert [block.line for block in page.runnable] == [4]
+    assert [block.line for block in page.runnable] == [5]
     assert page.server_env == {"MODELHUB_SOURCE_URL_ALLOW": "127.0.0.1", "MODELHUB_AUTH": "off"}
     assert page.problems == []
+
+
+def test_a_block_inside_a_list_item_is_run_without_its_indentation(tmp_path: Path) -> None:
+    path = tmp_path / "page.md"
+    path.write_text(
+        "- an item:\n\n  ```bash\n  python3 - <<'PY'\n  if True:\n      print(1)\n  PY\n  ```\n\n"
+        '  ```text title="Output"\n  1\n  ```\n'
+    )
+    (block,) = parse_page(path).blocks
+    assert block.code == "python3 - <<'PY'\nif True:\n    print(1)\nPY\n"
+    assert block.expected == "1\n"
 
 
 def test_format_mistakes_are_reported(tmp_path: Path) -> None:
@@ -83,6 +96,13 @@ def test_addresses_follow_the_test_servers_ports() -> None:
     text = "curl http://127.0.0.1:8000/models localhost:8000 127.0.0.1:9000 127.0.0.1:80001 10.0.0.1:8000"
     assert with_ports(text, http_port=5555, grpc_port=6666) == (
         "curl http://127.0.0.1:5555/models localhost:5555 127.0.0.1:6666 127.0.0.1:80001 10.0.0.1:8000"
+    )
+
+
+def test_declared_ports_are_replaced_where_the_number_stands_alone() -> None:
+    text = "--port 8800 http://127.0.0.1:8800/remote.zip 18800 8800.5 x8800"
+    assert with_ports(text, http_port=1, grpc_port=2, others={8800: 4321}) == (
+        "--port 4321 http://127.0.0.1:4321/remote.zip 18800 8800.5 x4321"
     )
 
 

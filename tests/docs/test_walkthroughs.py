@@ -15,6 +15,7 @@ from tests.docs.walkthroughs import (
     checkout_view,
     output_matches,
     parse_page,
+    test_ports,
     with_ports,
 )
 from tests.live import ROOT, live_service
@@ -41,8 +42,8 @@ def test_walkthrough(path: Path, tmp_path: Path) -> None:
     with live_service(tmp_path / "data", env=page.server_env) as server:
         shell = Shell(cwd=workdir, env=server.env, scratch=tmp_path / "blocks")
         try:
+            ports = test_ports(page, server.port, server.grpc_port)
             for block in page.runnable:
-                ports = {"http_port": server.port, "grpc_port": server.grpc_port}
                 output = shell.run(block, with_ports(block.code, **ports))
                 if block.expected is None:
                     continue

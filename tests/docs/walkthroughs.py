@@ -13,9 +13,15 @@ The format (docs/contributing-docs.md explains it to writers):
   inside a line for any text on that line (ids, times, sizes).
 - `<!-- server-env: NAME=value NAME2=value2 -->` anywhere on a page: the environment of that page's server,
   as the page tells the user to start it (`NAME=value make run`).
+- Commands see what a terminal would give them, with one difference handled: curl prints its progress meter
+  when its output is not a terminal, so the runner's curl gets `no-progress-meter` (a `.curlrc` in
+  `CURL_HOME`), as in a terminal. Log lines that commands print (manage.py logs to the console) are shown
+  and matched like any other output: `...` lines are the way to pass over them.
 - The pages address the server as a user would, `127.0.0.1:8000` (or `localhost:8000`) and gRPC on `:9000`;
   the runner starts its server on free ports and puts them in place of those in the commands and the shown
-  output, and changes nothing else.
+  output, and changes nothing else. Another fixed port a page uses (a local file server on 8800, say) is
+  declared with `<!-- free-ports: 8800 -->`: the number is then replaced by a free port wherever it stands
+  alone in the page's commands and outputs.
 """
 
 import os
@@ -26,9 +32,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FENCE = re.compile(r"^```(\S*)(.*)$")
-NOT_RUN = re.compile(r"^<!--\s*not-run:(.*?)-->\s*$")
-SERVER_ENV = re.compile(r"^<!--\s*server-env:(.*?)-->\s*$")
+FENCE = re.compile(r"^( *)```(\S*)(.*)$")  # indented: a block inside a list item
+NOT_RUN = re.compile(r"^\s*<!--\s*not-run:(.*?)-->\s*$")
+SERVER_ENV = re.compile(r"^\s*<!--\s*server-env:(.*?)-->\s*$")
+FREE_PORTS = re.compile(r"^\s*<!--\s*free-ports:(.*?)-->\s*$")
 OUTPUT_INFO = 'title="Output"'
 # Fence languages that look like shell but would escape the runner: walk-throughs write ```bash.
 SHELL_LANGUAGES = {"sh", "shell", "console", "zsh", "shell-session"}
@@ -52,6 +59,7 @@ class Page:
     path: Path
     blocks: list[Block] = field(default_factory=list)
     server_env: dict[str, str] = field(default_factory=dict)
+    free_ports: list[int] = field(default_factory=list)  # other fixed ports the page uses (a file server...)
     problems: list[str] = field(default_factory=list)  # format mistakes, reported by the format test
 
     @property
@@ -71,6 +79,8 @@ def parse_page(path: Path) -> Page:
             for item in match.group(1).split():
                 name, _, value = item.partition("=")
                 page.server_env[name] = value
+        if match := FREE_PORTS.match(line):
+            page.free_ports += [int(port) for port in match.group(1).replace(",", " ").split()]
         if match := NOT_RUN.match(line):
             pending_reason = match.group(1).strip()
             if not pending_reason:
@@ -84,11 +94,11 @@ def parse_page(path: Path) -> Page:
                 pending_reason, last_bash = None, None
             index += 1
             continue
-        language, info = fence.group(1), fence.group(2)
+        indent, language, info = len(fence.group(1)), fence.group(2), fence.group(3)
         end = index + 1
-        while end < len(lines) and not lines[end].startswith("```"):
+        while end < len(lines) and not lines[end].lstrip(" ").startswith("```"):
             end += 1
-        body = "\n".join(lines[index + 1 : end]) + "\n"
+        body = "\n".join(_dedent(line, indent) for line in lines[index + 1 : end]) + "\n"
         if language == "bash":
             last_bash = Block(path, index + 1, body, not_run=pending_reason)
             page.blocks.append(last_bash)
@@ -108,6 +118,11 @@ def parse_page(path: Path) -> Page:
         pending_reason = None
         index = end + 1
     return page
+
+
+def _dedent(line: str, indent: int) -> str:
+    """A line of a fenced block indented by `indent` spaces (inside a list item), without that indentation."""
+    return line[indent:] if line[:indent] == " " * indent else line.lstrip(" ")
 
 
 def output_pattern(expected: str) -> re.Pattern[str]:
@@ -130,10 +145,15 @@ def output_matches(expected: str, actual: str) -> bool:
     return output_pattern(expected).fullmatch(normalized(actual)) is not None
 
 
-def with_ports(text: str, *, http_port: int, grpc_port: int) -> str:
-    """The page's addresses (what a user types) pointed at the test server's ports."""
+def with_ports(text: str, *, http_port: int, grpc_port: int, others: dict[int, int] | None = None) -> str:
+    """The page's addresses (what a user types) pointed at the test's ports: the server's HTTP and gRPC ports
+    where the page says `127.0.0.1:8000` / `:9000`, and each port of `<!-- free-ports: -->` wherever the
+    number stands alone."""
     text = re.sub(r"\b(127\.0\.0\.1|localhost):8000\b", rf"\g<1>:{http_port}", text)
-    return re.sub(r"\b(127\.0\.0\.1|localhost):9000\b", rf"\g<1>:{grpc_port}", text)
+    text = re.sub(r"\b(127\.0\.0\.1|localhost):9000\b", rf"\g<1>:{grpc_port}", text)
+    for written, actual in (others or {}).items():
+        text = re.sub(rf"(?<![\d.]){written}(?![\d.])", str(actual), text)
+    return text
 
 
 class BlockFailed(AssertionError):
@@ -148,13 +168,14 @@ class Shell:
         self.timeout = timeout
         self.count = 0
         scratch.mkdir(parents=True, exist_ok=True)
+        (scratch / ".curlrc").write_text("no-progress-meter\n")
         self.process = subprocess.Popen(
             ["bash", "--noprofile", "--norc"],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=cwd,
-            env=env,
+            env={**env, "CURL_HOME": str(scratch)},
             text=True,
             start_new_session=True,  # background jobs of the blocks end with the page
         )
@@ -198,6 +219,13 @@ class Shell:
             self.process.wait()
 
 
+def test_ports(page: Page, http_port: int, grpc_port: int) -> dict[str, object]:
+    """with_ports' arguments for one run of a page."""
+    from tests.live import free_port
+
+    return {"http_port": http_port, "grpc_port": grpc_port, "others": {port: free_port() for port in page.free_ports}}
+
+
 def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
@@ -227,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = checkout_view(ROOT, Path(folder) / "checkout")
         with live_service(Path(folder) / "data", env=page.server_env) as server:
             shell = Shell(cwd=workdir, env=server.env, scratch=Path(folder) / "blocks")
-            ports = {"http_port": server.port, "grpc_port": server.grpc_port}
+            ports = test_ports(page, server.port, server.grpc_port)
             try:
                 for block in page.runnable:
                     print(f"=== {block.where}", flush=True)
