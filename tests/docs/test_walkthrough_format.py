@@ -64,7 +64,7 @@ def test_a_block_inside_a_list_item_is_run_without_its_indentation(tmp_path: Pat
 def test_format_mistakes_are_reported(tmp_path: Path) -> None:
     path = tmp_path / "page.md"
     path.write_text(
-        "<!-- not-run: -->\n```bash\ntrue\n```\n\ntext\n\n```text title=\"Output\"\nx\n```\n\n```sh\nls\n```\n"
+        '<!-- not-run: -->\n```bash\ntrue\n```\n\ntext\n\n```text title="Output"\nx\n```\n\n```sh\nls\n```\n'
     )
     problems = parse_page(path).problems
     assert len(problems) == 3, problems
@@ -86,6 +86,7 @@ def test_format_mistakes_are_reported(tmp_path: Path) -> None:
         ("first\n...\nlast\n", "first\nlast\n", True),
         ("first\n...\nlast\n", "first\nx\n", False),
         ("a.b\n", "aXb\n", False),  # everything but the wildcards is literal
+        ("{}\n...\nModel done\n", "{}\r 10%\r 50%\rModel done\n", True),  # a progress bar's redraws
     ],
 )
 def test_output_comparison(expected: str, actual: str, matches: bool) -> None:
@@ -108,7 +109,9 @@ def test_declared_ports_are_replaced_where_the_number_stands_alone() -> None:
 
 def test_the_shell_keeps_state_and_a_failing_command_fails_its_block(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
-    page.write_text("```bash\nX=41\n```\n```bash\necho $((X + 1)); cd /; pwd\n```\n```bash\nfalse\necho unreachable\n```\n")
+    page.write_text(
+        "```bash\nX=41\n```\n```bash\necho $((X + 1)); cd /; pwd\n```\n```bash\nfalse\necho unreachable\n```\n"
+    )
     first, second, third = parse_page(page).blocks
     shell = Shell(cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, scratch=tmp_path / "blocks")
     try:

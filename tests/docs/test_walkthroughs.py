@@ -13,9 +13,10 @@ import pytest
 from tests.docs.walkthroughs import (
     Shell,
     checkout_view,
+    other_ports,
     output_matches,
     parse_page,
-    test_ports,
+    server_env,
     with_ports,
 )
 from tests.live import ROOT, live_service
@@ -33,16 +34,15 @@ def test_every_page_follows_the_walkthrough_format() -> None:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize(
-    "path", [path for path in PAGES if parse_page(path).runnable], ids=_name
-)
+@pytest.mark.parametrize("path", [path for path in PAGES if parse_page(path).runnable], ids=_name)
 def test_walkthrough(path: Path, tmp_path: Path) -> None:
     page = parse_page(path)
     workdir = checkout_view(ROOT, tmp_path / "checkout")
-    with live_service(tmp_path / "data", env=page.server_env) as server:
+    others = other_ports(page)
+    with live_service(tmp_path / "data", env=server_env(page, others)) as server:
         shell = Shell(cwd=workdir, env=server.env, scratch=tmp_path / "blocks")
         try:
-            ports = test_ports(page, server.port, server.grpc_port)
+            ports = {"http_port": server.port, "grpc_port": server.grpc_port, "others": others}
             for block in page.runnable:
                 output = shell.run(block, with_ports(block.code, **ports))
                 if block.expected is None:

@@ -8,7 +8,8 @@ The format (docs/contributing-docs.md explains it to writers):
 - A block preceded by `<!-- not-run: reason -->` (blank lines allowed in between) is not run; the reason is
   required.
 - A ```` ```text title="Output" ```` block right after a bash block (blank lines allowed in between) is what
-  the terminal shows for it: stdout and stderr together, compared line by line with trailing spaces ignored.
+  the terminal shows for it: stdout and stderr together, compared line by line with trailing spaces ignored
+  (a carriage return, as progress bars print, counts as a line break).
   Two wildcards: a line that is exactly `...` stands for any number of lines (none included), and `...`
   inside a line for any text on that line (ids, times, sizes).
 - `<!-- server-env: NAME=value NAME2=value2 -->` anywhere on a page: the environment of that page's server,
@@ -137,6 +138,9 @@ def output_pattern(expected: str) -> re.Pattern[str]:
 
 
 def normalized(text: str) -> str:
+    """Trailing spaces off; a carriage return (a progress bar redrawing its line) counts as a line break, so the
+    states of a progress bar are lines a `...` line passes over."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [line.rstrip() for line in text.rstrip("\n").split("\n")]
     return "\n".join(lines) + "\n" if lines != [""] else ""
 
@@ -203,7 +207,9 @@ class Shell:
                     f"output:\n{_read(output)}"
                 )
             if time.monotonic() > deadline:
-                raise BlockFailed(f"{block.where}: still running after {self.timeout:.0f} s; output:\n{_read(output)}")
+                raise BlockFailed(
+                    f"{block.where}: still running after {self.timeout:.0f} s; output:\n{_read(output)}"
+                )
             time.sleep(0.05)
         return _read(output)
 
@@ -219,11 +225,19 @@ class Shell:
             self.process.wait()
 
 
-def test_ports(page: Page, http_port: int, grpc_port: int) -> dict[str, object]:
-    """with_ports' arguments for one run of a page."""
+def other_ports(page: Page) -> dict[int, int]:
+    """A free port for each port the page declares (`<!-- free-ports: -->`), for one run of it."""
     from tests.live import free_port
 
-    return {"http_port": http_port, "grpc_port": grpc_port, "others": {port: free_port() for port in page.free_ports}}
+    return {port: free_port() for port in page.free_ports}
+
+
+def server_env(page: Page, others: dict[int, int]) -> dict[str, str]:
+    """The page's server environment, its declared ports replaced as in its commands (GETI_HOST=...:9090)."""
+    return {
+        name: with_ports(value, http_port=8000, grpc_port=9000, others=others)
+        for name, value in page.server_env.items()
+    }
 
 
 def _read(path: Path) -> str:
@@ -253,9 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     page = parse_page(parser.parse_args(argv).page.resolve())
     with tempfile.TemporaryDirectory(prefix="walkthrough-") as folder:
         workdir = checkout_view(ROOT, Path(folder) / "checkout")
-        with live_service(Path(folder) / "data", env=page.server_env) as server:
+        others = other_ports(page)
+        with live_service(Path(folder) / "data", env=server_env(page, others)) as server:
             shell = Shell(cwd=workdir, env=server.env, scratch=Path(folder) / "blocks")
-            ports = test_ports(page, server.port, server.grpc_port)
+            ports = {"http_port": server.port, "grpc_port": server.grpc_port, "others": others}
             try:
                 for block in page.runnable:
                     print(f"=== {block.where}", flush=True)
