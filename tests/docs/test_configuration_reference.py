@@ -79,8 +79,9 @@ def test_every_variable_read_is_documented_and_every_documented_variable_is_read
         unseen += places
     documented = documented_variables()
     assert not unseen, f"environment variables read by a computed name (write the name literally): {unseen}"
-    assert read - documented == set(), f"read by the code but missing from {REFERENCE.name}"
-    assert documented - read == set(), f"documented in {REFERENCE.name} but read nowhere"
+    missing, stale = sorted(read - documented), sorted(documented - read)
+    assert missing == [], f"read by the code but missing from {REFERENCE.name}: {missing}"
+    assert stale == [], f"documented in {REFERENCE.name} but read nowhere: {stale}"
 
 
 def test_the_scanner_sees_each_way_of_reading_a_variable(tmp_path: Path) -> None:

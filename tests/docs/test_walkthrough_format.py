@@ -61,6 +61,14 @@ def test_a_block_inside_a_list_item_is_run_without_its_indentation(tmp_path: Pat
     assert block.expected == "1\n"
 
 
+def test_a_block_shown_as_an_example_inside_a_longer_fence_is_not_run(tmp_path: Path) -> None:
+    path = tmp_path / "page.md"
+    path.write_text("````markdown\n```bash\nrm -rf scratch\n```\n````\n\n```bash\necho run\n```\n")
+    page = parse_page(path)
+    assert [block.code for block in page.blocks] == ["echo run\n"]
+    assert page.problems == []
+
+
 def test_format_mistakes_are_reported(tmp_path: Path) -> None:
     path = tmp_path / "page.md"
     path.write_text(

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FENCE = re.compile(r"^( *)```(\S*)(.*)$")  # indented: a block inside a list item
+FENCE = re.compile(r"^( *)(`{3,})([^`\s]*)(.*)$")  # indented: a block inside a list item
 NOT_RUN = re.compile(r"^\s*<!--\s*not-run:(.*?)-->\s*$")
 SERVER_ENV = re.compile(r"^\s*<!--\s*server-env:(.*?)-->\s*$")
 FREE_PORTS = re.compile(r"^\s*<!--\s*free-ports:(.*?)-->\s*$")
@@ -95,9 +95,10 @@ def parse_page(path: Path) -> Page:
                 pending_reason, last_bash = None, None
             index += 1
             continue
-        indent, language, info = len(fence.group(1)), fence.group(2), fence.group(3)
+        indent, ticks, language, info = len(fence.group(1)), fence.group(2), fence.group(3), fence.group(4)
         end = index + 1
-        while end < len(lines) and not lines[end].lstrip(" ").startswith("```"):
+        # Closed by a line of at least as many backticks: a ```` fence can show a ``` block as an example.
+        while end < len(lines) and not re.fullmatch(rf" *{ticks}`*\s*", lines[end]):
             end += 1
         body = "\n".join(_dedent(line, indent) for line in lines[index + 1 : end]) + "\n"
         if language == "bash":
