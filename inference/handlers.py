@@ -98,8 +98,7 @@ async def handle(
         if kind in _TRITON_KINDS:
             return await _triton(runtime, route, body)
         if kind is Kind.METRICS:
-            flush_metrics()
-            text, content_type = await asyncio.to_thread(metrics.render)
+            text, content_type = await _metrics_text()
             return Reply(200, text, content_type.encode())
         raise errors.INVALID_URL
     except InferenceError as error:
@@ -162,6 +161,20 @@ async def _tfs_predict(
         return error_reply(error)
     count_success(version, metrics.TFS, "Predict", arrays, (started, inferring, returned), waited)
     return Reply(200, payload)
+
+
+# The render of /metrics in progress on each event loop: requests that arrive meanwhile share it, so however
+# many scrapes (anonymous under "writes") arrive at once, a process renders one at a time, in one thread.
+_metrics_renders: dict[asyncio.AbstractEventLoop, asyncio.Task[tuple[bytes, str]]] = {}
+
+
+async def _metrics_text() -> tuple[bytes, str]:
+    loop = asyncio.get_running_loop()
+    render = _metrics_renders.get(loop)
+    if render is None or render.done():
+        flush_metrics()
+        render = _metrics_renders[loop] = loop.create_task(asyncio.to_thread(metrics.render))
+    return await asyncio.shield(render)  # one caller's disconnect must not cancel the others' render
 
 
 _TRITON_KINDS = frozenset(
