@@ -119,7 +119,7 @@ async def _kserve_infer(
     try:
         length = kserve.header_length(length_header, len(body))
         json_part = body if length is None else memoryview(body)[:length]
-        limits.check_json(json_part, allowed=limits.json_value_allowance(version.inputs))
+        limits.check_json(json_part, inputs=version.inputs)
         request = kserve.parse_infer(body, length)
         tensors: dict[str, RequestTensor] = {}
         for tensor in request.inputs:
@@ -148,7 +148,7 @@ async def _tfs_predict(
 ) -> Reply:
     started = time.perf_counter()
     try:
-        limits.check_json(body, allowed=limits.json_value_allowance(version.inputs))
+        limits.check_json(body, inputs=version.inputs)
         order, tensors, sent = tfs.parse_predict(loads(body), version.inputs_by_name)
         arrays = await avalidate_inputs(version.inputs_sorted, tensors, sent, tfs=True)
         inferring = time.perf_counter()
@@ -195,7 +195,7 @@ async def _triton(runtime: Runtime, route: Route, body: bytes | bytearray) -> Re
         return Reply(200, orjson.dumps(await triton.model_statistics(runtime, route.name, route.version)))
     if kind is Kind.KFS_MODEL_CONFIG:
         return Reply(200, orjson.dumps(triton.model_configuration(runtime, route.name, route.version)))
-    limits.check_json(body, allowed=limits.json_value_allowance(()))  # no model: the slack of a few thousand
+    limits.check_json(body, inputs=())  # no model: a few thousand values
     document = repository.parse_request(body)
     if kind is Kind.REPOSITORY_INDEX:
         index = await triton.repository_index(runtime, ready=document.get("ready") is True)

@@ -31,6 +31,7 @@ RATIO_FLOOR_BYTES = 1024 * 1024
 # JSON values a request may carry beyond three per model input element: names, parameters, requested outputs.
 _JSON_SLACK_VALUES = 4096
 _COUNT_CHUNK = 1024 * 1024
+_ALWAYS_PARSED_BYTES = 64 * 1024
 _OPENINGS_AND_COMMAS = np.zeros(256, dtype=bool)
 _OPENINGS_AND_COMMAS[[ord("["), ord("{"), ord(",")]] = True
 
@@ -64,25 +65,32 @@ def json_value_allowance(inputs: Sequence[TensorSpec]) -> int:
     return 3 * elements + _JSON_SLACK_VALUES
 
 
-def check_json(body: bytes | bytearray | memoryview, *, allowed: int) -> None:
-    """413 for a JSON text longer than MODELHUB_MAX_INFER_JSON_BYTES or with more than `allowed` values, before
-    it is parsed. Values are counted without parsing (every value but the first of a list or object follows a
-    comma; lists and objects open with a bracket), in fixed-size chunks. Commas and brackets inside strings count
-    too: the count is an upper bound, taken only when the text is longer than `allowed` bytes (each value takes
-    at least one byte), so small requests cost nothing."""
+def check_json(body: bytes | bytearray | memoryview, *, inputs: Sequence[TensorSpec]) -> None:
+    """413 for a JSON text longer than MODELHUB_MAX_INFER_JSON_BYTES or with more values than a request for a
+    model with these `inputs` can need (`json_value_allowance`), before it is parsed. Values are counted without
+    parsing: every value but the first of a list or object follows a comma, and lists and objects open with a
+    bracket (those inside strings count too: an upper bound). Each value takes at least two bytes of the text, so
+    a text shorter than twice the allowance, or than 64 KiB (at most ~2 MiB of Python objects), is not counted:
+    the hot path's small requests cost a comparison."""
     limit: int = settings.INFERENCE_MAX_JSON_BYTES
     if len(body) > limit:
         raise errors.JSON_TOO_LARGE.with_details(f"{len(body)} bytes; the limit is {limit} bytes")
-    if len(body) <= allowed:
+    if len(body) <= _ALWAYS_PARSED_BYTES:
         return
-    data = np.frombuffer(body, dtype=np.uint8)
-    count = 0
-    for start in range(0, len(data), _COUNT_CHUNK):
-        count += int(np.count_nonzero(_OPENINGS_AND_COMMAS[data[start : start + _COUNT_CHUNK]]))
-        if count > allowed:
-            raise errors.JSON_TOO_MANY_VALUES.with_details(
-                f"more than {allowed} values, the most this model's inputs can take"
-            )
+    allowed = json_value_allowance(inputs)
+    if len(body) <= 2 * allowed:
+        return
+    if isinstance(body, (bytes, bytearray)):
+        count = body.count(b",") + body.count(b"[") + body.count(b"{")
+    else:
+        data = np.frombuffer(body, dtype=np.uint8)
+        count = 0
+        for start in range(0, len(data), _COUNT_CHUNK):
+            count += int(np.count_nonzero(_OPENINGS_AND_COMMAS[data[start : start + _COUNT_CHUNK]]))
+    if count > allowed:
+        raise errors.JSON_TOO_MANY_VALUES.with_details(
+            f"more than {allowed} values, the most this model's inputs can take"
+        )
 
 
 def max_elements(name: str, shape: Sequence[int], count: int | None = None) -> int:

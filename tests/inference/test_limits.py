@@ -32,16 +32,20 @@ def test_a_static_model_allows_three_values_per_element_and_a_dynamic_one_the_ca
 
 
 def test_values_are_counted_without_parsing(settings):
-    document = b'{"inputs":[{"name":"a","data":[' + b"[]," * 5000 + b"[]]}]}"
+    simple = [spec("a", "INT32", 1, 16), spec("b", "INT32", 1, 16)]  # 4192 values at most
+    document = b'{"inputs":[{"name":"a","data":[' + b"[]," * 30_000 + b"[]]}]}"
     with pytest.raises(InferenceError) as refused:
-        limits.check_json(document, allowed=4192)
+        limits.check_json(document, inputs=simple)
     assert refused.value.status == 413 and refused.value.text.startswith(
         "Too many values in the JSON request"
     )
-    limits.check_json(memoryview(document), allowed=20_000)  # the JSON part of a binary request
+    with pytest.raises(InferenceError):
+        limits.check_json(memoryview(document), inputs=simple)  # the JSON part of a binary request
+    limits.check_json(document, inputs=[spec("a", "INT32", 1, 30_000)])
+    limits.check_json(document[:60_000], inputs=simple)  # 64 KiB or less: never counted
     settings.INFERENCE_MAX_JSON_BYTES = 1024
     with pytest.raises(InferenceError) as refused:
-        limits.check_json(document, allowed=20_000)
+        limits.check_json(document, inputs=simple)
     assert refused.value.text == f"JSON request too large - {len(document)} bytes; the limit is 1024 bytes"
 
 
