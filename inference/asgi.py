@@ -58,7 +58,7 @@ class InferenceRouter:
             await _send(send, reply)
             return
         try:
-            body = await _read_body(receive)
+            body = await _read_body(receive, headers.content_length)
         except ClientDisconnected:
             return
         reply = None
@@ -124,12 +124,13 @@ class _Headers:
     """The request headers this path looks at, found in one pass."""
 
     __slots__ = (
-        "host", "origin", "fetch_site", "authorization", "content_encoding", "accept_encoding", "header_length"
+        "host", "origin", "fetch_site", "authorization", "content_encoding", "accept_encoding", "header_length",
+        "content_length",
     )  # fmt: skip
 
     def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.host = self.origin = self.fetch_site = self.authorization = None
-        self.content_encoding = self.accept_encoding = self.header_length = None
+        self.content_encoding = self.accept_encoding = self.header_length = self.content_length = None
         for key, value in headers:
             if key == b"host":
                 self.host = value
@@ -143,6 +144,8 @@ class _Headers:
                 self.content_encoding = value
             elif key == b"accept-encoding":
                 self.accept_encoding = value
+            elif key == b"content-length":
+                self.content_length = value
             elif key == b"inference-header-content-length" and self.header_length is None:
                 self.header_length = value  # the first one, as the handlers read it before
 
@@ -223,18 +226,45 @@ async def _drain(receive: Receive) -> None:
             return
 
 
-async def _read_body(receive: Receive) -> bytearray:
-    """The whole body, writeable: binary tensors become numpy views of it that OpenVINO can share (no copy)."""
+async def _read_body(receive: Receive, content_length: bytes | None) -> bytearray:
+    """The whole body, writeable: binary tensors become numpy views of it that OpenVINO can share (no copy).
+    A body in several pieces with a Content-Length goes straight into one buffer of that size (the HTTP server
+    delivers exactly that many bytes, and LimitRequestBody has bounded it): its peak is the body, not twice it."""
     message: dict[str, Any] = await receive()  # type: ignore[assignment]
     if message["type"] == "http.disconnect":
         raise ClientDisconnected()
     if not message.get("more_body"):
         return bytearray(message.get("body", b""))
-    chunks = [message.get("body", b"")]
-    while True:
-        message = await receive()  # type: ignore[assignment]
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return bytearray().join(chunks)
+    size = _length(content_length)
+    if size is None:
+        chunks = [message.get("body", b"")]
+        while True:
+            message = await receive()  # type: ignore[assignment]
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                return bytearray().join(chunks)
+    body = bytearray(size)
+    filled = 0
+    with memoryview(body) as view:
+        while True:
+            chunk = message.get("body", b"")
+            if filled + len(chunk) > size:
+                raise ClientDisconnected()  # more than declared: the HTTP server would not deliver it
+            view[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+            if not message.get("more_body"):
+                break
+            message = await receive()  # type: ignore[assignment]
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+    if filled < size:
+        del body[filled:]
+    return body
+
+
+def _length(value: bytes | None) -> int | None:
+    if value is None or not value.isdigit():
+        return None
+    return int(value)

@@ -198,3 +198,19 @@ def test_an_image_bomb_is_refused_from_its_header(server: LiveService) -> None:
         f"{server.url}/v2/models/image/infer", data=body, headers={**auth(server), **headers}, timeout=10
     )
     assert response.status_code == 200, response.text
+
+
+def test_an_accepted_body_is_held_once(server: LiveService) -> None:
+    warm_up(server)
+    header = orjson.dumps(
+        {"inputs": [{"name": n, "shape": [1, 16], "datatype": "INT32"} for n in ("INPUT0", "INPUT1")]}
+    )
+    body = header + bytes(128 * MIB)
+    headers = {**auth(server), "Inference-Header-Content-Length": str(len(header))}
+    with peak_growth(server.processes["server"].pid) as growth:
+        response = requests.post(
+            f"{server.url}/v2/models/simple/infer", data=body, headers=headers, timeout=60
+        )
+    # Before: the pieces and their join, twice the body (256+ MiB).
+    assert growth.mib < 128 + 40, f"peak RSS rose by {growth.mib:.0f} MiB for a 128 MiB body"
+    assert response.status_code == 200  # bytes past the inputs are ignored, as before
