@@ -105,3 +105,21 @@ def test_compression_turned_on_is_capped_once_decompressed(tmp_path) -> None:  #
             status = status_of(lambda: call(infer_message(512 * MIB), compression=grpc.Compression.Gzip))
         assert status == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert growth.mib < 40, f"peak RSS rose by {growth.mib:.0f} MiB for a 512 MiB gzip bomb"
+
+
+def test_methods_cannot_be_probed_without_a_key(locked: LiveService) -> None:
+    channel = grpc.insecure_channel(locked.grpc_address)
+    missing = channel.unary_unary("/inference.GRPCInferenceService/NoSuchMethod")
+    # Before: UNIMPLEMENTED to anyone, UNAUTHENTICATED for the methods that exist.
+    assert status_of(lambda: missing(b"")) == grpc.StatusCode.UNAUTHENTICATED
+    assert (
+        status_of(lambda: missing(b"", metadata=[("authorization", "Bearer nope")]))
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+    reader = key(locked, "probe-reader", "read")
+    keyed = status_of(lambda: missing(b"", metadata=[("authorization", f"Bearer {reader}")]))
+    assert keyed == grpc.StatusCode.UNIMPLEMENTED
+    live = channel.unary_unary(
+        "/inference.GRPCInferenceService/ServerLive", response_deserializer=pb.ServerLiveResponse.FromString
+    )
+    assert live(pb.ServerLiveRequest().SerializeToString()).live  # "open" stays open
