@@ -282,9 +282,9 @@ INFERENCE_DEFAULT_PLUGIN_CONFIG = {"PERFORMANCE_HINT": env_str("MODELHUB_PERFORM
 INFERENCE_MAX_JSON_BYTES = env_int("MODELHUB_MAX_INFER_JSON_BYTES", 64 * 1024**2, minimum=1024)
 INFERENCE_MAX_DECOMPRESSION_RATIO = env_int("MODELHUB_MAX_DECOMPRESSION_RATIO", 100, minimum=1)
 # JSON values (numbers, strings, lists, objects) one request may carry when the model's inputs do not bound
-# them (a dynamic dimension) or there is no model (repository requests); also BYTES elements. Each becomes a
-# Python object (~30-70 bytes) when parsed, so this bounds the memory of a parse.
-INFERENCE_MAX_JSON_VALUES = env_int("MODELHUB_MAX_INFER_JSON_VALUES", 4 * 1024**2, minimum=1024)
+# them (a dynamic dimension); also the BYTES elements of one input. Each becomes a Python object (~30-100 bytes)
+# when parsed, so this bounds the memory of a parse (~100 MiB at the default).
+INFERENCE_MAX_JSON_VALUES = env_int("MODELHUB_MAX_INFER_JSON_VALUES", 1024**2, minimum=1024)
 # Images sent as BYTES to a 4-D input: each may have at most FACTOR times the pixels the input takes (its
 # height x width), and never more than MAX_PIXELS; the images of one request at most MAX_PIXELS together.
 # Decoding runs in a pool of IMAGE_DECODE_THREADS threads, off the event loop.
