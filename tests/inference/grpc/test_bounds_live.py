@@ -9,7 +9,7 @@ import pytest
 
 from inference.grpc.protos import grpc_service_pb2 as pb
 from tests.inference.conftest import register, serve
-from tests.inference.grpc.conftest import simple_inputs
+from tests.inference.grpc.conftest import build_string_echo_model, simple_inputs
 from tests.inference.memory import MIB, peak_growth
 from tests.live import LiveService, live_service
 from tests.modelfiles import build_simple_model, ir_zip
@@ -94,7 +94,8 @@ def test_compression_turned_on_is_capped_once_decompressed(tmp_path) -> None:  #
     env = {"MODELHUB_GRPC_REQUEST_COMPRESSION": "1", "MODELHUB_GRPC_MAX_DECOMPRESSED_BYTES": str(8 * MIB)}
     with live_service(tmp_path / "data", with_worker=False, env=env) as service:
         register(service, ir_zip(build_simple_model(), tmp_path), model_id="simple", name="simple")
-        serve(service, "simple")
+        register(service, ir_zip(build_string_echo_model(), tmp_path), model_id="echo", name="echo")
+        serve(service, "simple", "echo")
         call = caller(service)
         answer = pb.ModelInferResponse.FromString(call(simple_message(), compression=grpc.Compression.Gzip))
         first, second = simple_inputs()
@@ -105,6 +106,18 @@ def test_compression_turned_on_is_capped_once_decompressed(tmp_path) -> None:  #
             status = status_of(lambda: call(infer_message(512 * MIB), compression=grpc.Compression.Gzip))
         assert status == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert growth.mib < 40, f"peak RSS rose by {growth.mib:.0f} MiB for a 512 MiB gzip bomb"
+
+        # BYTES elements are split only up to the declared count: 7 MiB of two-byte elements (6 bytes each on
+        # the wire, ~40 as Python objects) declared as 16 strings.
+        flood = pb.ModelInferRequest(model_name="echo")
+        flood.inputs.add(name="text", datatype="BYTES", shape=[16])
+        flood.raw_input_contents.append(b"\x02\x00\x00\x00ab" * (7 * MIB // 6))
+        message = flood.SerializeToString()
+        with peak_growth(service.processes["server"].pid) as growth:
+            status = status_of(lambda: call(message))
+        # Before: 1.2 million bytes objects and their list, then the count was found wrong.
+        assert growth.mib < 48, f"peak RSS rose by {growth.mib:.0f} MiB for 7 MiB of BYTES elements"
+        assert status == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_methods_cannot_be_probed_without_a_key(locked: LiveService) -> None:
