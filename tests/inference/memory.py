@@ -34,3 +34,4 @@ def peak_growth(pid: int) -> Iterator[PeakGrowth]:
         yield growth
     finally:
         growth.mib = (_status_kib(pid, "VmHWM") - start) / 1024
+        print(f"peak RSS growth: {growth.mib:.1f} MiB")  # shown with pytest -s: the figures of the docs
