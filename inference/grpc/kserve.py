@@ -270,7 +270,7 @@ def request_tensors(request: pb.ModelInferRequest) -> dict[str, RequestTensor]:
             else:
                 tensor.raw = raw
         elif tensor.is_bytes:
-            limits.max_elements(node.name, shape, len(node.contents.bytes_contents))
+            limits.max_elements(node.name, shape, count=len(node.contents.bytes_contents))
             tensor.strings = list(node.contents.bytes_contents)
         else:
             tensor.array = _typed_contents(node)

@@ -162,7 +162,7 @@ def request_tensor(name: str, proto: tf.TensorProto) -> RequestTensor:
         )
     tensor = RequestTensor(name, datatype.kserve, shape)
     if datatype is BYTES:
-        limits.max_elements(name, shape, len(proto.string_val))
+        limits.max_elements(name, shape, count=len(proto.string_val))
         tensor.strings = list(proto.string_val)
     elif proto.tensor_content:
         tensor.raw = proto.tensor_content

@@ -54,8 +54,9 @@ def decompress_request(body: bytes | bytearray, encoding: str, *, json: bool) ->
 
 def json_value_allowance(inputs: Sequence[TensorSpec]) -> int:
     """The most JSON values a request for a model with these inputs can need: three per element the inputs can
-    take (a value, and the lists and row objects around it) plus some for the rest of the document, or
-    MODELHUB_MAX_INFER_JSON_VALUES when a dimension is unbounded (or there is no model)."""
+    take (a value, and the lists and row objects around it) plus 4096 for the rest of the document (all there is
+    for a request without a model, such as the repository's), or MODELHUB_MAX_INFER_JSON_VALUES when a dimension
+    is unbounded."""
     cap: int = settings.INFERENCE_MAX_JSON_VALUES
     elements = 0
     for spec in inputs:
@@ -93,7 +94,7 @@ def check_json(body: bytes | bytearray | memoryview, *, inputs: Sequence[TensorS
         )
 
 
-def max_elements(name: str, shape: Sequence[int], count: int | None = None) -> int:
+def max_elements(name: str, shape: Sequence[int], *, count: int | None = None) -> int:
     """The most BYTES elements an input declared with `shape` may carry: its element count, and never more than
     MODELHUB_MAX_INFER_JSON_VALUES (each becomes a Python object). With `count` (elements already known without
     building them), 400 when it is more than that."""

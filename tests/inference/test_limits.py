@@ -138,3 +138,22 @@ def test_concurrent_metrics_scrapes_share_one_render(monkeypatch):
 
 def test_the_errors_keep_the_protocol_shape():
     assert errors.JSON_TOO_MANY_VALUES("x").body() == b'{"error":"Too many values in the JSON request - x"}'
+
+
+def test_grpc_strings_are_counted_before_they_are_copied():
+    from inference.grpc.kserve import request_tensors
+    from inference.grpc.protos import grpc_service_pb2 as pb
+    from inference.grpc.protos import tensorflow_core_pb2 as tf
+    from inference.grpc.tfs import request_tensor
+
+    request = pb.ModelInferRequest(model_name="echo")
+    node = request.inputs.add(name="text", datatype="BYTES", shape=[2])
+    node.contents.bytes_contents.extend([b"a", b"b", b"c"])
+    with pytest.raises(InferenceError) as refused:
+        request_tensors(request)
+    assert "Expected: at most 2 values" in refused.value.text
+    proto = tf.TensorProto(dtype=tf.DT_STRING)
+    proto.tensor_shape.dim.add(size=1)
+    proto.string_val.extend([b"x", b"y"])
+    with pytest.raises(InferenceError):
+        request_tensor("text", proto)
