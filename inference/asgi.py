@@ -106,11 +106,13 @@ class InferenceRouter:
 
 
 async def _decompressed(
-    body: bytearray, encoding: str, route: Route | None, headers: "_Headers"
+    body: bytearray, encoding: str, route: Route | None = None, headers: "_Headers | None" = None
 ) -> bytearray:
     """A Content-Encoding'd body within the limits of inference.protocols.limits: JSON (every body but a KServe
-    inference request with binary tensors) has the lower size limit and a ratio limit."""
-    json = headers.header_length is None or route is None or route.kind is not Kind.KFS_INFER
+    inference request with binary tensors; any body when called without a route, as /v3 does) has the lower size
+    limit and a ratio limit."""
+    binary = route is not None and route.kind is Kind.KFS_INFER and headers is not None
+    json = not (binary and headers is not None and headers.header_length is not None)
     return await _run(limits.decompress_request, body, encoding, size=len(body), json=json)  # type: ignore[no-any-return]
 
 
@@ -226,7 +228,7 @@ async def _drain(receive: Receive) -> None:
             return
 
 
-async def _read_body(receive: Receive, content_length: bytes | None) -> bytearray:
+async def _read_body(receive: Receive, content_length: bytes | None = None) -> bytearray:
     """The whole body, writeable: binary tensors become numpy views of it that OpenVINO can share (no copy).
     A body in several pieces with a Content-Length goes straight into one buffer of that size (the HTTP server
     delivers exactly that many bytes, and LimitRequestBody has bounded it): its peak is the body, not twice it."""
