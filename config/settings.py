@@ -236,6 +236,15 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 # --- Registry limits -------------------------------------------------------------------------------------
 REGISTRY_MAX_UPLOAD_BYTES = env_int("MODELHUB_MAX_UPLOAD_BYTES", 20 * 1024**3, minimum=1)
+# Disk reserved (fallocate) by the uploads in flight in one server process, all together; one more is a 503.
+REGISTRY_MAX_RESERVED_BYTES = env_int(
+    "MODELHUB_UPLOADS_MAX_RESERVED_BYTES", 2 * REGISTRY_MAX_UPLOAD_BYTES, minimum=1
+)
+# Free space uploads never eat into: the larger of a fixed amount and a share of the disk (507 below it).
+REGISTRY_DISK_FREE_FLOOR_BYTES = env_int("MODELHUB_DISK_FREE_FLOOR_BYTES", 1024**3, minimum=0)
+REGISTRY_DISK_FREE_FLOOR_RATIO = env_float("MODELHUB_DISK_FREE_FLOOR_RATIO", 0.05)
+# An upload that sends nothing for this long is closed (408) and its disk reservation released.
+UPLOAD_IDLE_TIMEOUT_SECONDS = env_float("MODELHUB_UPLOAD_IDLE_TIMEOUT_SECONDS", 30.0)
 REGISTRY_ZIP_MAX_ENTRIES = env_int("MODELHUB_ZIP_MAX_ENTRIES", 10_000, minimum=1)
 REGISTRY_ZIP_MAX_UNCOMPRESSED_BYTES = env_int("MODELHUB_ZIP_MAX_UNCOMPRESSED_BYTES", 64 * 1024**3, minimum=1)
 
@@ -312,6 +321,23 @@ GRPC_MAX_MESSAGE_BYTES = env_int("MODELHUB_GRPC_MAX_MESSAGE_BYTES", 1024**3, min
 # has one receive limit, applied after decompression): 32 KiB of gzip can otherwise inflate to the 1 GiB limit.
 GRPC_REQUEST_COMPRESSION = env_bool("MODELHUB_GRPC_REQUEST_COMPRESSION", False)
 GRPC_MAX_DECOMPRESSED_BYTES = env_int("MODELHUB_GRPC_MAX_DECOMPRESSED_BYTES", 64 * 1024**2, minimum=1024)
+
+# --- LLM, embedding and rerank serving (/v3, inference/genai/) -------------------------------------------
+GENAI_MAX_REQUEST_BYTES = env_int("MODELHUB_V3_MAX_REQUEST_BYTES", 4 * 1024**2, minimum=1024)
+# Requests in flight per LLM version and server process (queued in the continuous-batching scheduler); one more
+# is refused with 503 at once, as OVMS and Ollama do.
+GENAI_MAX_QUEUE = env_int("MODELHUB_LLM_MAX_QUEUE", 64, minimum=1)
+# KV-cache size in GB per LLM version and server process (SchedulerConfig.cache_size; a deployment's
+# `config.scheduler` overrides it).
+GENAI_KV_CACHE_GB = env_int("MODELHUB_LLM_KV_CACHE_GB", 1, minimum=1)
+# max_tokens when a request gives none: until EOS, but never more than this.
+GENAI_DEFAULT_MAX_TOKENS = env_int("MODELHUB_LLM_DEFAULT_MAX_TOKENS", 4096, minimum=1)
+GENAI_MAX_MESSAGES = env_int("MODELHUB_LLM_MAX_MESSAGES", 1024, minimum=1)
+GENAI_MAX_EMBEDDING_INPUTS = env_int("MODELHUB_EMBEDDINGS_MAX_INPUTS", 500, minimum=1)  # OVMS's default
+GENAI_MAX_RERANK_DOCUMENTS = env_int("MODELHUB_RERANK_MAX_DOCUMENTS", 100, minimum=1)  # OVMS's default
+# OpenVINO's compiled-model cache (OVMS's --cache_dir): loads after the first, restarts and green deployments of
+# the same model compile from here. Empty string turns it off.
+INFERENCE_COMPILED_CACHE_DIR = env_str("MODELHUB_COMPILED_CACHE_DIR", str(DATA_DIR / "compiled-cache"))
 
 # --- Model lifecycle: downloads into this node's model cache ---------------------------------------------
 LIFECYCLE_CONNECT_TIMEOUT = env_float("MODELHUB_DOWNLOAD_CONNECT_TIMEOUT", 10.0)
