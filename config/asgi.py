@@ -1,6 +1,6 @@
 """ASGI entry point: body limits, then HTTP (inference fast path, else Django) and WebSocket (Channels).
 
-The inference protocols (/v1, /v2, /metrics) are answered by a lean ASGI handler before Django's request
+The inference protocols (/v1, /v2, /metrics, and the OpenAI-compatible /v3) are answered by a lean ASGI handler before Django's request
 stack (DESIGN.md section 5); everything else is ordinary Django/DRF.
 """
 
@@ -20,12 +20,15 @@ from config.asgi_limits import LimitRequestBody  # noqa: E402
 from config.lifespan import LifespanRouter  # noqa: E402
 from config.websockets import websocket_urlpatterns  # noqa: E402
 from inference.asgi import InferenceRouter  # noqa: E402
+from inference.v3.asgi import OpenAIRouter  # noqa: E402
 from registry.streaming import StreamedModelUpload  # noqa: E402
 
 
 def body_limit_for(path: str) -> tuple[int, str]:
     if path.startswith(("/v1/", "/v2/")):
         return settings.INFERENCE_MAX_REQUEST_BYTES, "error"
+    if path.startswith("/v3/"):
+        return settings.GENAI_MAX_REQUEST_BYTES, "error"
     if path == "/models":  # only POST /models carries a ZIP; PUT /models/{id} is a small form
         return settings.REGISTRY_MAX_UPLOAD_BYTES, "detail"
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE, "detail"
@@ -35,7 +38,7 @@ application = LifespanRouter(
     LimitRequestBody(
         ProtocolTypeRouter(
             {
-                "http": InferenceRouter(StreamedModelUpload(django_asgi_app)),
+                "http": OpenAIRouter(InferenceRouter(StreamedModelUpload(django_asgi_app))),
                 "websocket": websocket_application(websocket_urlpatterns),
             }
         ),

@@ -44,6 +44,15 @@ def card_context(name: str) -> dict[str, Any]:
             title = f"latency of {label} (ms)"
             quantiles = [(q, [getattr(p, f"{q}_ms") for p in points]) for q in ("p50", "p95", "p99")]
             charts.append((title, line_chart(quantiles, title=title, unit=" ms")))
+        if any(p.tokens_per_second for _, points in per_version for p in points):  # a generative model
+            tps = [(label, [p.tokens_per_second for p in points]) for label, points in per_version]
+            charts.append(("generated tokens/s", line_chart(tps, title="generated tokens/s", unit="/s")))
+            for label, points in per_version:
+                title = f"time to first token of {label} (ms)"
+                quantiles = [
+                    (q, [getattr(p, f"first_token_{q}_ms") for p in points]) for q in ("p50", "p95", "p99")
+                ]
+                charts.append((title, line_chart(quantiles, title=title, unit=" ms")))
     return {
         "card": card,
         "last_task": next(iter(history(name, limit=1)), None),

@@ -8,6 +8,7 @@ from django.conf import settings
 
 from config.errors import ServiceError
 from inference import plugin_config
+from inference.genai.loading import validate_scheduler
 from inference.models import SERVABLE_NAME_PATTERN
 
 _DEVICE = re.compile(r"^(CPU|GPU(\.\d+)?|NPU|AUTO|HETERO|MULTI)(:[A-Z0-9.,]+)?$")
@@ -24,6 +25,7 @@ class DeploymentConfig:
     target_device: str = field(default_factory=lambda: settings.INFERENCE_DEFAULT_DEVICE)
     plugin_config: dict[str, str | int | float | bool] = field(default_factory=dict)
     nireq: int | None = None
+    scheduler: dict[str, int | bool] = field(default_factory=dict)  # LLM versions: SchedulerConfig fields
     warmup: bool = True
     drain_seconds: float = 5.0
     load_timeout_seconds: float = 300.0
@@ -84,6 +86,14 @@ def _plugin_config(value: Any) -> str | None:
     return None
 
 
+def _scheduler(value: Any) -> str | None:
+    try:
+        validate_scheduler(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _int_range(low: int, high: int):  # type: ignore[no-untyped-def]
     def check(value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -111,6 +121,7 @@ _CHECKS = {
     "target_device": _device,
     "plugin_config": _plugin_config,
     "nireq": _int_range(1, 128),
+    "scheduler": _scheduler,
     "warmup": _boolean,
     "drain_seconds": _number_range(0, 3600),
     "load_timeout_seconds": _number_range(1, 3600),

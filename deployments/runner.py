@@ -202,7 +202,7 @@ def _deploy(run: TaskRun) -> str:
         served = servable_load(
             model_id=model.pk,
             config={"name": name, "target_device": config.target_device, "plugin_config": config.plugin_config,
-                    "nireq": config.nireq, "warmup": config.warmup},
+                    "nireq": config.nireq, "warmup": config.warmup, "scheduler": config.scheduler},
         )  # fmt: skip
         version = served.version
         run.metadata["new"] = {"servable": name, "version": version, "model_id": model.pk}

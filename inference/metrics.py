@@ -206,6 +206,9 @@ class VersionMetrics:
             tuple[int, float, float, float, float, tuple[float, float]]
         ] = []  # the same, gRPC
         self.failed: list[float] = []
+        # generative requests (/v3, inference/genai/metrics.py): tokens generated, time to first token
+        self.tokens = 0
+        self.first_token_us: list[float] = []
         self.counts: dict[tuple[str, str, bool, str], int] = {}
         self._counters: dict[tuple[str, str, bool, str], Any] = {}
         _all_metrics.append(self)
@@ -222,7 +225,11 @@ class VersionMetrics:
         rest_us = [(item[4] - item[1]) * 1e6 for item in done]
         grpc_us = [(item[4] - item[1]) * 1e6 for item in grpc_done]
         # the operator console's per-process tally
-        traffic.record(self.name, self.version, counts, rest_us + grpc_us)
+        tokens, self.tokens = self.tokens, 0
+        first_token_us, self.first_token_us = self.first_token_us, []
+        traffic.record(
+            self.name, self.version, counts, rest_us + grpc_us, tokens=tokens, first_token_us=first_token_us
+        )
         for key, amount in counts.items():
             counter = self._counters.get(key)
             if counter is None:

@@ -57,6 +57,12 @@ class Servable(models.Model):
     warmup = models.BooleanField(
         default=True, help_text="Run one real inference on each version before it takes traffic."
     )
+    scheduler_config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='LLM versions: openvino-genai SchedulerConfig, e.g. {"cache_size": 2, "max_num_seqs": 64}; '
+        "empty = the server's defaults.",
+    )
     # The default version. Empty: the highest AVAILABLE version (OVMS behaviour). Set: pinned, and from
     # `default_switch_at` on (a moment all processes learn in advance) it replaces `previous_default_version`,
     # so every process switches at the same instant.
@@ -180,6 +186,9 @@ class TrafficSample(models.Model):
     # Successful requests per latency bucket (upper bounds: inference.metrics.TIME_BUCKETS_US) and their sum.
     latency_buckets = models.JSONField(default=list)
     latency_sum_us = models.FloatField(default=0.0)
+    # Generative models (/v3): tokens generated, and requests per time-to-first-token bucket (same bounds).
+    generated_tokens = models.PositiveBigIntegerField(default=0)
+    first_token_buckets = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [

@@ -37,6 +37,8 @@ from access import audit
 from access.redaction import shown_error
 from config.errors import describe_error
 from inference import cache, config_file, metrics, plugin_config
+from inference.genai import loading as genai_loading
+from inference.genai.loading import GenAIVersion
 from inference.metrics import VersionMetrics, flush_metrics
 from inference.models import (
     Servable,
@@ -73,6 +75,10 @@ class VersionPlan:
     warmup: bool
     model_id: str | None = None  # registry model (materialized into the model cache)
     folder: Path | None = None  # config.json model (OVMS layout, used in place)
+    task: str = (
+        ""  # "" = a tensor model (TFS/KServe); else a generative/embedding task (/v3, inference/genai)
+    )
+    scheduler: dict[str, Any] | None = None  # LLM versions: SchedulerConfig fields
     fingerprint: tuple[Any, ...] = ()
 
 
@@ -106,6 +112,7 @@ class LoadedVersion:
         self.inputs_by_name: dict[str, TensorSpec] = {}
         self.outputs: tuple[TensorSpec, ...] = ()
         self.metrics: VersionMetrics | None = None
+        self.genai: GenAIVersion | None = None  # set for generative/embedding versions (/v3)
 
     def copy_with_state(self, state: int) -> "LoadedVersion":
         twin = LoadedVersion(self.name, self.version, state, self.fingerprint)
@@ -490,7 +497,12 @@ class Runtime:
     @property
     def core(self) -> ov.Core:
         if self._core is None:
-            self._core = ov.Core()
+            core = ov.Core()
+            if (
+                settings.INFERENCE_COMPILED_CACHE_DIR
+            ):  # OVMS's --cache_dir: later loads of a model skip compiling
+                core.set_property({"CACHE_DIR": settings.INFERENCE_COMPILED_CACHE_DIR})
+            self._core = core
         return self._core
 
     # --- what requests use ----------------------------------------------------------------------------
@@ -614,6 +626,8 @@ class Runtime:
                     self._report(existing, error=loaded.error)
                     continue
                 self._set_version(name, loaded)
+                if existing.genai is not None:  # a reload replaced it: its running requests finish first
+                    genai_loading.retire(existing.genai)
                 changed = True
 
         for name, view in list(self.servables.items()):
@@ -660,6 +674,8 @@ class Runtime:
         self._set_version(name, version.copy_with_state(UNLOADING))
         ended = LoadedVersion(name, version.version, END, version.fingerprint)
         self._set_version(name, ended)
+        if version.genai is not None:  # requests already running finish first (their streams included)
+            genai_loading.retire(version.genai)
         logger.info("Unloaded %s version %s", name, version.version)
 
     def _load(self, plan: VersionPlan) -> LoadedVersion:
@@ -668,6 +684,15 @@ class Runtime:
         try:
             folder = self._folder(plan)
             rss_before = _rss_bytes()
+            if plan.task:
+                self._load_genai(version, plan, folder)
+                version.ram_bytes = max(_rss_bytes() - rss_before, 0)
+                version.state = AVAILABLE
+                logger.info(
+                    "Loaded %s version %s (%s) on %s in %.2fs (%s MB)", plan.servable, plan.version, plan.task,
+                    plan.device, time.monotonic() - began, version.ram_bytes // 2**20,
+                )  # fmt: skip
+                return version
             model = self.core.read_model(str(cache.model_file_in(folder)))
             _reshape(model, plan.shape, plan.batch_size)
             compiled = self.core.compile_model(model, plan.device, _plugin_config(plan.plugin_config))
@@ -688,6 +713,18 @@ class Runtime:
             version.error = shown_error(describe_error(exc))
             logger.error("Loading %s version %s failed: %s", plan.servable, plan.version, describe_error(exc))
         return version
+
+    def _load_genai(self, version: LoadedVersion, plan: VersionPlan, folder: Path) -> None:
+        properties = _plugin_config(plan.plugin_config, defaults=False)
+        if settings.INFERENCE_COMPILED_CACHE_DIR:
+            properties.setdefault("CACHE_DIR", settings.INFERENCE_COMPILED_CACHE_DIR)
+        version.genai = genai_loading.load(
+            plan.task, folder, device=plan.device, properties=properties, scheduler=plan.scheduler
+        )
+        version.metrics = VersionMetrics(plan.servable, plan.version)
+        if plan.warmup:
+            genai_loading.warm_up(version.genai)
+            version.warmed_up = True
 
     def _folder(self, plan: VersionPlan) -> Path:
         if plan.folder is not None:
@@ -738,7 +775,8 @@ class Runtime:
                     servable.name, number, device=servable.target_device,
                     plugin_config=plugin_config.allowed_only(servable.plugin_config, servable=servable.name),
                     nireq=servable.nireq, shape=servable.shape, batch_size=None, warmup=servable.warmup,
-                    model_id=model.pk, content=model.sha256,
+                    model_id=model.pk, content=model.sha256, task=model.task,
+                    scheduler=servable.scheduler_config or None,
                 )  # fmt: skip
             switch_at = servable.default_switch_at.timestamp() if servable.default_switch_at else None
             plans[servable.name] = ServablePlan(servable.name, versions, servable.default_version,
@@ -896,7 +934,8 @@ def _plan(servable: str, version: int, *, content: Any, **options: Any) -> Versi
     fingerprint = (
         options.get("model_id"), str(options.get("folder")), content, options["device"],
         orjson.dumps(options["plugin_config"], option=orjson.OPT_SORT_KEYS), options["nireq"],
-        orjson.dumps(options["shape"]), options["batch_size"], options["warmup"],
+        orjson.dumps(options["shape"]), options["batch_size"], options["warmup"], options.get("task", ""),
+        orjson.dumps(options.get("scheduler"), option=orjson.OPT_SORT_KEYS),
     )  # fmt: skip
     return VersionPlan(servable, version, fingerprint=fingerprint, **options)
 
@@ -908,10 +947,11 @@ def _same_plan(version: LoadedVersion) -> VersionPlan:
     )
 
 
-def _plugin_config(configured: dict[str, Any]) -> dict[str, str]:
+def _plugin_config(configured: dict[str, Any], *, defaults: bool = True) -> dict[str, str]:
+    """`defaults`: add the server's default hints (tensor models; genai pipelines choose their own)."""
     config = (
         {}
-        if {"PERFORMANCE_HINT", "NUM_STREAMS"} & set(configured)
+        if not defaults or {"PERFORMANCE_HINT", "NUM_STREAMS"} & set(configured)
         else dict(settings.INFERENCE_DEFAULT_PLUGIN_CONFIG)
     )
     for key, value in configured.items():

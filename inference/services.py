@@ -15,6 +15,7 @@ from access import audit
 from config.errors import ServiceError, ValidationFailed
 from inference import config_file, plugin_config
 from inference.cache import identity_for
+from inference.genai.loading import validate_scheduler
 from inference.models import SERVABLE_NAME_PATTERN, Servable, ServedVersion, ServingGeneration, VersionState
 from inference.selectors import version_progress
 from registry.detection import EXPECTED_MODEL_FILES
@@ -23,7 +24,16 @@ from registry.services import ModelNotFound
 
 logger = logging.getLogger(__name__)
 
-CONFIG_KEYS = {"name", "target_device", "plugin_config", "nireq", "warmup", "version_policy", "shape"}
+CONFIG_KEYS = {
+    "name",
+    "target_device",
+    "plugin_config",
+    "nireq",
+    "warmup",
+    "version_policy",
+    "shape",
+    "scheduler",
+}
 
 
 class ServingConflict(ServiceError):
@@ -34,7 +44,7 @@ def servable_load(*, model_id: str, config: dict[str, Any] | None = None) -> Ser
     """Serve a registry model (as a new version of its servable, or again if already served there).
 
     `config`: name (servable name override), target_device, plugin_config, nireq, warmup, version_policy,
-    shape. Returns at once; the servers load it within a reconcile period (see `wait_for_version`).
+    shape, scheduler (LLM versions: openvino-genai SchedulerConfig fields). Returns at once; the servers load it within a reconcile period (see `wait_for_version`).
     """
     options = _validated(config or {})
     model = Model.objects.filter(pk=model_id).first()
@@ -169,6 +179,11 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
         options["version_policy"] = config["version_policy"] or {}
     if "shape" in config:
         options["shape"] = config["shape"]
+    if config.get("scheduler") is not None:
+        try:
+            options["scheduler_config"] = validate_scheduler(config["scheduler"])
+        except ValueError as exc:
+            raise ValidationFailed.single(["body", "config", "scheduler"], f"{exc}.") from None
     return options
 
 

@@ -27,7 +27,9 @@ from inference.models import TrafficSample
 logger = logging.getLogger(__name__)
 
 # Methods that are inferences (REST and gRPC name them alike); metadata and readiness calls are not traffic.
-INFERENCE_METHODS = frozenset({"Predict", "ModelInfer"})
+INFERENCE_METHODS = frozenset(
+    {"Predict", "ModelInfer", "ChatCompletions", "Completions", "Embeddings", "Rerank"}
+)
 _BOUNDS = np.asarray(TIME_BUCKETS_US, dtype=np.float64)
 
 
@@ -37,6 +39,9 @@ class _Tally:
     failures: int = 0
     buckets: np.ndarray = field(default_factory=lambda: np.zeros(len(TIME_BUCKETS_US), dtype=np.int64))
     latency_sum_us: float = 0.0
+    # generative models (/v3): tokens generated, and time to first token per request
+    tokens: int = 0
+    first_token: np.ndarray = field(default_factory=lambda: np.zeros(len(TIME_BUCKETS_US), dtype=np.int64))
 
 
 _lock = threading.Lock()
@@ -45,29 +50,41 @@ _since = time.time()
 
 
 def record(
-    name: str, version: str | int, counts: dict[tuple[Any, ...], int], latencies_us: list[float]
+    name: str,
+    version: str | int,
+    counts: dict[tuple[Any, ...], int],
+    latencies_us: list[float],
+    *,
+    tokens: int = 0,
+    first_token_us: list[float] | None = None,
 ) -> None:
     """Add one metrics flush of a version to this process's tally (called on the serving loop).
 
-    counts: VersionMetrics.counts, keyed (api, method, ok, ...); latencies_us: its successful requests' times.
+    counts: VersionMetrics.counts, keyed (api, method, ok, ...); latencies_us: its successful requests' times;
+    tokens and first_token_us: what generative requests produced, and how long each waited for its first token.
     """
     requests = failures = 0
     for (_api, method, ok, *_), amount in counts.items():
         if method in INFERENCE_METHODS:
             requests += amount
             failures += 0 if ok else amount
-    if not requests and not latencies_us:
+    if not requests and not latencies_us and not tokens:
         return
     with _lock:
         tally = _tallies.setdefault((name, int(version)), _Tally())
         tally.requests += requests
         tally.failures += failures
+        tally.tokens += tokens
+        if first_token_us:
+            tally.first_token += _histogram(first_token_us)
         if latencies_us:
-            values = np.asarray(latencies_us, dtype=np.float64)
-            tally.buckets += np.bincount(
-                np.searchsorted(_BOUNDS, values, side="left"), minlength=len(_BOUNDS)
-            )
-            tally.latency_sum_us += float(values.sum())
+            tally.buckets += _histogram(latencies_us)
+            tally.latency_sum_us += float(sum(latencies_us))
+
+
+def _histogram(values_us: list[float]) -> np.ndarray:
+    values = np.asarray(values_us, dtype=np.float64)
+    return np.bincount(np.searchsorted(_BOUNDS, values, side="left"), minlength=len(_BOUNDS))
 
 
 def write(process_id: str, *, now: float | None = None) -> int:
@@ -98,6 +115,8 @@ def _put_back(tallies: dict[tuple[str, int], _Tally], since: float) -> None:
             tally.failures += old.failures
             tally.buckets += old.buckets
             tally.latency_sum_us += old.latency_sum_us
+            tally.tokens += old.tokens
+            tally.first_token += old.first_token
         _since = since
 
 
@@ -109,6 +128,8 @@ def _store(
             process_id=process_id, servable_name=name, version=version, started_at=started,
             seconds=max(seconds, 0.001), requests=tally.requests, failures=tally.failures,
             latency_buckets=tally.buckets.tolist(), latency_sum_us=tally.latency_sum_us,
+            generated_tokens=tally.tokens,
+            first_token_buckets=tally.first_token.tolist() if tally.first_token.any() else [],
         )
         for (name, version), tally in tallies.items()
     )  # fmt: skip
@@ -185,6 +206,10 @@ class TrafficPoint:
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
+    tokens_per_second: float = 0.0  # generative models only
+    first_token_p50_ms: float | None = None
+    first_token_p95_ms: float | None = None
+    first_token_p99_ms: float | None = None
 
 
 def percentile_us(buckets: Iterable[int], quantile: float) -> float | None:
@@ -217,7 +242,16 @@ def traffic_series(
     rows = list(
         TrafficSample.objects.filter(
             servable_name=name, started_at__gte=now - timedelta(seconds=window + settings.TRAFFIC_SECONDS * 2)
-        ).values_list("version", "started_at", "seconds", "requests", "failures", "latency_buckets")
+        ).values_list(
+            "version",
+            "started_at",
+            "seconds",
+            "requests",
+            "failures",
+            "latency_buckets",
+            "generated_tokens",
+            "first_token_buckets",
+        )
     )
     # The series ends where the newest stored row ends (rows arrive every TRAFFIC_SECONDS), so the last step
     # is a whole step of data rather than a step still being written.
@@ -225,7 +259,7 @@ def traffic_series(
     end = min(now.timestamp(), newest) + 1e-6
     start = end - window
     per_version: dict[int, dict[str, np.ndarray]] = {}
-    for version, started_at, seconds, requests, failures, buckets in rows:
+    for version, started_at, seconds, requests, failures, buckets, tokens, first_token in rows:
         # A row covers [started_at, started_at + seconds]; it counts in the step where it ends.
         ended = started_at.timestamp() + seconds
         index = int((ended - start) // step_seconds)
@@ -237,10 +271,17 @@ def traffic_series(
                 "requests": np.zeros(steps),
                 "failures": np.zeros(steps),
                 "buckets": np.zeros((steps, len(TIME_BUCKETS_US)), dtype=np.int64),
+                "tokens": np.zeros(steps),
+                "first_token": np.zeros((steps, len(TIME_BUCKETS_US)), dtype=np.int64),
             },
         )
         sums["requests"][index] += requests
         sums["failures"][index] += failures
+        sums["tokens"][index] += tokens
+        if first_token:
+            sums["first_token"][index, : len(first_token)] += np.asarray(
+                first_token[: len(TIME_BUCKETS_US)], dtype=np.int64
+            )
         if buckets:
             sums["buckets"][index, : len(buckets)] += np.asarray(
                 buckets[: len(TIME_BUCKETS_US)], dtype=np.int64
@@ -250,6 +291,7 @@ def traffic_series(
         points = []
         for index in range(steps):
             histogram = sums["buckets"][index].tolist()
+            first_tokens = sums["first_token"][index].tolist()
             points.append(
                 TrafficPoint(
                     at=datetime.fromtimestamp(start + index * step_seconds, tz=UTC),
@@ -258,6 +300,10 @@ def traffic_series(
                     p50_ms=_ms(percentile_us(histogram, 0.50)),
                     p95_ms=_ms(percentile_us(histogram, 0.95)),
                     p99_ms=_ms(percentile_us(histogram, 0.99)),
+                    tokens_per_second=float(sums["tokens"][index]) / step_seconds,
+                    first_token_p50_ms=_ms(percentile_us(first_tokens, 0.50)),
+                    first_token_p95_ms=_ms(percentile_us(first_tokens, 0.95)),
+                    first_token_p99_ms=_ms(percentile_us(first_tokens, 0.99)),
                 )
             )
         series[version] = points

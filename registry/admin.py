@@ -107,9 +107,18 @@ class ModelAdmin(admin.ModelAdmin):
 
     # Few, short columns: with the sidebar and the filters open the list must fit 1400 px without scrolling
     # sideways (origin and project are on the model page, in the filters and in the search; the size links the ZIP).
-    list_display = ["name", "version", "precision", "format_display", "category", "zip_link", "created"]
+    list_display = [
+        "name",
+        "version",
+        "precision",
+        "format_display",
+        "task",
+        "category",
+        "zip_link",
+        "created",
+    ]
     list_filter = [
-        "detected_format", "artifact_only", "format", "origin", "category", "precision", "target_device",
+        "detected_format", "task", "artifact_only", "format", "origin", "category", "precision", "target_device",
     ]  # fmt: skip
     search_fields = ["id", "name", "project_name", "category", "architecture", "version"]
     date_hierarchy = "created_date"
@@ -129,7 +138,7 @@ class ModelAdmin(admin.ModelAdmin):
         "operations",
     ]
     fieldsets = [
-        (None, {"fields": ["id", "name", "version", "precision", "format", "detected_format"]}),
+        (None, {"fields": ["id", "name", "version", "precision", "format", "detected_format", "task"]}),
         ("Signature", {"fields": ["signature_display"]}),
         ("Where it runs", {"fields": ["target_device", "target_device_type"]}),
         ("Origin", {"fields": ["origin", "project_id", "project_name", "category", "architecture", "score"]}),

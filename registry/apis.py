@@ -151,7 +151,7 @@ class ModelListCreateApi(RegistryApi):
     @extend_schema(
         summary="List registered models",
         description=(
-            "Text filters are case-insensitive substrings, `version` is exact, all ANDed. An unknown query "
+            "Text filters are case-insensitive substrings, `version` and `task` are exact, all ANDed. An unknown query "
             "parameter is a 422. Every model is returned unless `limit`/`offset` are given; the total is in "
             "the `X-Total-Count` header."
         ),

@@ -1,13 +1,14 @@
 """Model artifacts: ZIP checks, format detection, and moving archives into storage without holding them in memory."""
 
 import hashlib
+import json
 import os
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files import File
@@ -15,7 +16,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 
-from registry.detection import detect_format
+from registry.detection import detect_format, detect_task
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -30,6 +31,7 @@ class ArchiveInfo:
     uncompressed_bytes: int
     detected_format: str
     model_files: list[str]
+    task: str = ""  # openvino-genai folders: text-generation, embeddings or rerank (registry/detection.py)
 
 
 def inspect_archive(path: str | os.PathLike[str] | IO[bytes]) -> ArchiveInfo:
@@ -43,7 +45,8 @@ def inspect_archive(path: str | os.PathLike[str] | IO[bytes]) -> ArchiveInfo:
         raise ArchiveRejected(f"The ZIP archive cannot be read: {exc}.") from None
     with archive:
         infos = archive.infolist()
-    files = [info for info in infos if not info.is_dir()]
+        files = [info for info in infos if not info.is_dir()]
+        config = _config_json(archive, files) if len(infos) <= settings.REGISTRY_ZIP_MAX_ENTRIES else None
     if not files:
         raise ArchiveRejected("The ZIP archive is empty.")
     if len(infos) > settings.REGISTRY_ZIP_MAX_ENTRIES:
@@ -63,8 +66,30 @@ def inspect_archive(path: str | os.PathLike[str] | IO[bytes]) -> ArchiveInfo:
     names = [info.filename for info in files]
     detected, model_files = detect_format(names)
     return ArchiveInfo(
-        entries=len(infos), uncompressed_bytes=total, detected_format=detected, model_files=model_files
-    )
+        entries=len(infos), uncompressed_bytes=total, detected_format=detected, model_files=model_files,
+        task=detect_task(names, config),
+    )  # fmt: skip
+
+
+_CONFIG_JSON_MAX_BYTES = 1024 * 1024
+
+
+def _config_json(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo]) -> dict[str, Any] | None:
+    """The config.json beside the model file (the shallowest one), if small and valid; else None."""
+    configs = sorted((info for info in files if PurePosixPath(info.filename).name == "config.json"),
+                     key=lambda info: info.filename.count("/"))  # fmt: skip
+    if (
+        not configs
+        or configs[0].file_size > _CONFIG_JSON_MAX_BYTES
+        or not is_safe_member(configs[0].filename)
+    ):
+        return None
+    try:
+        with archive.open(configs[0]) as member:
+            document = json.loads(member.read(_CONFIG_JSON_MAX_BYTES + 1))
+    except (OSError, ValueError, zipfile.BadZipFile, RuntimeError, NotImplementedError):
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def is_safe_member(name: str) -> bool:

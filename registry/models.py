@@ -25,6 +25,15 @@ class ArtifactFormat(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+class ModelTask(models.TextChoices):
+    """What a model is served as: a tensor model (TFS/KServe v2) or an openvino-genai pipeline (/v3)."""
+
+    TENSOR = "", "Tensor model (TFS, KServe v2)"
+    TEXT_GENERATION = "text-generation", "Text generation (LLM)"
+    EMBEDDINGS = "embeddings", "Embeddings"
+    RERANK = "rerank", "Rerank"
+
+
 class Model(models.Model):
     """A registered model: metadata plus one ZIP artifact in the configured storage."""
 
@@ -38,6 +47,8 @@ class Model(models.Model):
     target_device_type = models.CharField(max_length=255, blank=True)
     format = models.CharField(max_length=64, blank=True)
     detected_format = models.CharField(max_length=16, choices=ArtifactFormat.choices, blank=True)
+    # Recognised from the ZIP's files at registration (registry/detection.py), or set by the uploader.
+    task = models.CharField(max_length=32, choices=ModelTask.choices, blank=True, default="")
     origin = models.CharField(max_length=255, blank=True)
     project_id = models.CharField(max_length=255, blank=True)
     project_name = models.CharField(max_length=255, blank=True)

@@ -15,13 +15,14 @@ LIST_FILTERS = {
     "architecture": "architecture__icontains",
     "precision": "precision__icontains",
     "version": "version",
+    "task": "task",
 }
 
 _COLUMNS = (
     "id", "name", "target_device", "created_date", "last_updated_date", "precision", "size", "version", "format",
     "origin", "file", "project_id", "project_name", "category", "target_device_type", "score", "overview",
     "optimization_capabilities", "labels", "architecture", "detected_format", "sha256", "source_url", "signature",
-    "artifact_only",
+    "artifact_only", "task",
 )  # fmt: skip
 
 
@@ -84,6 +85,7 @@ def model_to_dict(row: dict[str, Any], *, files_base_url: str) -> dict[str, Any]
         "labels": row["labels"],
         "architecture": row["architecture"],
         "detected_format": row["detected_format"],
+        "task": row["task"],
         "sha256": row["sha256"],
         "source_url": source_url_for_caller(row["source_url"]),  # query and userinfo only for writers
         "signature": row["signature"],

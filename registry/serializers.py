@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.parsers import check_json_depth
-from registry.models import MODEL_ID_PATTERN, SUPPORTED_PRECISIONS
+from registry.models import MODEL_ID_PATTERN, SUPPORTED_PRECISIONS, ModelTask
 
 # DRF formats error messages with str.format: the pattern's {0,127} must be escaped or it is a KeyError (500).
 ID_PATTERN_MESSAGE = f"The id must match {MODEL_ID_PATTERN}.".replace("{", "{{").replace("}", "}}")
@@ -202,11 +202,24 @@ class ModelFieldsSerializer(serializers.Serializer):
         )
     )
 
+    task = serializers.ChoiceField(
+        choices=ModelTask.choices,
+        allow_blank=True,
+        help_text=(
+            "How the model is served: empty for a tensor model (TFS, KServe v2), text-generation, embeddings or "
+            "rerank for an openvino-genai folder (OpenAI-compatible /v3). Recognised from the ZIP when not given."
+        ),
+        error_messages={
+            "invalid_choice": "Unknown task {input}: use one of '', text-generation, embeddings, rerank."
+        },
+    )
+
     ACCEPTED_KEYS = frozenset(
         {
             "id", "name", "version", "precision", "target_device", "target_device_type", "format", "origin",
             "project_id", "project_name", "category", "architecture", "score", "created_date", "size",
             "overview", "optimization_capabilities", "labels", "source_url", "sha256", "file", "artifact_only",
+            "task",
         }
     )  # fmt: skip
 
@@ -256,6 +269,9 @@ class ModelOutSerializer(serializers.Serializer):
     architecture = serializers.CharField()
     detected_format = serializers.CharField(
         help_text="Model format found inside the ZIP: openvino, onnx, tflite, paddle or unknown."
+    )
+    task = serializers.CharField(
+        help_text="Empty for a tensor model (TFS, KServe v2); text-generation, embeddings or rerank (/v3)."
     )
     sha256 = serializers.CharField(help_text="SHA-256 of the stored ZIP.")
     source_url = serializers.CharField(

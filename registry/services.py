@@ -94,6 +94,8 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
             raise ValidationFailed.single(["body", "file"], str(exc), "value_error.no_model_file") from None
         model.detected_format = info.detected_format
         model.format = model.format or info.detected_format
+        if "task" not in fields:
+            model.task = info.task
         model.size = archive.size
         model.sha256 = archive.sha256
     _raise_if_conflicting(model)
@@ -222,6 +224,7 @@ def model_attach_archive(*, model_id: str, archive: StagedArchive) -> Model:
                     sha256=archive.sha256,
                     detected_format=info.detected_format,
                     format=model.format or info.detected_format,
+                    task=model.task or info.task,
                     signature=signature,
                     last_updated_date=timezone.now(),
                 )

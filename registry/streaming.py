@@ -13,6 +13,7 @@ import errno
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,15 +27,19 @@ from django.http import HttpRequest
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from access.asgi_gate import refusal_before_body
 from config.asgi_limits import ASGIApp, Message, Receive, Scope, Send, declared_length
 
 logger = logging.getLogger(__name__)
 
 SCOPE_KEY = "modelhub.streamed_upload"
+UPLOAD_SCOPE = "write"  # POST /models (registry/apis.py access_policy)
 FILE_FIELD = "file"
 _BLOCK = 1024 * 1024  # bytes handed to the worker threads at a time
 _MAX_PIECES = 512  # received chunks per batch (one writev takes at most IOV_MAX = 1024)
 _IN_FLIGHT = 8  # batches queued for the worker threads before receiving waits (bounds memory to ~8-16 MiB)
+_MAX_PART_HEADERS = 8  # a multipart part has Content-Disposition and Content-Type; a few more are tolerated
+_MAX_PART_HEADER_BYTES = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,11 +83,29 @@ class _FileSink:
         self.size = 0
         self.complete = False
         self._reserved = 0
+        self._directory = directory
         if expected_size:
             self._reserve(expected_size)
 
     def _reserve(self, size: int) -> None:
-        """Claim the disk space up front: a disk too small fails now, not after gigabytes (writes get cheaper too)."""
+        """Claim the disk space up front: a disk too small fails now, not after gigabytes (writes get cheaper too).
+
+        Never below the free-space floor, and never more than MODELHUB_UPLOADS_MAX_RESERVED_BYTES for all the
+        uploads in flight in this process together."""
+        global _reserved_in_flight
+        if _reserved_in_flight + size > settings.REGISTRY_MAX_RESERVED_BYTES:
+            self.discard()
+            raise _Rejected(
+                503,
+                {
+                    "detail": f"Too many uploads in progress ({_reserved_in_flight} bytes reserved); retry later."
+                },
+            )
+        try:
+            _check_free_space(self._directory, size)
+        except _Rejected:
+            self.discard()
+            raise
         try:
             _fallocate(self._file.fileno(), size)
         except OSError as exc:
@@ -93,6 +116,12 @@ class _FileSink:
                 ) from None
             return  # a file system without fallocate: written as it comes
         self._reserved = size
+        _reserved_in_flight += size
+
+    def _release(self) -> None:
+        global _reserved_in_flight
+        _reserved_in_flight -= self._reserved
+        self._reserved = 0
 
     def feed(self, data: memoryview) -> None:
         self._buffer.append(data)
@@ -101,6 +130,8 @@ class _FileSink:
 
     async def flush(self, *, force: bool = False) -> None:
         if self._buffer and (force or self._buffered >= _BLOCK or len(self._buffer) >= _MAX_PIECES):
+            if self.size > self._reserved:  # beyond what was reserved (no Content-Length): keep the floor
+                _check_free_space(self._directory, self._buffered)
             # The received chunks themselves go to the threads: no copy into a block on the event loop.
             pieces = self._buffer
             self._pending.append(self._hasher.submit(_hash_all, self._digest, pieces))
@@ -124,10 +155,29 @@ class _FileSink:
         self._hasher.shutdown(wait=True)
         self._writer.shutdown(wait=True)
         self._file.close()
+        self._release()
 
     def discard(self) -> None:
         self.close()
         Path(self.path).unlink(missing_ok=True)
+
+
+_reserved_in_flight = 0  # bytes reserved on disk by the uploads in flight in this process
+
+
+def _check_free_space(directory: str, size: int) -> None:
+    """507 unless `size` more bytes leave the free-space floor free (the database, logs and model cache need it)."""
+    usage = shutil.disk_usage(directory)
+    floor = max(
+        settings.REGISTRY_DISK_FREE_FLOOR_BYTES, int(usage.total * settings.REGISTRY_DISK_FREE_FLOOR_RATIO)
+    )
+    if usage.free - size < floor:
+        raise _Rejected(
+            507,
+            {
+                "detail": f"Not enough disk space: storing {size} more bytes would leave less than {floor} bytes free."
+            },
+        )
 
 
 def _fallocate(fd: int, size: int) -> None:
@@ -182,12 +232,13 @@ class _FormCollector:
         self._value = bytearray()
         self._current: bytearray | None = None
         self._file_part_ended = False
+        self.part_count = 0
         self.parser = MultipartParser(
             boundary,
             {
                 "on_part_begin": self._part_begin,
-                "on_header_field": lambda data, start, end: self._field.extend(data[start:end]),
-                "on_header_value": lambda data, start, end: self._value.extend(data[start:end]),
+                "on_header_field": lambda data, start, end: self._grow(self._field, data[start:end]),
+                "on_header_value": lambda data, start, end: self._grow(self._value, data[start:end]),
                 "on_header_end": self._header_end,
                 "on_headers_finished": self._headers_finished,
                 "on_part_data": self._part_data,
@@ -196,11 +247,30 @@ class _FormCollector:
             },
         )
 
+    @staticmethod
+    def _grow(buffer: bytearray, data: bytes) -> None:
+        if len(buffer) + len(data) > _MAX_PART_HEADER_BYTES:
+            raise _Rejected(413, {"detail": "A form part has too many or too large headers."})
+        buffer.extend(data)
+
     def _part_begin(self) -> None:
         self._headers = []
         self._current = None
+        self.part_count += 1
+        if self.part_count > settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1:  # the fields and the file
+            raise _Rejected(
+                413,
+                {
+                    "detail": f"Too many form parts: the limit is {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
+                },
+            )
 
     def _header_end(self) -> None:
+        if (
+            len(self._headers) >= _MAX_PART_HEADERS
+            or len(self._field) + len(self._value) > _MAX_PART_HEADER_BYTES
+        ):
+            raise _Rejected(413, {"detail": "A form part has too many or too large headers."})
         self._headers.append((bytes(self._field), bytes(self._value)))
         self._field.clear()
         self._value.clear()
@@ -287,6 +357,13 @@ class StreamedModelUpload:
         if content_type != b"multipart/form-data" or not boundary:
             await self.app(scope, receive, send)
             return
+        # Decided from the headers, before a byte of the body is read or a byte of disk reserved.
+        refusal = await refusal_before_body(scope, UPLOAD_SCOPE)
+        if refusal is not None:
+            status, message = refusal
+            logger.info("Upload to %s refused before its body: %s %s", self.path, status, message)
+            await _respond(send, status, {"detail": message})
+            return
 
         form = _FormCollector(
             boundary,
@@ -337,8 +414,14 @@ class StreamedModelUpload:
             form.cleanup()
 
     async def _read(self, form: _FormCollector, receive: Receive) -> None:
+        idle = settings.UPLOAD_IDLE_TIMEOUT_SECONDS
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), idle)
+            except TimeoutError:
+                raise _Rejected(
+                    408, {"detail": f"No upload data for {idle:g} s: the upload was abandoned."}
+                ) from None
             if message["type"] == "http.disconnect":
                 raise _ClientGone()
             chunk = message.get("body", b"")

@@ -122,7 +122,7 @@ def _raw_request(server: LiveService, head: str, body: bytes = b"", *, read: boo
 
 def test_declared_too_large_upload_is_413_before_the_body_is_sent(server: LiveService) -> None:
     head = (
-        "POST /models HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        "POST /models HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
         f"Content-Length: {20 * 1024**3}\r\n\r\n"
     )
     started = time.monotonic()
@@ -158,7 +158,7 @@ def test_chunked_upload_past_the_limit_is_413(server: LiveService) -> None:
 def test_interrupted_upload_leaves_no_row_and_no_file(server: LiveService, tmp_path: Path) -> None:
     big = write_big_zip(tmp_path / "part.zip", 20 * 1024 * 1024)
     stream = MultipartStream({"name": "cut", "version": "1", "id": "cut"}, big)
-    head = f"POST /models HTTP/1.1\r\nHost: x\r\nContent-Type: {stream.content_type}\r\nContent-Length: {len(stream)}\r\n\r\n"
+    head = f"POST /models HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {stream.content_type}\r\nContent-Length: {len(stream)}\r\n\r\n"
     sent = 0
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(head.encode())

@@ -23,6 +23,10 @@ class Command(BaseCommand):
             "--plugin-config", help='OpenVINO properties as JSON, e.g. \'{"PERFORMANCE_HINT": "LATENCY"}\''
         )
         parser.add_argument(
+            "--scheduler",
+            help='LLM versions: openvino-genai SchedulerConfig as JSON, e.g. \'{"cache_size": 2, "max_num_seqs": 32}\'',
+        )
+        parser.add_argument(
             "--no-warmup", action="store_true", help="Take traffic without a warm-up inference"
         )
         parser.add_argument(
@@ -45,6 +49,11 @@ class Command(BaseCommand):
                 config["plugin_config"] = orjson.loads(str(options["plugin_config"]))
             except orjson.JSONDecodeError as exc:
                 raise CommandError(f"--plugin-config is not valid JSON: {exc}") from None
+        if options["scheduler"]:
+            try:
+                config["scheduler"] = orjson.loads(str(options["scheduler"]))
+            except orjson.JSONDecodeError as exc:
+                raise CommandError(f"--scheduler is not valid JSON: {exc}") from None
         if options["no_warmup"]:
             config["warmup"] = False
         model_id = str(options["model_id"])
@@ -53,7 +62,7 @@ class Command(BaseCommand):
         except ServiceError as exc:
             raise CommandError(exc.message) from None
         name, version = served.servable.name, served.version
-        urls = f"  KServe: /v2/models/{name}/versions/{version}/infer   TFS: /v1/models/{name}/versions/{version}:predict"
+        urls = _endpoints(name, version, served.model.task if served.model else "")
         if not options["wait"]:
             self.stdout.write(f"Model {model_id} is served as {name} version {version}.")
             self.stdout.write(urls)
@@ -82,3 +91,11 @@ class Command(BaseCommand):
             f"Model {model_id} could not be served as {name} version {version}: {reasons}. "
             "It is no longer served."
         )
+
+
+def _endpoints(name: str, version: int, task: str) -> str:
+    if task == "text-generation":
+        return f'  OpenAI: /v3/chat/completions and /v3/completions with "model": "{name}"'
+    if task in ("embeddings", "rerank"):
+        return f'  OpenAI: /v3/{task} with "model": "{name}"'
+    return f"  KServe: /v2/models/{name}/versions/{version}/infer   TFS: /v1/models/{name}/versions/{version}:predict"

@@ -1,0 +1,62 @@
+"""Embedding and rerank pipelines (openvino-genai), run off the event loop one call at a time per version.
+
+Each pipeline call is a batch already (every text of a request); a request waits for the calls before it, so
+the event loop never blocks and memory stays bounded by the request limits.
+"""
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import openvino_genai as genai
+
+# TextRerankPipeline keeps its top_n documents; ask for all of them and cut to the request's top_n ourselves
+# (Cohere's API returns every document unless top_n is given).
+_RERANK_ALL = 1 << 20
+
+
+class _Encoder:
+    def __init__(self, folder: str) -> None:
+        # After the pipeline: a reranker's pipeline turns the tokenizer model into a pair tokenizer, and a
+        # Tokenizer read before it would share (and break) that model.
+        self.tokenizer = genai.Tokenizer(folder)
+        self._lock = asyncio.Lock()
+
+    def count_tokens(self, texts: list[str]) -> int:
+        """Tokens the model sees (OpenAI's `usage.prompt_tokens`), special tokens included."""
+        encoded = self.tokenizer.encode(texts)
+        return int(np.asarray(encoded.attention_mask.data).sum())
+
+    async def _run(self, function: Any, *args: Any) -> Any:
+        async with self._lock:
+            return await asyncio.to_thread(function, *args)
+
+
+class EmbeddingEngine(_Encoder):
+    def __init__(self, folder: str, *, device: str, properties: dict[str, Any]) -> None:
+        self.pipeline = genai.TextEmbeddingPipeline(folder, device, **properties)
+        super().__init__(folder)
+
+    async def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        """One float32 vector per text, and the number of tokens read."""
+        return await self._run(self._embed, texts)  # type: ignore[no-any-return]
+
+    def _embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        vectors = np.asarray(self.pipeline.embed_documents(texts), dtype=np.float32)
+        return vectors, self.count_tokens(texts)
+
+
+class RerankEngine(_Encoder):
+    def __init__(self, folder: str, *, device: str, properties: dict[str, Any]) -> None:
+        config = genai.TextRerankPipeline.Config(top_n=_RERANK_ALL)
+        self.pipeline = genai.TextRerankPipeline(folder, device, config, **properties)
+        super().__init__(folder)
+
+    async def rerank(self, query: str, documents: list[str]) -> tuple[list[tuple[int, float]], int]:
+        """(document index, relevance score) pairs, best first, and the number of tokens read."""
+        return await self._run(self._rerank, query, documents)  # type: ignore[no-any-return]
+
+    def _rerank(self, query: str, documents: list[str]) -> tuple[list[tuple[int, float]], int]:
+        ranked = [(int(index), float(score)) for index, score in self.pipeline.rerank(query, documents)]
+        # the query is read once per document
+        return ranked, self.count_tokens([query]) * len(documents) + self.count_tokens(documents)
