@@ -7,6 +7,7 @@ and fail when stale.
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -284,3 +285,67 @@ def test_websocket_route_refuses_without_the_scope(auth_mode, path: str) -> None
     assert asyncio.run(ws_connect(path, keys["read"]))[1] not in (4401, 4403)
     auth_mode("writes")
     assert asyncio.run(ws_connect(path, None))[1] not in (4401, 4403)
+
+
+# --- the documented table (docs/security.md, "Routes and their scopes") says what the code says ----------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "security.md"
+TABLE_HEADING = "## Routes and their scopes"
+
+
+def _template(route: str) -> str:
+    """A URL pattern or a lean-path sample as the docs write it: `/models/{model_id}`, `/v2/models/{name}`."""
+    path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route if route.startswith("/") else "/" + route)
+    return re.sub(rf"(?<=/){MODEL_ID}(?=[/:]|$)", "{name}", path)
+
+
+def coded_routes() -> set[tuple[str, str, str]]:
+    """(method, route, scope) of every route of every transport, from the registries the tests above walk;
+    /metrics shows its default scope."""
+    from inference.grpc import GRPC_METHOD_SCOPES
+    from inference.v3.routing import MODEL_PREFIX as V3_MODEL_PREFIX
+    from inference.v3.routing import ROUTES as V3_ROUTES
+    from inference.v3.routing import SCOPE_OF_KIND as V3_SCOPES
+    from inference.v3.routing import V3Kind
+
+    rows = {
+        (method, _template(route), str(scope_for_method(_policy(callback), method)))
+        for route, method, callback in CHECKED
+    }
+    rows |= {(method, _template(path), SCOPE_OF_KIND[kind]) for kind, (method, path) in KIND_SAMPLES.items()}
+    rows |= {(method, path, V3_SCOPES[kind]) for path, (method, kind) in V3_ROUTES.items()}
+    rows.add(("GET", V3_MODEL_PREFIX + "{name}", V3_SCOPES[V3Kind.MODEL]))
+    rows |= {
+        ("WebSocket", _template(str(pattern.pattern).strip("^$")) if str(pattern.pattern) else "(any other path)",
+         str(scope_for_method(
+             getattr(pattern.callback.consumer_class, "access_policy", None), "CONNECT")))
+        for pattern in websocket_urlpatterns
+    }  # fmt: skip
+    rows |= {("gRPC", method, scope) for method, scope in GRPC_METHOD_SCOPES.items()}
+    return rows
+
+
+def documented_routes() -> set[tuple[str, str, str]]:
+    text = DOCS.read_text()
+    assert TABLE_HEADING in text, f"{DOCS} has no section {TABLE_HEADING!r}"
+    section = text.split(TABLE_HEADING, 1)[1].split("\n## ", 1)[0]
+    rows = set()
+    for line in section.splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("Method", "") and not set(cells[0]) <= {"-"}:
+            rows.add((cells[0], cells[1], cells[2]))
+    return rows
+
+
+def test_the_documented_scope_of_every_route_is_the_scope_the_code_enforces() -> None:
+    """Finding 14: /model/update needed `write` while the docs said `deploy`."""
+    coded, documented = coded_routes(), documented_routes()
+    assert ("POST", "/model/update", "deploy") in coded
+    missing = sorted(coded - documented)
+    stale = sorted(documented - coded)
+    assert not missing and not stale, (
+        f"docs/security.md {TABLE_HEADING!r} differs from the code.\nNot documented (or another scope): "
+        + "\n".join(" | ".join(row) for row in missing)
+        + "\nDocumented but not so in the code: "
+        + "\n".join(" | ".join(row) for row in stale)
+    )
