@@ -291,6 +291,10 @@ Q_CLUSTER = {
     "poll": env_float("MODELHUB_TASK_POLL_SECONDS", 0.2),
     "label": "Background tasks",
 }
+# URL downloads have a queue and a cluster of their own (config/worker.py starts both): a slow source can hold
+# every download worker, never the workers that run deployments and Geti imports.
+DOWNLOAD_QUEUE = "modelhub-downloads"
+Q_CLUSTER["ALT_CLUSTERS"] = {DOWNLOAD_QUEUE: {"workers": env_int("MODELHUB_DOWNLOAD_WORKERS", 1, minimum=1)}}
 if REDIS_URL and env_str("MODELHUB_TASK_BROKER", "orm") == "redis":
     Q_CLUSTER["redis"] = REDIS_URL
 else:

@@ -133,7 +133,7 @@ class LiveService:
         log = open(self.data_dir / "worker.out", "ab")
         # Its own session: the cluster's worker processes are grandchildren, and kill_worker must reach them too.
         self.processes["worker"] = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+            [sys.executable, "-m", "config.worker"],  # both clusters: tasks and URL downloads
             cwd=ROOT,
             env=self.env,
             stdout=log,

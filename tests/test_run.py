@@ -23,7 +23,9 @@ from tests.live import ROOT, free_port
 
 pytestmark = pytest.mark.live
 
-MODELHUB_PROCESSES_WITH_WORKER = 7  # uvicorn + qcluster + sentinel + 2 workers + monitor + pusher
+# uvicorn + qcluster + sentinel + 2 workers + monitor + pusher, and the download cluster: its config.worker +
+# sentinel + 1 worker + monitor + pusher
+MODELHUB_PROCESSES_WITH_WORKER = 12
 
 
 def processes_of(data_dir: Path) -> set[int]:
@@ -169,7 +171,7 @@ def test_a_killed_run_takes_its_server_and_workers_with_it(tmp_path: Path) -> No
 
 def test_a_killed_cluster_takes_its_sentinel_and_workers_with_it(tmp_path: Path) -> None:
     with job(tmp_path / "data", "--role", "worker") as run:
-        run.wait_processes(7)  # run.py + qcluster + sentinel + 2 workers + monitor + pusher
+        run.wait_processes(12)  # run.py + the task cluster (6 processes) + the download cluster (5)
         cluster = next(  # the cluster's forks share its command line; it is the one run.py started
             pid
             for pid in processes_of(run.data_dir)

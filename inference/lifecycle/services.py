@@ -81,7 +81,13 @@ def remove_partial_files(model_id: str) -> None:
 
 
 def _enqueue(model_id: str, run_id: str) -> None:
-    async_task("inference.lifecycle.tasks.download_model", model_id, run_id, group="lifecycle")
+    async_task(
+        "inference.lifecycle.tasks.download_model",
+        model_id,
+        run_id,
+        group="lifecycle",
+        cluster=settings.DOWNLOAD_QUEUE,  # its own workers: deployments never wait behind a slow source
+    )
 
 
 # --- start / join ------------------------------------------------------------------------------------------

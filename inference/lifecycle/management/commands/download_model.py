@@ -20,7 +20,7 @@ class Command(BaseCommand):
     help = (
         "Download a registry model into this node's model cache and show its progress (the same job the API "
         "and the WebSocket report). By default a background worker does the work (`make run` or "
-        "`manage.py qcluster` must be running); --inline does it in this process. Ctrl-C cancels the download."
+        "`python -m config.worker` must be running); --inline does it in this process. Ctrl-C cancels the download."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -123,6 +123,6 @@ class Command(BaseCommand):
             ):
                 hinted = True
                 self.stderr.write(
-                    "Still waiting for a worker: is `make run` or `manage.py qcluster` running? (--inline downloads here)"
+                    "Still waiting for a worker: is `make run` or `python -m config.worker` running? (--inline downloads here)"
                 )
             time.sleep(POLL_SECONDS)
