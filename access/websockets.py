@@ -73,15 +73,14 @@ async def _principal(scope: dict[str, Any]) -> Principal | None:
         return None
     authorization = dict(scope.get("headers", [])).get(b"authorization")
     principal = await aprincipal_from_authorization(authorization)
-    if principal is None and scope.get("user") is not None:
-        principal = await database_sync_to_async(_fresh_user_principal)(scope["user"])
+    user = scope.get("user")
+    if principal is None and getattr(user, "is_authenticated", False):
+        principal = await database_sync_to_async(_fresh_user_principal)(user)
     return principal
 
 
 def _fresh_user_principal(user: Any) -> Principal | None:
     """The session's user as the database has it now (a deactivated or demoted admin loses the socket too)."""
-    if not getattr(user, "is_authenticated", False):
-        return None
     return principal_for_user(type(user)._default_manager.filter(pk=user.pk).first())
 
 
