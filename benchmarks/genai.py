@@ -137,12 +137,13 @@ def _limit(pipeline: Any, options: argparse.Namespace) -> dict[str, float]:
         elif not pipeline.has_non_finished_requests():
             break
     one = time.perf_counter() - started
+    ttft = (first - started) if first else 0.0
     prompts = [f"{PROMPT} {index}" for index in range(options.streams)]
     started = time.perf_counter()
     pipeline.generate(prompts, [config] * len(prompts))
     many = time.perf_counter() - started
     return {
-        "ttft_ms": ((first or started) - started) * 1e3 if first else 0.0,
+        "ttft_ms": ttft * 1e3,
         "tokens_per_s": options.tokens / one,
         "aggregate_tokens_per_s": options.tokens * options.streams / many,
     }
