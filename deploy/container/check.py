@@ -72,7 +72,14 @@ def main() -> int:
         wait_for("/health 200", 120, lambda: requests.get(f"{url}/health", timeout=3).status_code == 200)
         print(f"ok: /health 200, {time.monotonic() - started:.1f} s after `podman run`")
         key = run(
-            "exec", name, "python", "manage.py", "create_api_key", "check", "--scopes", "read,write,deploy,infer"
+            "exec",
+            name,
+            "python",
+            "manage.py",
+            "create_api_key",
+            "check",
+            "--scopes",
+            "read,write,deploy,infer",
         ).stdout.strip()
         headers = {"Authorization": f"Bearer {key}"}
         with tempfile.TemporaryDirectory() as tmp:
