@@ -233,8 +233,7 @@ def test_every_folder_the_code_writes_is_a_mounted_volume(rendered: list[dict[st
                 Path(m["mountPath"])
                 for m in container["volumeMounts"]
                 if not m.get("readOnly")
-                and "emptyDir" in volumes[m["name"]]
-                or "persistentVolumeClaim" in volumes[m["name"]]
+                and ("emptyDir" in volumes[m["name"]] or "persistentVolumeClaim" in volumes[m["name"]])
             ]
             for path in [Path(env[name]) for name in writable] + [Path("/tmp")]:
                 assert any(path == mount or mount in path.parents for mount in mounted), (

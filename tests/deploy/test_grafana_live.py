@@ -1,0 +1,126 @@
+"""deploy/grafana/modelhub.json queries what a live /metrics serves: every metric name and every label its
+PromQL uses exists after a little real traffic (REST and gRPC, successes and failures)."""
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+import requests
+import tritonclient.grpc as triton_grpc
+
+from tests.deploy.code_reads import ROOT
+from tests.inference.conftest import register, serve
+from tests.live import LiveService, live_service
+from tests.modelfiles import build_constant_model, ir_zip
+
+pytestmark = pytest.mark.live
+
+DASHBOARD = ROOT / "deploy" / "grafana" / "modelhub.json"
+# a metric reference: name{selector} or name[range]
+METRIC = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[)")
+GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+SELECTOR_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+PROMETHEUS_LABELS = {
+    "le",
+    "job",
+    "instance",
+    "namespace",
+    "pod",
+}  # le is histograms'; the rest Prometheus adds
+
+
+def queries(dashboard: dict) -> list[str]:
+    found = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            series = re.sub(r"^label_values\((.*),\s*\w+\)$", r"\1", variable["query"]["query"])
+            found.append(series if "{" in series else series + "{}")  # a bare name selects the metric too
+    return found
+
+
+def samples(text: str) -> dict[str, set[str]]:
+    """{sample name: label names seen on it} of a Prometheus text exposition."""
+    seen: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, rest = line.partition("{")
+        if not rest:
+            name = line.split()[0]
+        labels = set(re.findall(r'(\w+)="', rest.split("}")[0])) if rest else set()
+        seen.setdefault(name, set()).update(labels)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def metrics_text(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("grafana")
+    with live_service(folder / "data", with_worker=False) as service:
+        register(service, ir_zip(build_constant_model(3.0), folder), model_id="three", name="three")
+        serve(service, "three")
+        yield _traffic_then_metrics(service)
+
+
+def _traffic_then_metrics(service: LiveService) -> str:
+    body = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+    for _ in range(3):
+        assert requests.post(f"{service.url}/v2/models/three/infer", json=body, timeout=10).status_code == 200
+    wrong = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
+    assert requests.post(f"{service.url}/v2/models/three/infer", json=wrong, timeout=10).status_code == 400
+    assert requests.post(
+        f"{service.url}/v1/models/three:predict", json={"instances": [[1, 2, 3, 4]]}, timeout=10
+    ).ok
+    client = triton_grpc.InferenceServerClient(service.grpc_address)
+    tensor = triton_grpc.InferInput("input", [1, 4], "FP32")
+    tensor.set_data_from_numpy(__import__("numpy").ones((1, 4), dtype="float32"))
+    client.infer("three", [tensor])
+    client.close()
+    response = requests.get(f"{service.url}/metrics", timeout=10)
+    assert response.status_code == 200
+    return response.text
+
+
+def test_every_metric_the_dashboard_queries_is_served(metrics_text: str) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    served = samples(metrics_text)
+    expressions = queries(dashboard)
+    assert len(expressions) >= 15
+    used: set[str] = set()
+    for expression in expressions:
+        names = set(METRIC.findall(expression)) - {"by", "without"}
+        assert names, f"no metric in {expression!r}"
+        leftover = METRIC.sub("", expression)
+        assert "ovms_" not in leftover and "modelhub_" not in leftover, (
+            f"a metric without a selector: {expression}"
+        )
+        for name in names:
+            assert name in served, f"{name} (dashboard) is not in a live /metrics: {sorted(served)}"
+            used.add(name)
+        labels = set(SELECTOR_LABEL.findall(expression))
+        for group in GROUPING.findall(expression):
+            labels |= {label.strip() for label in group.split(",") if label.strip()}
+        for label in labels - PROMETHEUS_LABELS:
+            assert any(label in served[name] for name in names), (
+                f"label {label!r} not on {names}: {expression}"
+            )
+    # request rate, failures, latency quantiles, in flight and queue, per model and version
+    assert {
+        "ovms_requests_success",
+        "ovms_requests_fail",
+        "ovms_request_time_us_bucket",
+        "ovms_current_requests",
+        "ovms_infer_req_queue_size",
+    } <= used
+
+
+def test_the_dashboard_filters_every_panel_by_model_and_version() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "modelhub"
+    variables = {variable["name"] for variable in dashboard["templating"]["list"]}
+    assert {"datasource", "model", "version"} <= variables
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            assert 'name=~"$model"' in target["expr"] and 'version=~"$version"' in target["expr"], panel[
+                "title"
+            ]
