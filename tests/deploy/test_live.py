@@ -1,8 +1,12 @@
-"""deploy/grafana/modelhub.json queries what a live /metrics serves: every metric name and every label its
-PromQL uses exists after a little real traffic (REST and gRPC, successes and failures)."""
+"""Deployment files against a live server: deploy/grafana/modelhub.json queries what /metrics serves (every metric
+name and label its PromQL uses exists after a little real REST and gRPC traffic, successes and failures), and the
+image's HEALTHCHECK script tells a live server from a dead port."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +15,7 @@ import tritonclient.grpc as triton_grpc
 
 from tests.deploy.code_reads import ROOT
 from tests.inference.conftest import register, serve
-from tests.live import LiveService, live_service
+from tests.live import LiveService, free_port, live_service
 from tests.modelfiles import build_constant_model, ir_zip
 
 pytestmark = pytest.mark.live
@@ -54,12 +58,17 @@ def samples(text: str) -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def metrics_text(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("grafana")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    folder = tmp_path_factory.mktemp("deploy-live")
     with live_service(folder / "data", with_worker=False) as service:
         register(service, ir_zip(build_constant_model(3.0), folder), model_id="three", name="three")
         serve(service, "three")
-        yield _traffic_then_metrics(service)
+        yield service
+
+
+@pytest.fixture(scope="module")
+def metrics_text(service: LiveService) -> str:
+    return _traffic_then_metrics(service)
 
 
 def _traffic_then_metrics(service: LiveService) -> str:
@@ -124,3 +133,16 @@ def test_the_dashboard_filters_every_panel_by_model_and_version() -> None:
             assert 'name=~"$model"' in target["expr"] and 'version=~"$version"' in target["expr"], panel[
                 "title"
             ]
+
+
+def healthcheck(port: int, role: str = "server") -> subprocess.CompletedProcess[str]:
+    script = ROOT / "deploy" / "container" / "healthcheck.py"
+    env = {**os.environ, "PORT": str(port), "HOST": "0.0.0.0", "MODELHUB_ROLE": role}
+    return subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_the_image_healthcheck_passes_on_a_live_server_and_fails_on_a_dead_port(service: LiveService) -> None:
+    assert healthcheck(service.port).returncode == 0
+    dead = healthcheck(free_port())
+    assert dead.returncode == 1 and "/v2/health/live" in dead.stderr
+    assert healthcheck(free_port(), role="worker").returncode == 0  # no HTTP to probe: alive while it runs
