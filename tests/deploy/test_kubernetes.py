@@ -2,6 +2,9 @@
 Kubernetes' own schemas (kubernetes-validate, offline), and what the manifests set matches what the code reads:
 variable names, ports, probe paths, roles, writable folders, metric names."""
 
+import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from inference import metrics
 from inference.protocols.routing import SCOPE_OF_KIND, Kind
 from inference.protocols.routing import resolve as resolve_lean
 from tests.deploy.code_reads import ROOT, default_of, environment_reads
+from tests.deploy.test_containerfile import CONTAINERFILE, instructions
 
 OVERLAYS = sorted(path.name for path in (ROOT / "deploy" / "kubernetes" / "overlays").iterdir())
 KUBERNETES_VERSION = "1.30"  # the oldest release the manifests promise to work on
@@ -293,3 +297,93 @@ def test_network_policy_admits_every_server_port(rendered: list[dict[str, Any]])
         port["port"] for p in policies for rule in p["spec"].get("ingress", []) for port in rule["ports"]
     }
     assert admitted == {port["name"] for port in container["ports"]}
+
+
+# What Kubernetes fills in (fieldRef) and what the operator's Secret holds, for loading the settings below.
+FIELD_SAMPLES = {"status.podIP": "10.1.2.3", "metadata.namespace": "modelhub"}
+SECRET_SAMPLES = {
+    "database-url": "postgres://modelhub:secret@postgres.example.com:5432/modelhub",
+    "redis-url": "redis://redis.example.com:6379/0",
+    "django-secret-key": "k" * 50,
+    "s3-access-key-id": "AKIAEXAMPLE",
+    "s3-secret-access-key": "example-secret",
+    "geti-token": "",
+}
+SETTINGS_PROBE = """
+import json
+from django.conf import settings
+print(json.dumps({
+    "ALLOWED_HOSTS": settings.ALLOWED_HOSTS, "MODELHUB_AUTH": settings.MODELHUB_AUTH,
+    "ENGINE": settings.DATABASES["default"]["ENGINE"], "SECRET_KEY": settings.SECRET_KEY,
+    "CHANNEL_LAYER": settings.CHANNEL_LAYERS["default"]["BACKEND"], "STORAGE": settings.STORAGES["default"]["BACKEND"],
+    "GRPC_PORT": settings.GRPC_PORT, "DATA_DIR": str(settings.DATA_DIR), "MODEL_CACHE_DIR": str(settings.MODEL_CACHE_DIR),
+}))
+"""
+
+
+def image_environment() -> dict[str, str]:
+    final = instructions(CONTAINERFILE.read_text())[-1]
+    return dict(re.findall(r"(\w+)=(\S+)", " ".join(args for keyword, args in final if keyword == "ENV")))
+
+
+def pod_environment(
+    objects: list[dict[str, Any]], workload: dict[str, Any], container: dict[str, Any], root: Path
+) -> dict[str, str]:
+    """The image's ENV overridden by the container's variables, $(VAR) references expanded as the kubelet does,
+    fieldRefs and Secret files given sample values, and every mounted folder moved under `root`."""
+    values = {name: value for name, value in image_environment().items() if name != "PATH"}
+    for source in container.get("envFrom", []):
+        values.update(named(objects, "ConfigMap", source["configMapRef"]["name"]).get("data", {}))
+    for variable in container.get("env", []):
+        if "valueFrom" in variable:
+            values[variable["name"]] = FIELD_SAMPLES[variable["valueFrom"]["fieldRef"]["fieldPath"]]
+        else:
+            values[variable["name"]] = re.sub(r"\$\((\w+)\)", lambda m: values[m.group(1)], variable["value"])
+    volumes = {volume["name"]: volume for volume in workload["spec"]["template"]["spec"]["volumes"]}
+    for mount in container["volumeMounts"]:
+        local = root / mount["name"]
+        local.mkdir(exist_ok=True)
+        if "secret" in volumes[mount["name"]]:
+            for key, sample in SECRET_SAMPLES.items():
+                (local / key).write_text(sample + "\n")
+        values = {name: value.replace(mount["mountPath"], str(local), 1) if value.startswith(mount["mountPath"])
+                  else value for name, value in values.items()}  # fmt: skip
+    return values
+
+
+def test_the_settings_load_with_what_each_container_gets(
+    rendered: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """The image's ENV plus the pod's variables and files, exactly: a setting the code refuses (a missing
+    DJANGO_ALLOWED_HOSTS for HOST=0.0.0.0, an unreadable *_FILE, a bad value) fails here, not in the cluster."""
+    for workload in workloads(rendered):
+        for container in containers(workload):
+            root = tmp_path / workload["metadata"]["name"] / container["name"]
+            root.mkdir(parents=True)
+            env = {
+                "PATH": os.environ["PATH"],
+                "PYTHONPATH": str(ROOT),
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+            }
+            env |= pod_environment(rendered, workload, container, root)
+            result = subprocess.run(
+                [sys.executable, "-c", SETTINGS_PROBE],
+                env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            where = f"{workload['metadata']['name']}/{container['name']}"
+            assert result.returncode == 0, f"{where}: {result.stderr[-2000:]}"
+            loaded = json.loads(result.stdout.splitlines()[-1])
+            assert loaded["ENGINE"] == "django.db.backends.postgresql", where
+            assert loaded["SECRET_KEY"] == SECRET_SAMPLES["django-secret-key"], where
+            assert loaded["CHANNEL_LAYER"] == "channels_redis.core.RedisChannelLayer", where
+            assert loaded["STORAGE"] == "storages.backends.s3.S3Storage", where
+            assert loaded["MODELHUB_AUTH"] == "writes", where
+            assert Path(loaded["DATA_DIR"]).is_relative_to(root) and Path(
+                loaded["MODEL_CACHE_DIR"]
+            ).is_relative_to(root)
+            if container["name"] == "server":
+                assert (
+                    FIELD_SAMPLES["status.podIP"] in loaded["ALLOWED_HOSTS"]
+                )  # Prometheus scrapes the pod IP
+                assert "modelhub-http.modelhub.svc.cluster.local" in loaded["ALLOWED_HOSTS"]
+                assert loaded["GRPC_PORT"] == int(env["GRPC_PORT"])
