@@ -10,30 +10,7 @@ from config import run
 from inference.protocols.routing import Kind
 from inference.protocols.routing import resolve as resolve_lean
 from tests.deploy.code_reads import ROOT, default_of, environment_reads
-
-CONTAINERFILE = ROOT / "Containerfile"
-
-
-def instructions(text: str) -> list[list[tuple[str, str]]]:
-    """The build stages, each a list of (INSTRUCTION, arguments) with continuation lines joined."""
-    stages: list[list[tuple[str, str]]] = []
-    logical = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not logical and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.startswith("#"):  # a comment inside a continued instruction
-            continue
-        logical += " " + stripped.removesuffix("\\").strip()
-        if stripped.endswith("\\"):
-            continue
-        keyword, _, arguments = logical.strip().partition(" ")
-        logical = ""
-        if keyword.upper() == "FROM":
-            stages.append([])
-        if stages:
-            stages[-1].append((keyword.upper(), arguments.strip()))
-    return stages
+from tests.deploy.containerfile import CONTAINERFILE, instructions
 
 
 @pytest.fixture(scope="module")

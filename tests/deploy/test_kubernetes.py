@@ -22,7 +22,7 @@ from inference import metrics
 from inference.protocols.routing import SCOPE_OF_KIND, Kind
 from inference.protocols.routing import resolve as resolve_lean
 from tests.deploy.code_reads import ROOT, default_of, environment_reads
-from tests.deploy.test_containerfile import CONTAINERFILE, instructions
+from tests.deploy.containerfile import image_environment
 
 OVERLAYS = sorted(path.name for path in (ROOT / "deploy" / "kubernetes" / "overlays").iterdir())
 KUBERNETES_VERSION = "1.30"  # the oldest release the manifests promise to work on
@@ -319,11 +319,6 @@ print(json.dumps({
     "GRPC_PORT": settings.GRPC_PORT, "DATA_DIR": str(settings.DATA_DIR), "MODEL_CACHE_DIR": str(settings.MODEL_CACHE_DIR),
 }))
 """
-
-
-def image_environment() -> dict[str, str]:
-    final = instructions(CONTAINERFILE.read_text())[-1]
-    return dict(re.findall(r"(\w+)=(\S+)", " ".join(args for keyword, args in final if keyword == "ENV")))
 
 
 def pod_environment(
