@@ -2,16 +2,22 @@
 name and label its PromQL uses exists after a little real REST and gRPC traffic, successes and failures), and the
 image's HEALTHCHECK script tells a live server from a dead port."""
 
+import http.client
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 import tritonclient.grpc as triton_grpc
+import urllib3
 
 from tests.deploy.code_reads import ROOT
 from tests.inference.conftest import register, serve
@@ -146,3 +152,59 @@ def test_the_image_healthcheck_passes_on_a_live_server_and_fails_on_a_dead_port(
     dead = healthcheck(free_port())
     assert dead.returncode == 1 and "/v2/health/live" in dead.stderr
     assert healthcheck(free_port(), role="worker").returncode == 0  # no HTTP to probe: alive while it runs
+
+
+def test_sigterm_stops_accepting_and_finishes_the_request_in_flight(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """What a rolling upgrade relies on after preStop (docs/kubernetes.md): on SIGTERM the server closes its
+    listening socket at once, and an upload already streaming in still completes (201)."""
+    folder = tmp_path_factory.mktemp("drain")
+    archive = ir_zip(build_constant_model(5.0), folder)
+    body, content_type = urllib3.encode_multipart_formdata(
+        {"name": "drained", "version": "1", "file": ("drained.zip", archive, "application/zip")}
+    )
+    with live_service(folder / "data", with_worker=False) as service:
+        connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+        connection.putrequest("POST", "/models")
+        connection.putheader("Content-Type", content_type)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders()
+        half = len(body) // 2
+        connection.send(body[:half])
+        # SIGTERM only once the server has read what was sent (a request it has not started counts as idle)
+        client_port = connection.sock.getsockname()[1]
+        deadline = time.monotonic() + 10
+        while unread_bytes(service.port, client_port) != 0:
+            assert time.monotonic() < deadline, "the server does not read the request"
+            time.sleep(0.01)
+        server = service.processes["server"]
+        server.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the listener closes at once; established connections stay
+            try:
+                socket.create_connection(("127.0.0.1", service.port), timeout=1).close()
+            except ConnectionRefusedError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the server still accepts connections 5 s after SIGTERM")
+        for start in range(half, len(body), 4096):  # the rest, slowly: the request is in flight all along
+            connection.send(body[start : start + 4096])
+            time.sleep(0.002)
+        response = connection.getresponse()
+        assert response.status == 201, response.read()
+        # uvicorn re-raises the signal once its graceful shutdown is done (config.run itself then exits 0)
+        assert server.wait(timeout=20) in (0, -signal.SIGTERM)
+        log = service.log_tail(200)
+        assert "Application shutdown complete." in log and "Finished server process" in log, log
+
+
+def unread_bytes(server_port: int, client_port: int) -> int | None:
+    """Bytes waiting in the server side's receive queue of one loopback connection (Linux /proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, queues = fields[1], fields[2], fields[4]
+        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
+            return int(queues.split(":")[1], 16)
+    return None
