@@ -1,4 +1,4 @@
-"""The access decision for ASGI middleware that must refuse before reading a body (README "Security").
+"""The access decision for ASGI middleware that must refuse before reading a body (docs/security.md).
 
 Decided from the request line and headers only: the Host and cross-site rules (access/browser.py), then the
 principal from a Bearer key or, failing that, from the Django session cookie (the admin's login), against the

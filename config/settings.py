@@ -43,7 +43,7 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
-# --- Access (README "Security") ---------------------------------------------------------------------------
+# --- Access (docs/security.md) ---------------------------------------------------------------------------
 # HOST is the address the server binds to (config/run.py); on loopback the API may run without keys.
 LISTEN_HOST = env_str("HOST", "127.0.0.1")
 LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]", "::1"]
@@ -101,7 +101,7 @@ _configured_hosts = env_list("DJANGO_ALLOWED_HOSTS", [])
 ALLOWED_HOSTS = [*LOOPBACK_NAMES, *_bound_host_names(LISTEN_HOST, _configured_hosts), *_configured_hosts]
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
-# Behind a TLS-terminating proxy (README "Security"): secure cookies, HSTS, trust X-Forwarded-Proto.
+# Behind a TLS-terminating proxy (docs/security.md): secure cookies, HSTS, trust X-Forwarded-Proto.
 MODELHUB_HTTPS = env_bool("MODELHUB_HTTPS", False)
 if MODELHUB_HTTPS:
     SESSION_COOKIE_SECURE = True
