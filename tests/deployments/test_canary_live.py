@@ -21,7 +21,8 @@ BODY = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory):
-    env = {"MODELHUB_DEPLOYMENT_STALE_SECONDS": "3", "MODELHUB_TRAFFIC_SECONDS": "1"}
+    # stale after 8 s: a busy machine can hold a step (compiling in the worker) for a few seconds without a beat
+    env = {"MODELHUB_DEPLOYMENT_STALE_SECONDS": "8", "MODELHUB_TRAFFIC_SECONDS": "1"}
     with live_service(tmp_path_factory.mktemp("canary"), workers=2, env=env) as running:
         yield running
 
@@ -299,3 +300,21 @@ def test_worker_killed_mid_canary_fails_the_task_and_the_weight_goes_back_to_0(
     assert {s.value for s in samples} == {4.0, 11.0}
     # every process reads the undone split within a reconcile period (0.5 s)
     assert all(s.value == 4.0 for s in samples if s.sent > reaped + 1.0)
+
+
+def test_the_deploy_and_canary_commands_drive_a_canary_to_promotion(
+    service: LiveService, tmp_path: Path
+) -> None:
+    v1 = register(service, ir_zip(build_constant_model(1.0), tmp_path), name="cmd", version="1")
+    v2 = register(service, ir_zip(build_constant_model(2.0), tmp_path), name="cmd", version="2")
+    service.manage("deploy", v1, "--drain", "0")
+    started = service.manage("deploy", v2, "--strategy", "canary", "--weight", "20", "--drain", "0")
+    assert "Holding 20%" in started.stdout, started.stdout
+    task_id = started.stdout.split("Deployment task ")[1].split(":")[0]
+    weight = service.manage("canary", "weight", task_id, "40")
+    assert "Holding 40%" in weight.stdout and "canary 40%" in weight.stdout, weight.stdout
+    promoted = service.manage("canary", "promote", task_id)
+    assert "promoted by" in promoted.stdout and "done: Model" in promoted.stdout, promoted.stdout
+    refused = service.manage("canary", "rollback", task_id, check=False)
+    assert refused.returncode != 0 and "done, not a running canary" in refused.stderr, refused.stderr
+    assert served(service, "cmd") == [2]
