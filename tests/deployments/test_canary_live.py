@@ -334,3 +334,20 @@ def test_the_deploy_and_canary_commands_drive_a_canary_to_promotion(
     refused = service.manage("canary", "rollback", task_id, check=False)
     assert refused.returncode != 0 and "done, not a running canary" in refused.stderr, refused.stderr
     assert served(service, "cmd") == [2]
+
+
+def test_a_canary_is_canceled_like_a_deployment_and_blocks_a_second_one(
+    service: LiveService, tmp_path: Path
+) -> None:
+    v1 = register(service, ir_zip(build_constant_model(1.0), tmp_path), name="cancel", version="1")
+    v2 = register(service, ir_zip(build_constant_model(2.0), tmp_path), name="cancel", version="2")
+    v3 = register(service, ir_zip(build_constant_model(3.0), tmp_path), name="cancel", version="3")
+    assert wait_task(service, "deploy", deploy(service, v1))["status"] == "done"
+    task_id = deploy(service, v2, strategy="shadow", weight=50)
+    wait_weight(service, task_id, 50)
+    second = requests.post(f"{service.url}/deploy", json={"model_id": v3}, timeout=10)
+    assert second.status_code == 409 and "already processing" in second.json()["detail"], second.text
+    assert requests.post(f"{service.url}/deploy/{task_id}/cancel", timeout=10).status_code == 200
+    ended = wait_task(service, "deploy", task_id)
+    assert ended["status"] == "canceled" and "previous version kept serving" in ended["detail"], ended
+    assert served(service, "cancel") == [1] and candidate_weight(service, "cancel") == [(None, 0)]
