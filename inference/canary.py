@@ -10,7 +10,7 @@ converges to the weight in each process independently.
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from inference.runtime import LoadedVersion, ServableView
@@ -26,7 +26,7 @@ class Split:
 
     version: int
     weight: int  # 0-100
-    mode: Literal["canary", "shadow"] = CANARY
+    mode: str = CANARY  # CANARY or SHADOW
 
     @property
     def share(self) -> float:
