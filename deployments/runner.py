@@ -111,11 +111,17 @@ class TaskRun:
             raise Canceled()
 
     def poll(self) -> dict[str, Any] | None:
-        """beat(), then take an operator's pending request (promote, rollback, weight), if any.
+        """beat() (Canceled on a cancel request), then take an operator's pending request (promote, rollback,
+        weight), if any.
 
         The API writes `control` only while it is empty, so reading then clearing it loses nothing."""
-        self.beat()
-        control = DeploymentTask.objects.filter(pk=self.task.pk).values_list("control", flat=True).first()
+        if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
+            self.save()
+        canceled, control = DeploymentTask.objects.filter(pk=self.task.pk).values_list(
+            "cancel_requested", "control"
+        ).first() or (False, None)  # one query for both: a canary may be held for hours
+        if canceled:
+            raise Canceled()
         if control:
             DeploymentTask.objects.filter(pk=self.task.pk).update(control=None)
         return control
