@@ -52,10 +52,14 @@ def main() -> int:
     parser.add_argument(
         "--models", type=Path, help="folder with tiny-llm/ and tiny-embed/ (default: build them)"
     )
+    parser.add_argument(
+        "--hidden", type=int, default=64, help="hidden size of the built LLM (768 = a ~19M model)"
+    )
+    parser.add_argument("--layers", type=int, default=2, help="layers of the built LLM")
     options = parser.parse_args()
     machine_load()
     with tempfile.TemporaryDirectory(prefix="genai-bench-") as scratch:
-        models = options.models or _build(Path(scratch) / "models")
+        models = options.models or _build(Path(scratch) / "models", options.hidden, options.layers)
         llm, embed = models / "tiny-llm", models / "tiny-embed"
         with Server(Path(scratch), workers=1) as server:
             pid = _server_pid(server)
@@ -84,16 +88,16 @@ def main() -> int:
     return 0
 
 
-def _build(folder: Path) -> Path:
+def _build(folder: Path, hidden: int, layers: int) -> Path:
     from inference.genai import builder
 
-    builder.build_llm(folder / "tiny-llm")
+    builder.build_llm(folder / "tiny-llm", hidden=hidden, layers=layers, heads=max(hidden // 64, 1))
     builder.build_embedding(folder / "tiny-embed")
     return folder
 
 
 def _register(server: Server, model_id: str, folder: Path) -> None:
-    from tests.modelfiles import zip_folder
+    from inference.genai.builder import zip_folder
 
     response = requests.post(
         f"{server.url}/models",
@@ -119,18 +123,21 @@ def _config(pipeline: Any, tokens: int) -> Any:
 
 
 def _limit(pipeline: Any, options: argparse.Namespace) -> dict[str, float]:
+    """One stream stepped by hand (as the server's engine does, minus HTTP), then N streams batched."""
     config = _config(pipeline, options.tokens)
-    first: list[float] = []
-
-    def streamer(_: str) -> bool:
-        if not first:
-            first.append(time.perf_counter())
-        return False  # go on
-
     started = time.perf_counter()
-    pipeline.generate([PROMPT], [config], streamer)
+    handle = pipeline.add_request(0, PROMPT, config)
+    first = None
+    while handle.get_status() == genai.GenerationStatus.RUNNING or handle.can_read():
+        if pipeline.has_non_finished_requests():
+            pipeline.step()
+        if handle.can_read():
+            handle.read()
+            first = first or time.perf_counter()
+        elif not pipeline.has_non_finished_requests():
+            break
     one = time.perf_counter() - started
-    ttft = (first[0] - started) if first else 0.0
+    ttft = (first - started) if first else 0.0
     prompts = [f"{PROMPT} {index}" for index in range(options.streams)]
     started = time.perf_counter()
     pipeline.generate(prompts, [config] * len(prompts))
@@ -166,7 +173,7 @@ async def _stream(
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             event = json.loads(line[6:])
-            if not first and event["choices"] and event["choices"][0]["text"]:
+            if not first and event["choices"]:  # the first event carries the first token(s)
                 first = time.perf_counter() - started
             if event.get("usage"):
                 generated = event["usage"]["completion_tokens"]
