@@ -116,9 +116,11 @@ def _hold(
     began: Any,
 ) -> tuple[Any, ...]:
     """One step at one weight: ("promote",), ("next",), ("weight", N, by) or ("rollback", status, detail)."""
+    set_split(name, version=candidate, weight=weight, mode=mode)
+    run.metadata["weight"] = (
+        weight  # saved with the step below: a reader never sees the step without its weight
+    )
     with run.step(f"{mode} {weight}%") as step:
-        set_split(name, version=candidate, weight=weight, mode=mode)
-        run.metadata["weight"] = weight
         step["detail"] = f"version {candidate} gets {weight}% of version-less requests" + (
             " (copies)" if mode == "shadow" else ""
         ) + f", set by {by}"  # fmt: skip
