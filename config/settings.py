@@ -284,6 +284,9 @@ INFERENCE_RECONCILE_SECONDS = env_float("MODELHUB_RECONCILE_SECONDS", 0.5)
 INFERENCE_HEARTBEAT_SECONDS = env_float("MODELHUB_HEARTBEAT_SECONDS", 1.0)
 INFERENCE_STALE_SECONDS = env_float("MODELHUB_STALE_PROCESS_SECONDS", 10.0)
 INFERENCE_TIMEOUT_SECONDS = env_float("MODELHUB_INFERENCE_TIMEOUT_SECONDS", 60.0)
+# Shadow deployments: copies of requests running on the candidate at once per server process; more are dropped
+# (and counted in modelhub_shadow_copies{outcome="dropped"}), so a slow candidate never piles up work.
+INFERENCE_SHADOW_MAX_IN_FLIGHT = env_int("MODELHUB_SHADOW_MAX_IN_FLIGHT", 4)
 INFERENCE_DEFAULT_PLUGIN_CONFIG = {"PERFORMANCE_HINT": env_str("MODELHUB_PERFORMANCE_HINT", "THROUGHPUT")}
 # Per-request bounds of the inference protocols (DESIGN.md section 11, inference/protocols/limits.py).
 # A compressed JSON body may inflate to at most MAX_JSON_BYTES, and (beyond its first MiB) to at most RATIO times

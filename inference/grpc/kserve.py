@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 from google.protobuf import json_format
 
-from inference import metrics
+from inference import metrics, shadow
 from inference.grpc.errors import code_of
 from inference.grpc.protos import grpc_service_pb2 as pb
 from inference.grpc.protos import model_config_pb2
@@ -226,6 +226,9 @@ class KServeService:
             raise errors.INTERNAL_ERROR() from None
         times = (started, inferring, returned)
         count_success(version, metrics.KSERVE, "ModelInfer", arrays, times, waited, metrics.GRPC)
+        shadow.offer(
+            self.runtime, name, number, version, arrays, results, metrics.KSERVE, "ModelInfer", metrics.GRPC
+        )
         return response
 
 
