@@ -13,8 +13,9 @@ one), and lets a body stall for ever. This subclass adds, from settings read onc
 - MODELHUB_MAX_CONNECTIONS_PER_CLIENT: more open connections from one TCP peer address in this process are
   answered 503 and closed (the proxies of MODELHUB_FORWARDED_ALLOW_IPS are exempt: they do their own limiting).
 
-The per-request cost is a few attribute stores: the deadlines are enforced by one sweep per process and per
-fraction of a second over the open connections, not by a timer per request.
+The per-request cost is a few attribute stores (about 1 us, benchmarks/http_protocol.py): the deadlines are
+enforced by one sweep per process every fraction of a second over the open connections, not by a timer per
+request, so each deadline holds to within a quarter of its length (never earlier than stated).
 """
 
 import asyncio
@@ -72,20 +73,21 @@ class _Refused(Exception):
 _open: set["GuardedHttpToolsProtocol"] = set()  # connections whose deadlines the sweep checks
 _per_client: dict[str, int] = {}  # open connections per TCP peer address (counted ones only)
 _sweep_handle: asyncio.TimerHandle | None = None
+_now = 0.0  # the event loop's clock as of the last sweep: deadlines are as coarse as the sweep anyway
 
 
 def _sweep(loop: asyncio.AbstractEventLoop) -> None:
-    global _sweep_handle
+    global _sweep_handle, _now
     bounds = limits()
-    now = loop.time()
+    now = _now = loop.time()
     for protocol in list(_open):
         if protocol._phase == _HEADERS:
-            if now - protocol._since > bounds.header_timeout:
+            if now - protocol._since > bounds.header_timeout + bounds.sweep_seconds:
                 protocol._give_up(408, "The request headers did not arrive in time.")
         elif protocol._phase == _BODY:
             if protocol.flow.read_paused:  # the application is behind, not the client
                 protocol._since = now
-            elif now - protocol._since > bounds.body_idle_timeout:
+            elif now - protocol._since > bounds.body_idle_timeout + bounds.sweep_seconds:
                 protocol._give_up(408, "The request body stalled.")
     _sweep_handle = loop.call_later(bounds.sweep_seconds, _sweep, loop) if _open else None
 
@@ -101,7 +103,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- connection ----------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        global _sweep_handle
+        global _sweep_handle, _now
         super().connection_made(transport)
         address = self.client[0] if self.client else None
         if address is not None and not self._exempt(address):
@@ -110,7 +112,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return
             _per_client[address] = _per_client.get(address, 0) + 1
             self._counted_as = address
-        self._phase, self._since = _HEADERS, self.loop.time()
+        if _sweep_handle is None:
+            _now = self.loop.time()
+        self._phase, self._since = _HEADERS, _now
         _open.add(self)
         if _sweep_handle is None:
             _sweep_handle = self.loop.call_later(self._bounds.sweep_seconds, _sweep, self.loop)
@@ -163,7 +167,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
         if self._phase == _BODY:
-            self._since = self.loop.time()
+            self._since = _now
         else:
             self._header_bytes += len(data)
         try:
@@ -188,7 +192,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._phase != _HEADERS:
-            self._phase, self._since = _HEADERS, self.loop.time()
+            self._phase, self._since = _HEADERS, _now
 
     def on_headers_complete(self) -> None:
         if len(self.headers) > self._bounds.max_headers:
@@ -201,7 +205,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._give_up(431, "Request header fields too large.")
             raise _Refused()
         self._header_bytes = 0
-        self._phase, self._since = _BODY, self.loop.time()
+        self._phase, self._since = _BODY, _now
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
