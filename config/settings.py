@@ -232,7 +232,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(UPLOAD_TEMP_DIR)
 FILE_UPLOAD_PERMISSIONS = 0o644
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MODELHUB_MAX_FORM_BYTES", 10 * 1024 * 1024, minimum=1024)
-DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+# Fields of a form (Django's own limit; also the multipart parts of an upload, the file part aside): 413 past it.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("MODELHUB_MAX_FORM_FIELDS", 200, minimum=1)
+# Headers of one multipart part (Content-Disposition, Content-Type, a few more tolerated) and their bytes: 413.
+UPLOAD_MAX_PART_HEADERS = env_int("MODELHUB_MAX_PART_HEADERS", 8, minimum=2)
+UPLOAD_MAX_PART_HEADER_BYTES = env_int("MODELHUB_MAX_PART_HEADER_BYTES", 8 * 1024, minimum=256)
 
 # --- The HTTP server's own bounds (config/http_protocol.py), before any application code runs -----------
 # A header block (request line included) larger or longer than this is a 431.
@@ -261,8 +265,14 @@ REGISTRY_MAX_RESERVED_BYTES = env_int(
 # Free space uploads never eat into: the larger of a fixed amount and a share of the disk (507 below it).
 REGISTRY_DISK_FREE_FLOOR_BYTES = env_int("MODELHUB_DISK_FREE_FLOOR_BYTES", 1024**3, minimum=0)
 REGISTRY_DISK_FREE_FLOOR_RATIO = env_float("MODELHUB_DISK_FREE_FLOOR_RATIO", 0.05)
+if not 0 <= REGISTRY_DISK_FREE_FLOOR_RATIO < 1:
+    raise ConfigurationError(
+        f"MODELHUB_DISK_FREE_FLOOR_RATIO is a share of the disk, 0 to 1 (0.05 is 5 %), got {REGISTRY_DISK_FREE_FLOOR_RATIO}"
+    )
 # An upload that sends nothing for this long is closed (408) and its disk reservation released.
-UPLOAD_IDLE_TIMEOUT_SECONDS = env_float("MODELHUB_UPLOAD_IDLE_TIMEOUT_SECONDS", HTTP_BODY_IDLE_TIMEOUT_SECONDS)
+UPLOAD_IDLE_TIMEOUT_SECONDS = env_float(
+    "MODELHUB_UPLOAD_IDLE_TIMEOUT_SECONDS", HTTP_BODY_IDLE_TIMEOUT_SECONDS
+)
 REGISTRY_ZIP_MAX_ENTRIES = env_int("MODELHUB_ZIP_MAX_ENTRIES", 10_000, minimum=1)
 REGISTRY_ZIP_MAX_UNCOMPRESSED_BYTES = env_int("MODELHUB_ZIP_MAX_UNCOMPRESSED_BYTES", 64 * 1024**3, minimum=1)
 
