@@ -234,6 +234,8 @@ FILE_UPLOAD_PERMISSIONS = 0o644
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MODELHUB_MAX_FORM_BYTES", 10 * 1024 * 1024, minimum=1024)
 # Fields of a form (Django's own limit; also the multipart parts of an upload, the file part aside): 413 past it.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("MODELHUB_MAX_FORM_FIELDS", 200, minimum=1)
+# Values (arrays, objects, scalars) in one JSON body of the registry's API: a 422 past it, before parsing.
+MAX_JSON_ITEMS = env_int("MODELHUB_MAX_JSON_ITEMS", 100_000, minimum=100)
 # Headers of one multipart part (Content-Disposition, Content-Type, a few more tolerated) and their bytes: 413.
 UPLOAD_MAX_PART_HEADERS = env_int("MODELHUB_MAX_PART_HEADERS", 8, minimum=2)
 UPLOAD_MAX_PART_HEADER_BYTES = env_int("MODELHUB_MAX_PART_HEADER_BYTES", 8 * 1024, minimum=256)
