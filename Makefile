@@ -76,6 +76,14 @@ bench-serving: install-test  # needs wrk (apt-get install -y wrk); makes benchma
 bench-grpc: install-test  # needs h2load and wrk (apt-get install -y nghttp2-client wrk); makes benchmarks/.venv-kserve on first use
 	$(PY) benchmarks/serving_grpc.py
 
+# The documentation site (mkdocs.yml, docs/): built offline, every link and anchor checked (--strict).
+.PHONY: docs docs-serve
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: install-test
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict -a 127.0.0.1:8001
+
 protos: install  # regenerates inference/grpc/protos/*_pb2.py(i) from the .proto files next to them
 	$(PIP) install -q -e '.[dev]'
 	$(PY) -m inference.grpc.protos.generate

@@ -73,13 +73,30 @@ class AccessPolicyPermission(BasePermission):
         scope = scope_for_method(policy, method)
         if scope is None:
             if policy and not hasattr(view, method.lower()):
-                return True  # not implemented: DRF answers 405
+                # Not implemented: DRF answers 405, but only to a caller who may use the route some other way, so
+                # that under "all" an anonymous client cannot tell which routes exist (issue 24).
+                _decide_any(sorted(set(policy.values())), request.auth)
+                return True
             raise exceptions.PermissionDenied("This route declares no access policy for this method.")
-        try:
-            principal = decide(scope, request.auth)
-        except AccessDenied as denied:
-            if denied.status == 401:
-                raise exceptions.NotAuthenticated(denied.message) from None
-            raise exceptions.PermissionDenied(denied.message) from None
-        current_principal.set(principal)
+        current_principal.set(_decide(scope, request.auth))
         return True
+
+
+def _decide(scope: str, principal: Any) -> Any:
+    try:
+        return decide(scope, principal)
+    except AccessDenied as denied:
+        if denied.status == 401:
+            raise exceptions.NotAuthenticated(denied.message) from None
+        raise exceptions.PermissionDenied(denied.message) from None
+
+
+def _decide_any(scopes: list[str], principal: Any) -> None:
+    """Passes when the principal may use any of `scopes`; otherwise the first one's refusal."""
+    for scope in scopes:
+        try:
+            decide(scope, principal)
+            return
+        except AccessDenied:
+            continue
+    _decide(scopes[0], principal)

@@ -52,10 +52,14 @@ def main() -> int:
     parser.add_argument(
         "--models", type=Path, help="folder with tiny-llm/ and tiny-embed/ (default: build them)"
     )
+    parser.add_argument(
+        "--hidden", type=int, default=64, help="hidden size of the built LLM (768 = a ~19M model)"
+    )
+    parser.add_argument("--layers", type=int, default=2, help="layers of the built LLM")
     options = parser.parse_args()
     machine_load()
     with tempfile.TemporaryDirectory(prefix="genai-bench-") as scratch:
-        models = options.models or _build(Path(scratch) / "models")
+        models = options.models or _build(Path(scratch) / "models", options.hidden, options.layers)
         llm, embed = models / "tiny-llm", models / "tiny-embed"
         with Server(Path(scratch), workers=1) as server:
             pid = _server_pid(server)
@@ -84,16 +88,16 @@ def main() -> int:
     return 0
 
 
-def _build(folder: Path) -> Path:
+def _build(folder: Path, hidden: int, layers: int) -> Path:
     from inference.genai import builder
 
-    builder.build_llm(folder / "tiny-llm")
+    builder.build_llm(folder / "tiny-llm", hidden=hidden, layers=layers, heads=max(hidden // 64, 1))
     builder.build_embedding(folder / "tiny-embed")
     return folder
 
 
 def _register(server: Server, model_id: str, folder: Path) -> None:
-    from tests.modelfiles import zip_folder
+    from inference.genai.builder import zip_folder
 
     response = requests.post(
         f"{server.url}/models",

@@ -315,6 +315,21 @@ INFERENCE_HEARTBEAT_SECONDS = env_float("MODELHUB_HEARTBEAT_SECONDS", 1.0)
 INFERENCE_STALE_SECONDS = env_float("MODELHUB_STALE_PROCESS_SECONDS", 10.0)
 INFERENCE_TIMEOUT_SECONDS = env_float("MODELHUB_INFERENCE_TIMEOUT_SECONDS", 60.0)
 INFERENCE_DEFAULT_PLUGIN_CONFIG = {"PERFORMANCE_HINT": env_str("MODELHUB_PERFORMANCE_HINT", "THROUGHPUT")}
+# Per-request bounds of the inference protocols (DESIGN.md section 11, inference/protocols/limits.py).
+# A compressed JSON body may inflate to at most MAX_JSON_BYTES, and (beyond its first MiB) to at most RATIO times
+# its compressed size; a body with binary tensors only to MODELHUB_MAX_INFER_REQUEST_BYTES (no Python objects).
+INFERENCE_MAX_JSON_BYTES = env_int("MODELHUB_MAX_INFER_JSON_BYTES", 64 * 1024**2, minimum=1024)
+INFERENCE_MAX_DECOMPRESSION_RATIO = env_int("MODELHUB_MAX_DECOMPRESSION_RATIO", 100, minimum=1)
+# JSON values (numbers, strings, lists, objects) one request may carry when the model's inputs do not bound
+# them (a dynamic dimension); also the BYTES elements of one input. Each becomes a Python object (~30-100 bytes)
+# when parsed, so this bounds the memory of a parse (~100 MiB at the default).
+INFERENCE_MAX_JSON_VALUES = env_int("MODELHUB_MAX_INFER_JSON_VALUES", 1024**2, minimum=1024)
+# Images sent as BYTES to a 4-D input: each may have at most FACTOR times the pixels the input takes (its
+# height x width), and never more than MAX_PIXELS; the images of one request at most MAX_PIXELS together.
+# Decoding runs in a pool of IMAGE_DECODE_THREADS threads, off the event loop.
+INFERENCE_IMAGE_PIXEL_FACTOR = env_int("MODELHUB_IMAGE_PIXEL_FACTOR", 64, minimum=1)
+INFERENCE_IMAGE_MAX_PIXELS = env_int("MODELHUB_IMAGE_MAX_PIXELS", 4096 * 4096, minimum=1)
+INFERENCE_IMAGE_DECODE_THREADS = env_int("MODELHUB_IMAGE_DECODE_THREADS", 2, minimum=1)
 # Prometheus multiprocess mode: every server process writes here and /metrics reads all. prometheus_client
 # reads PROMETHEUS_MULTIPROC_DIR when first imported (django-q2 imports it while apps load), so it is set
 # here, always from this process's own data folder (an inherited value may belong to another instance).
@@ -331,6 +346,11 @@ GRPC_PORT = env_int("GRPC_PORT", 9000, minimum=0)
 GRPC_HOST = env_str("GRPC_HOST", env_str("HOST", "127.0.0.1"))
 # OVMS accepts and sends messages up to 1 GiB.
 GRPC_MAX_MESSAGE_BYTES = env_int("MODELHUB_GRPC_MAX_MESSAGE_BYTES", 1024**3, minimum=1024)
+# Compressed request messages (grpc-encoding gzip/deflate) are refused unless an operator turns them on; then
+# every received message, compressed or not, is limited to GRPC_MAX_DECOMPRESSED_BYTES once decompressed (gRPC
+# has one receive limit, applied after decompression): 32 KiB of gzip can otherwise inflate to the 1 GiB limit.
+GRPC_REQUEST_COMPRESSION = env_bool("MODELHUB_GRPC_REQUEST_COMPRESSION", False)
+GRPC_MAX_DECOMPRESSED_BYTES = env_int("MODELHUB_GRPC_MAX_DECOMPRESSED_BYTES", 64 * 1024**2, minimum=1024)
 
 # --- LLM, embedding and rerank serving (/v3, inference/genai/) -------------------------------------------
 GENAI_MAX_REQUEST_BYTES = env_int("MODELHUB_V3_MAX_REQUEST_BYTES", 4 * 1024**2, minimum=1024)
@@ -345,9 +365,9 @@ GENAI_DEFAULT_MAX_TOKENS = env_int("MODELHUB_LLM_DEFAULT_MAX_TOKENS", 4096, mini
 GENAI_MAX_MESSAGES = env_int("MODELHUB_LLM_MAX_MESSAGES", 1024, minimum=1)
 GENAI_MAX_EMBEDDING_INPUTS = env_int("MODELHUB_EMBEDDINGS_MAX_INPUTS", 500, minimum=1)  # OVMS's default
 GENAI_MAX_RERANK_DOCUMENTS = env_int("MODELHUB_RERANK_MAX_DOCUMENTS", 100, minimum=1)  # OVMS's default
-# OpenVINO's compiled-model cache (OVMS's --cache_dir): loads after the first, restarts and green deployments of
-# the same model compile from here. Empty string turns it off.
-INFERENCE_COMPILED_CACHE_DIR = env_str("MODELHUB_COMPILED_CACHE_DIR", str(DATA_DIR / "compiled-cache"))
+# OpenVINO's compiled-model cache (OVMS's --cache_dir), off by default: no gain measured on CPU, and a server
+# process died once when two processes loaded a new LLM version into one cache (docs/llm.md).
+INFERENCE_COMPILED_CACHE_DIR = env_str("MODELHUB_COMPILED_CACHE_DIR", "")
 
 # --- Model lifecycle: downloads into this node's model cache ---------------------------------------------
 LIFECYCLE_CONNECT_TIMEOUT = env_float("MODELHUB_DOWNLOAD_CONNECT_TIMEOUT", 10.0)

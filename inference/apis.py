@@ -9,7 +9,6 @@ from contextvars import Context, copy_context
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -19,9 +18,10 @@ from rest_framework.views import APIView
 
 from access.policy import current_principal, current_request_id, metrics_scope
 from inference import serializers as s
-from inference.handlers import Reply, error_reply, handle
+from inference.handlers import Reply, error_reply, handle, target
+from inference.protocols import limits
 from inference.protocols.errors import InferenceError
-from inference.protocols.routing import SCOPE_OF_KIND, Kind
+from inference.protocols.routing import SCOPE_OF_KIND, Kind, resolve
 from inference.runtime import get_runtime
 from inference.triton import compression
 
@@ -56,15 +56,20 @@ class ProtocolView(APIView):
         header_length = request.headers.get("Inference-Header-Content-Length")
         length = header_length.encode() if header_length is not None else None
         runtime = get_runtime()
-        body: bytes | bytearray = request.body
+        method = request.method or "GET"
         try:
+            # As on the lean path: the route and the model first, then the body (decompressed within limits).
+            route = resolve(method, request.path)
+            version = target(runtime, route)
+            body: bytes | bytearray = request.body
             if encoding := request.headers.get("Content-Encoding"):
-                body = compression.decompress(body, encoding, limit=settings.INFERENCE_MAX_REQUEST_BYTES)
+                binary = route.kind is Kind.KFS_INFER and length is not None
+                body = limits.decompress_request(body, encoding, json=not binary)
             # The serving loop runs the handler in its own context: hand it the caller's (audit: who reloaded).
             reply: Reply = runtime.run(
                 in_context(
                     copy_context(),
-                    handle(runtime, request.method or "GET", request.path, body, header_length=length),
+                    handle(runtime, method, request.path, body, route, header_length=length, version=version),
                 )
             )
         except InferenceError as error:

@@ -11,11 +11,11 @@ import openvino as ov
 import orjson
 
 from inference import metrics
-from inference.protocols import errors, kserve, tfs
+from inference.protocols import errors, kserve, limits, tfs
 from inference.protocols.errors import InferenceError
 from inference.protocols.routing import Kind, Route, resolve
 from inference.protocols.tensors import loads
-from inference.protocols.validation import RequestTensor, validate_inputs
+from inference.protocols.validation import RequestTensor, avalidate_inputs
 from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView, flush_metrics
 from inference.triton import extensions as triton
 from inference.triton import repository
@@ -40,6 +40,17 @@ def error_reply(error: InferenceError) -> Reply:
     return Reply(error.status, error.body())
 
 
+def target(runtime: Runtime, route: Route) -> LoadedVersion | None:
+    """The model version an inference request will run on, found before its body is read, decompressed or
+    parsed (issue 20 finding 3): a request for a model that is not served costs nothing. None for other routes."""
+    if route.kind is Kind.TFS_PREDICT:
+        if route.processing_method != "predict":
+            raise errors.REST_NOT_FOUND
+    elif route.kind is not Kind.KFS_INFER:
+        return None
+    return runtime.servable(route.name).resolve(route.version)
+
+
 async def handle(
     runtime: Runtime,
     method: str,
@@ -48,17 +59,23 @@ async def handle(
     route: Route | None = None,
     *,
     header_length: bytes | None = None,
+    version: LoadedVersion | None = None,
 ) -> Reply:
     """`route`: already resolved by the caller (the lean path resolves it once to decide access);
-    `header_length`: the Inference-Header-Content-Length header, the only header a handler reads."""
+    `header_length`: the Inference-Header-Content-Length header, the only header a handler reads;
+    `version`: `target(runtime, route)`, when the caller looked it up before reading the body."""
     try:
         if route is None:
             route = resolve(method, path)
         kind = route.kind
         if kind is Kind.KFS_INFER:
-            return await _kserve_infer(runtime, route, header_length, body)
+            version = version or target(runtime, route)
+            assert version is not None
+            return await _kserve_infer(runtime, route, version, header_length, body)
         if kind is Kind.TFS_PREDICT:
-            return await _tfs_predict(runtime, route, body)
+            version = version or target(runtime, route)
+            assert version is not None
+            return await _tfs_predict(runtime, route, version, body)
         if kind is Kind.KFS_LIVE:
             return Reply(200, _EMPTY)
         if kind is Kind.KFS_READY:
@@ -81,8 +98,7 @@ async def handle(
         if kind in _TRITON_KINDS:
             return await _triton(runtime, route, body)
         if kind is Kind.METRICS:
-            flush_metrics()
-            text, content_type = await asyncio.to_thread(metrics.render)
+            text, content_type = await _metrics_text()
             return Reply(200, text, content_type.encode())
         raise errors.INVALID_URL
     except InferenceError as error:
@@ -93,18 +109,22 @@ async def handle(
 
 
 async def _kserve_infer(
-    runtime: Runtime, route: Route, length_header: bytes | None, body: bytes | bytearray
+    runtime: Runtime,
+    route: Route,
+    version: LoadedVersion,
+    length_header: bytes | None,
+    body: bytes | bytearray,
 ) -> Reply:
     started = time.perf_counter()
-    version: LoadedVersion | None = None
     try:
         length = kserve.header_length(length_header, len(body))
+        json_part = body if length is None else memoryview(body)[:length]
+        limits.check_json(json_part, inputs=version.inputs)
         request = kserve.parse_infer(body, length)
-        version = runtime.servable(route.name).resolve(route.version)
         tensors: dict[str, RequestTensor] = {}
         for tensor in request.inputs:
             tensors.setdefault(tensor.name, tensor)
-        arrays = validate_inputs(version.inputs_sorted, tensors, len(request.inputs))
+        arrays = await avalidate_inputs(version.inputs_sorted, tensors, len(request.inputs))
         selected = kserve.selected_outputs(request, version.outputs)
         inferring = time.perf_counter()
         results = await version.infer(arrays)
@@ -123,14 +143,14 @@ async def _kserve_infer(
     return Reply(200, payload, OCTET_STREAM, header_length)
 
 
-async def _tfs_predict(runtime: Runtime, route: Route, body: bytes | bytearray) -> Reply:
+async def _tfs_predict(
+    runtime: Runtime, route: Route, version: LoadedVersion, body: bytes | bytearray
+) -> Reply:
     started = time.perf_counter()
-    if route.processing_method != "predict":
-        raise errors.REST_NOT_FOUND
-    version = runtime.servable(route.name).resolve(route.version)
     try:
+        limits.check_json(body, inputs=version.inputs)
         order, tensors, sent = tfs.parse_predict(loads(body), version.inputs_by_name)
-        arrays = validate_inputs(version.inputs_sorted, tensors, sent, tfs=True)
+        arrays = await avalidate_inputs(version.inputs_sorted, tensors, sent, tfs=True)
         inferring = time.perf_counter()
         results = await version.infer(arrays)
         returned = time.perf_counter()
@@ -141,6 +161,20 @@ async def _tfs_predict(runtime: Runtime, route: Route, body: bytes | bytearray) 
         return error_reply(error)
     count_success(version, metrics.TFS, "Predict", arrays, (started, inferring, returned), waited)
     return Reply(200, payload)
+
+
+# The render of /metrics in progress on each event loop: requests that arrive meanwhile share it, so however
+# many scrapes (anonymous under "writes") arrive at once, a process renders one at a time, in one thread.
+_metrics_renders: dict[asyncio.AbstractEventLoop, asyncio.Task[tuple[bytes, str]]] = {}
+
+
+async def _metrics_text() -> tuple[bytes, str]:
+    loop = asyncio.get_running_loop()
+    render = _metrics_renders.get(loop)
+    if render is None or render.done():
+        flush_metrics()
+        render = _metrics_renders[loop] = loop.create_task(asyncio.to_thread(metrics.render))
+    return await asyncio.shield(render)  # one caller's disconnect must not cancel the others' render
 
 
 _TRITON_KINDS = frozenset(
@@ -161,6 +195,7 @@ async def _triton(runtime: Runtime, route: Route, body: bytes | bytearray) -> Re
         return Reply(200, orjson.dumps(await triton.model_statistics(runtime, route.name, route.version)))
     if kind is Kind.KFS_MODEL_CONFIG:
         return Reply(200, orjson.dumps(triton.model_configuration(runtime, route.name, route.version)))
+    limits.check_json(body, inputs=())  # no model: a few thousand values
     document = repository.parse_request(body)
     if kind is Kind.REPOSITORY_INDEX:
         index = await triton.repository_index(runtime, ready=document.get("ready") is True)

@@ -46,6 +46,17 @@ class Chunk:
     token_ids: list[int]
     finish_reason: str | None = None
     log_probs: list[float] = field(default_factory=list)
+    text: str = ""  # streamed requests: the new text (detokenized in the stepping thread)
+
+
+@dataclass
+class _Text:
+    """Incremental detokenization of one streamed sequence (as vLLM does it): decode from a prefix a few tokens
+    back, so the text of the new tokens is right even where a token's text depends on the one before it."""
+
+    tokens: list[int] = field(default_factory=list)
+    prefix: int = 0  # tokens before this are already in the text sent
+    read: int = 0  # tokens up to here are in the text sent
 
 
 @dataclass
@@ -54,7 +65,9 @@ class _Request:
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[list[Chunk] | BaseException | None]
     streaming: bool
+    skip_special_tokens: bool = True
     finished: bool = False
+    texts: dict[int, _Text] = field(default_factory=dict)
 
 
 class GenerationEngine:
@@ -91,7 +104,12 @@ class GenerationEngine:
         return len(self._active)
 
     def submit(
-        self, input_ids: np.ndarray, config: genai.GenerationConfig, *, streaming: bool
+        self,
+        input_ids: np.ndarray,
+        config: genai.GenerationConfig,
+        *,
+        streaming: bool,
+        skip_special_tokens: bool = True,
     ) -> "Generation":
         """Queue one request; its tokens arrive through the returned Generation, as they come (`streaming`)
         or all at once at the end (needed for n > 1 and beam search). Raises EngineBusy."""
@@ -104,7 +122,7 @@ class GenerationEngine:
             request_id = next(self._ids)
             tensor = ov.Tensor(np.ascontiguousarray(input_ids.reshape(1, -1), dtype=np.int64))
             handle = self.pipeline.add_request(request_id, tensor, config)
-            request = _Request(handle, loop, asyncio.Queue(), streaming)
+            request = _Request(handle, loop, asyncio.Queue(), streaming, skip_special_tokens)
             self._active[request_id] = request
         self._work.set()
         return Generation(self, request_id, request)
@@ -140,6 +158,9 @@ class GenerationEngine:
                 return
 
     def _deliver(self) -> None:
+        """Hand each request what the last step produced; one wake-up of each event loop per step."""
+        outbox: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue[Any], Any]]] = {}
+        streamed: list[tuple[_Request, Chunk]] = []
         for request_id, request in list(self._active.items()):
             handle = request.handle
             status = handle.get_status()
@@ -147,16 +168,46 @@ class GenerationEngine:
             chunks: list[Chunk] = []
             if request.streaming and handle.can_read():
                 chunks = [_chunk(index, output) for index, output in handle.read().items()]
+                streamed.extend((request, chunk) for chunk in chunks)
             elif done and not request.streaming and status != genai.GenerationStatus.CANCEL:
                 outputs = sorted(handle.read_all(), key=lambda output: -output.score)
                 chunks = [_chunk(index, output) for index, output in enumerate(outputs)]
+            box = outbox.setdefault(request.loop, [])
             if chunks:
-                request.loop.call_soon_threadsafe(request.queue.put_nowait, chunks)
+                box.append((request.queue, chunks))
             if done:
                 request.finished = True
                 with self._lock:
                     self._active.pop(request_id, None)
-                request.loop.call_soon_threadsafe(request.queue.put_nowait, None)
+                box.append((request.queue, None))
+        if streamed:
+            self._detokenize(streamed)
+        for loop, items in outbox.items():
+            if items:
+                loop.call_soon_threadsafe(_put_all, items)
+
+    def _detokenize(self, streamed: list[tuple[_Request, Chunk]]) -> None:
+        """The new text of every streamed chunk, in two batched detokenizer calls per flag (not two per token)."""
+        for skip in (True, False):
+            group = [(request, chunk) for request, chunk in streamed if request.skip_special_tokens is skip]
+            if not group:
+                continue
+            states = []
+            for request, chunk in group:
+                state = request.texts.setdefault(chunk.index, _Text())
+                state.tokens.extend(chunk.token_ids)
+                states.append(state)
+            before = self.tokenizer.decode(
+                [state.tokens[state.prefix : state.read] for state in states], skip
+            )
+            after = self.tokenizer.decode([state.tokens[state.prefix :] for state in states], skip)
+            for (_, chunk), state, old, new in zip(group, states, before, after, strict=True):
+                final = chunk.finish_reason is not None
+                if len(new) > len(old) and (final or not new.endswith("\ufffd")):
+                    chunk.text = new[len(old) :]
+                    state.prefix, state.read = state.read, len(state.tokens)
+                elif final and len(new) > len(old):
+                    chunk.text = new[len(old) :]
 
     def _fail_all(self, exc: BaseException) -> None:
         with self._lock:
@@ -165,6 +216,11 @@ class GenerationEngine:
             request.finished = True
             request.handle.cancel()
             request.loop.call_soon_threadsafe(request.queue.put_nowait, exc)
+
+
+def _put_all(items: list[tuple[asyncio.Queue[Any], Any]]) -> None:
+    for queue, item in items:
+        queue.put_nowait(item)
 
 
 def _chunk(index: int, output: Any) -> Chunk:

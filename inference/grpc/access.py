@@ -27,27 +27,53 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        denial = await self._check(
-            handler_call_details.method, tuple(handler_call_details.invocation_metadata or ())
-        )
+        metadata = tuple(handler_call_details.invocation_metadata or ())
         handler = await continuation(handler_call_details)
-        if denial is None or handler is None:
+        if (
+            handler is None
+        ):  # no such method: UNIMPLEMENTED, but under "all" only to a caller with a valid key
+            denial = await _unknown_method_denial(metadata)
+            return handler if denial is None else _refusing(None, *denial)
+        denial = await self._check(handler_call_details.method, metadata)
+        if denial is None:
             return handler
         return _refusing(handler, *denial)
 
 
-def _refusing(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, text: str) -> grpc.RpcMethodHandler:
-    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+async def _unknown_method_denial(metadata: tuple[Any, ...]) -> tuple[grpc.StatusCode, str] | None:
+    """Where even reading needs a key, a call to a method that does not exist needs one too, so that an anonymous
+    client cannot tell which methods exist (issue 24, as on the lean HTTP path)."""
+    if not policy.needs_key(policy.READ) or not policy.needs_key(policy.INFER):
+        return None
+    authorization = next((value for key, value in metadata if key.lower() == "authorization"), None)
+    try:
+        principal = await policy.aprincipal_from_authorization(authorization)
+    except policy.AccessDenied as exc:
+        return grpc.StatusCode[exc.grpc_code], exc.message
+    if principal is None:
+        return grpc.StatusCode.UNAUTHENTICATED, "Authentication required: send 'authorization: Bearer <key>'."
+    return None
+
+
+def _refusing(
+    handler: grpc.RpcMethodHandler | None, code: grpc.StatusCode, text: str
+) -> grpc.RpcMethodHandler:
+    """A handler that answers `code` without reading the request: request-streaming whatever the method is (the
+    client cannot tell), so grpc never asks the transport for the message, and never decompresses or parses it;
+    the deserializer is a no-op all the same. A refused 1 GiB message costs a few MB, not its size (issue 24)."""
+
+    async def refuse(requests: Any, context: grpc.aio.ServicerContext) -> Any:
         await context.abort(code, text)
 
     async def refuse_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
         await context.abort(code, text)
         yield  # pragma: no cover - makes this an async generator
 
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(
-            refuse_stream, handler.request_deserializer, handler.response_serializer
-        )
-    return grpc.unary_unary_rpc_method_handler(
-        refuse, handler.request_deserializer, handler.response_serializer
-    )
+    if handler is None or handler.response_streaming:  # None: a method that does not exist
+        serializer = handler.response_serializer if handler is not None else None
+        return grpc.stream_stream_rpc_method_handler(refuse_stream, _unread, serializer)
+    return grpc.stream_unary_rpc_method_handler(refuse, _unread, handler.response_serializer)
+
+
+def _unread(message: bytes) -> None:
+    return None

@@ -17,10 +17,10 @@ from inference.grpc.errors import code_of
 from inference.grpc.protos import grpc_service_pb2 as pb
 from inference.grpc.protos import model_config_pb2
 from inference.handlers import SERVER_VERSION, count_failure, count_success
-from inference.protocols import errors, kserve
+from inference.protocols import errors, kserve, limits
 from inference.protocols.errors import InferenceError
 from inference.protocols.tensors import BY_KSERVE
-from inference.protocols.validation import RequestTensor, validate_inputs
+from inference.protocols.validation import RequestTensor, avalidate_inputs
 from inference.runtime import AVAILABLE, LoadedVersion, Runtime, ServableView
 from inference.triton import extensions as triton
 
@@ -197,7 +197,7 @@ class KServeService:
             number = version_number(request.model_version)
             version = servable(self.runtime, name).resolve(number)
             tensors = request_tensors(request)
-            arrays = validate_inputs(version.inputs_sorted, tensors, len(request.inputs))
+            arrays = await avalidate_inputs(version.inputs_sorted, tensors, len(request.inputs))
             asked = kserve.InferRequest(request.id, [], [_output_request(o) for o in request.outputs])
             selected = kserve.selected_outputs(asked, version.outputs)
             inferring = time.perf_counter()
@@ -265,10 +265,12 @@ def request_tensors(request: pb.ModelInferRequest) -> dict[str, RequestTensor]:
                 )
             raw = raw_contents[index]
             if tensor.is_bytes:
-                tensor.strings = kserve.split_bytes(memoryview(raw), node.name)
+                most = limits.max_elements(node.name, shape)
+                tensor.strings = kserve.split_bytes(memoryview(raw), node.name, most)
             else:
                 tensor.raw = raw
         elif tensor.is_bytes:
+            limits.max_elements(node.name, shape, count=len(node.contents.bytes_contents))
             tensor.strings = list(node.contents.bytes_contents)
         else:
             tensor.array = _typed_contents(node)

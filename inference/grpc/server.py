@@ -89,16 +89,31 @@ def interceptors() -> list[grpc.aio.ServerInterceptor]:
     return [AccessInterceptor()]
 
 
+# grpc-core's compression algorithm bits: 1 = identity only (compressed requests answer UNIMPLEMENTED before
+# anything is decompressed), 7 = identity, deflate and gzip (grpc's default).
+_IDENTITY_ONLY = 1
+_ALL_ALGORITHMS = 7
+
+
+def server_options() -> list[tuple[str, int]]:
+    """Message limits and request compression (issue 20 finding 4, issue 24 point 7): compressed requests are
+    refused unless MODELHUB_GRPC_REQUEST_COMPRESSION is on; then the receive limit, which grpc applies after
+    decompression, is lowered to MODELHUB_GRPC_MAX_DECOMPRESSED_BYTES (grpc has one receive limit for both)."""
+    send_limit = receive_limit = settings.GRPC_MAX_MESSAGE_BYTES
+    algorithms = _IDENTITY_ONLY
+    if settings.GRPC_REQUEST_COMPRESSION:
+        receive_limit = min(receive_limit, settings.GRPC_MAX_DECOMPRESSED_BYTES)
+        algorithms = _ALL_ALGORITHMS
+    return [
+        ("grpc.so_reuseport", 1),
+        ("grpc.max_receive_message_length", receive_limit),
+        ("grpc.max_send_message_length", send_limit),
+        ("grpc.compression_enabled_algorithms_bitset", algorithms),
+    ]
+
+
 def build_server(runtime: Runtime, address: str) -> tuple[grpc.aio.Server, int]:
-    limit = settings.GRPC_MAX_MESSAGE_BYTES
-    server = grpc.aio.server(
-        interceptors=interceptors(),
-        options=[
-            ("grpc.so_reuseport", 1),
-            ("grpc.max_receive_message_length", limit),
-            ("grpc.max_send_message_length", limit),
-        ],
-    )
+    server = grpc.aio.server(interceptors=interceptors(), options=server_options())
     server.add_generic_rpc_handlers(generic_handlers(runtime))
     port = server.add_insecure_port(address)
     return server, port

@@ -19,10 +19,10 @@ from inference.grpc.protos import tensorflow_core_pb2 as tf
 from inference.grpc.protos import tensorflow_error_pb2 as tf_error
 from inference.grpc.protos import tensorflow_serving_pb2 as pb
 from inference.handlers import count_failure, count_success
-from inference.protocols import errors
+from inference.protocols import errors, limits
 from inference.protocols.errors import InferenceError
 from inference.protocols.tensors import BY_KSERVE, BY_NUMPY, BYTES, DataType, TensorSpec
-from inference.protocols.validation import RequestTensor, validate_inputs
+from inference.protocols.validation import RequestTensor, avalidate_inputs
 from inference.runtime import LoadedVersion, Runtime
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class TFSService:
             number = spec_version(request.model_spec)
             version = servable(self.runtime, name).resolve(number)
             tensors = {key: request_tensor(key, proto) for key, proto in request.inputs.items()}
-            arrays = validate_inputs(version.inputs_sorted, tensors, len(tensors), tfs=True)
+            arrays = await avalidate_inputs(version.inputs_sorted, tensors, len(tensors), tfs=True)
             inferring = time.perf_counter()
             results = await version.infer(arrays)
             returned = time.perf_counter()
@@ -162,6 +162,7 @@ def request_tensor(name: str, proto: tf.TensorProto) -> RequestTensor:
         )
     tensor = RequestTensor(name, datatype.kserve, shape)
     if datatype is BYTES:
+        limits.max_elements(name, shape, count=len(proto.string_val))
         tensor.strings = list(proto.string_val)
     elif proto.tensor_content:
         tensor.raw = proto.tensor_content

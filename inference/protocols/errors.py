@@ -54,6 +54,9 @@ SERVER_NOT_READY: Final = _error(503, "Server is not ready")
 # JSON body
 JSON_INVALID: Final = _error(412, "The file is not valid json")
 BODY_NOT_OBJECT: Final = _error(400, "Request body should be JSON object")
+# Not OVMS's: the value count of a JSON body is checked before it is parsed (inference/protocols/limits.py).
+JSON_TOO_MANY_VALUES: Final = _error(413, "Too many values in the JSON request")
+JSON_TOO_LARGE: Final = _error(413, "JSON request too large")
 
 # TFS parser
 PREDICT_UNKNOWN_ORDER: Final = _error(400, "Invalid JSON structure. Could not detect row or column format")

@@ -4,22 +4,30 @@
 import io
 
 import numpy as np
+from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
 from inference.protocols import errors
-from inference.protocols.tensors import TensorSpec
+from inference.protocols.tensors import Dim, TensorSpec
 
 _CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "I;16": 1, "I": 1, "F": 1}
+_FORMATS = ("JPEG", "PNG", "BMP")
 
 
 def decode_images(blobs: list[bytes], spec: TensorSpec) -> np.ndarray:
+    """CPU-heavy: call off the event loop (limits.run_decoding). Each image's size is read from its header and
+    checked before it is decoded: at most MODELHUB_IMAGE_PIXEL_FACTOR times the input's height x width (when
+    bounded) and MODELHUB_IMAGE_MAX_PIXELS, and the request's images together at most MODELHUB_IMAGE_MAX_PIXELS."""
     assert spec.dims is not None and len(spec.dims) == 4
     n, d1, d2, d3 = spec.dims
     channels_first = not (d3.static and d3.low in (1, 2, 3, 4)) and d1.static and d1.low in (1, 3, 4)
     c_dim, h_dim, w_dim = (d1, d2, d3) if channels_first else (d3, d1, d2)
+    total_limit: int = settings.INFERENCE_IMAGE_MAX_PIXELS
+    image_limit = min(total_limit, _input_pixels(h_dim, w_dim) * settings.INFERENCE_IMAGE_PIXEL_FACTOR)
+    kept = 0  # pixels of the images decoded so far (after resizing): they stay in memory until the batch is built
     images = []
     for blob in blobs:
-        image = _decode(blob)
+        image = _decode(blob, spec.name, image_limit, total_limit - kept)
         channels = image.shape[2]
         if not c_dim.matches(channels):
             raise errors.INVALID_NO_OF_CHANNELS.with_details(
@@ -34,6 +42,7 @@ def decode_images(blobs: list[bytes], spec: TensorSpec) -> np.ndarray:
             want_w = min(max(width, w_dim.low), w_dim.high) if w_dim.high > 0 else max(width, w_dim.low)
         if (want_h, want_w) != (height, width):
             image = _resize(image, want_w, want_h)
+        kept += want_h * want_w
         images.append(image)
     if len({image.shape for image in images}) > 1:
         raise errors.BINARY_IMAGES_RESOLUTION_MISMATCH
@@ -45,11 +54,29 @@ def decode_images(blobs: list[bytes], spec: TensorSpec) -> np.ndarray:
     return np.ascontiguousarray(batch, dtype=dtype)
 
 
-def _decode(blob: bytes) -> np.ndarray:
+def _input_pixels(h_dim: Dim, w_dim: Dim) -> int:
+    """Height x width the input takes at most; a huge number when either is unbounded (the cap then decides)."""
+    if any(not dim.static and dim.high < 0 for dim in (h_dim, w_dim)):
+        return 1 << 62
+    return max(h_dim.low if h_dim.static else h_dim.high, 1) * max(
+        w_dim.low if w_dim.static else w_dim.high, 1
+    )
+
+
+def _decode(blob: bytes, name: str, image_limit: int, budget: int) -> np.ndarray:
     try:
-        with Image.open(io.BytesIO(blob)) as opened:
-            if opened.format not in ("JPEG", "PNG", "BMP"):
-                raise errors.IMAGE_PARSING_FAILED
+        with Image.open(io.BytesIO(blob), formats=_FORMATS) as opened:
+            width, height = opened.size  # from the header: nothing decoded yet
+            if width * height > image_limit:
+                raise errors.IMAGE_PARSING_FAILED.with_details(
+                    f"image of {width}x{height} pixels, more than the {image_limit} pixels allowed per image "
+                    f"for this input; input name: {name}"
+                )
+            if width * height > budget:
+                raise errors.IMAGE_PARSING_FAILED.with_details(
+                    f"the request's images have more than {settings.INFERENCE_IMAGE_MAX_PIXELS} pixels together; "
+                    f"input name: {name}"
+                )
             image: Image.Image = opened
             if image.mode == "P":
                 image = image.convert("RGBA" if "transparency" in image.info else "RGB")

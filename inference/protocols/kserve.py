@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from inference.protocols import errors
+from inference.protocols import errors, limits
 from inference.protocols.tensors import BY_KSERVE, BY_NUMPY, BYTES, TensorSpec, loads
 from inference.protocols.validation import RequestTensor
 from inference.triton import EXTENSIONS as TRITON_EXTENSIONS
@@ -237,16 +237,20 @@ def _attach_binary(inputs: list[RequestTensor], nodes: list[dict[str, Any]], buf
         offset += size
         tensor.array = None
         if tensor.is_bytes:
-            tensor.strings = split_bytes(chunk, tensor.name)
+            tensor.strings = split_bytes(chunk, tensor.name, limits.max_elements(tensor.name, tensor.shape))
         else:
             tensor.raw = chunk
 
 
-def split_bytes(chunk: memoryview, name: str) -> list[bytes]:
-    strings = []
+def split_bytes(chunk: memoryview, name: str, max_count: int) -> list[bytes]:
+    """BYTES elements, each after its 4-byte little-endian length; 400 past `max_count` of them (4 bytes on the
+    wire become a ~40-byte Python object: the declared shape bounds them, not the body)."""
+    strings: list[bytes] = []
     offset = 0
     end = len(chunk)
     while offset < end:
+        if len(strings) == max_count:
+            raise limits.too_many_elements(name, max_count)
         if offset + 4 > end:
             raise errors.INVALID_STRING_INPUT.with_details(f"truncated element length; input name: {name}")
         (length,) = struct.unpack_from("<I", chunk, offset)

@@ -122,16 +122,28 @@ def loads(body: bytes | bytearray | memoryview | str) -> Any:
     return document
 
 
+_DEPTH_CHUNK = 256 * 1024  # ~30 bytes of temporary arrays per byte of a chunk
+
+
 def _check_depth(body: bytes | bytearray | memoryview | str) -> None:
-    raw = body.encode() if isinstance(body, str) else bytes(body) if isinstance(body, memoryview) else body
-    if len(raw) - len(raw.translate(None, b"[{")) <= MAX_JSON_DEPTH:  # fewer openings than the limit: done
-        return
+    raw = body.encode() if isinstance(body, str) else body
+    if isinstance(raw, memoryview) and len(raw) <= _DEPTH_CHUNK:
+        raw = bytes(raw)  # the JSON part of a binary request: small, and count() is the fast check
+    if isinstance(raw, (bytes, bytearray)):
+        if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:  # fewer openings than the limit: done
+            return
     data = np.frombuffer(raw, dtype=np.uint8)
     # Brackets inside strings are counted too; a false alarm needs > 100 of them unbalanced within a string.
-    step = (data == 0x5B).astype(np.int16) + (data == 0x7B) - (data == 0x5D) - (data == 0x7D)
-    depth = np.cumsum(step, dtype=np.int32)
-    too_deep = np.flatnonzero(depth > MAX_JSON_DEPTH)
-    if too_deep.size:
-        raise errors.JSON_INVALID.with_details(
-            f"Error: JSON nested deeper than {MAX_JSON_DEPTH} levels. Offset: {int(too_deep[0])}"
-        )
+    # In chunks, carrying the depth over: the temporary arrays cost ~8 MiB, whatever the size of the body.
+    depth = 0
+    for start in range(0, len(data), _DEPTH_CHUNK):
+        chunk = data[start : start + _DEPTH_CHUNK]
+        step = (chunk == 0x5B).astype(np.int32) + (chunk == 0x7B) - (chunk == 0x5D) - (chunk == 0x7D)
+        depths = np.cumsum(step, dtype=np.int64)
+        depths += depth
+        too_deep = np.flatnonzero(depths > MAX_JSON_DEPTH)
+        if too_deep.size:
+            raise errors.JSON_INVALID.with_details(
+                f"Error: JSON nested deeper than {MAX_JSON_DEPTH} levels. Offset: {start + int(too_deep[0])}"
+            )
+        depth = int(depths[-1])

@@ -9,6 +9,7 @@ import numpy as np
 
 from inference.protocols import errors
 from inference.protocols.images import decode_images
+from inference.protocols.limits import run_decoding
 from inference.protocols.tensors import BY_KSERVE, BYTES, TensorSpec, shape_text
 
 
@@ -27,6 +28,18 @@ class RequestTensor:
     @property
     def is_bytes(self) -> bool:
         return self.datatype == BYTES.kserve
+
+
+async def avalidate_inputs(
+    specs: Sequence[TensorSpec], tensors: dict[str, RequestTensor], sent_count: int, *, tfs: bool = False
+) -> dict[int, np.ndarray]:
+    """`validate_inputs`, in the decoding pool when it will decode images (issue 20 finding 7: off the event
+    loop, a bounded number at a time); inline otherwise, as the hot path wants."""
+    if any(tensor.is_bytes for tensor in tensors.values()) and any(
+        spec.datatype is not BYTES and tensors.get(spec.name, _NO_TENSOR).is_bytes for spec in specs
+    ):
+        return await run_decoding(validate_inputs, specs, tensors, sent_count, tfs=tfs)
+    return validate_inputs(specs, tensors, sent_count, tfs=tfs)
 
 
 def validate_inputs(
@@ -119,6 +132,9 @@ def _bytes_input(spec: TensorSpec, tensor: RequestTensor, tfs: bool) -> np.ndarr
             f"Expected: {spec.dims[0]}; Actual: {len(strings)}; {where}"
         )
     return decode_images(strings, spec)
+
+
+_NO_TENSOR = RequestTensor("", "", ())
 
 
 def spec_tfs_name(kserve_datatype: str) -> str:

@@ -15,32 +15,44 @@ _ZLIB_WBITS = zlib.MAX_WBITS
 _LEVEL = 1
 
 
-def decompress(body: bytes | bytearray, encoding: str, *, limit: int) -> bytearray:
+def decompress(
+    body: bytes | bytearray, encoding: str, *, limit: int, max_ratio: int | None = None, ratio_floor: int = 0
+) -> bytearray:
     """The decompressed body, writeable (binary tensors become numpy views of it). 413 once it would pass
-    `limit` bytes, 400 for data that is not what `encoding` says, 415 for another encoding."""
+    `limit` bytes, or `max_ratio` times the compressed size (when more than `ratio_floor` bytes); 400 for data
+    that is not what `encoding` says, 415 for another encoding. Decompression stops at the bound."""
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return body if isinstance(body, bytearray) else bytearray(body)
     if encoding not in ENCODINGS:
         raise TritonError(f"Unsupported Content-Encoding: {encoding}", status=415)
+    bound = limit
+    if max_ratio is not None:
+        bound = min(limit, max(ratio_floor, max_ratio * len(body)))
     try:
-        return _inflate(body, _GZIP_WBITS if encoding == "gzip" else _ZLIB_WBITS, limit)
+        return _inflate(body, _GZIP_WBITS if encoding == "gzip" else _ZLIB_WBITS, bound, limit, max_ratio)
     except zlib.error as exc:
         if encoding == "deflate":  # some clients send raw deflate data without the zlib wrapper
             try:
-                return _inflate(body, -zlib.MAX_WBITS, limit)
+                return _inflate(body, -zlib.MAX_WBITS, bound, limit, max_ratio)
             except zlib.error:
                 pass
         raise TritonError(f"Request body is not valid {encoding} data: {exc}") from None
 
 
-def _inflate(body: bytes | bytearray, wbits: int, limit: int) -> bytearray:
+def _inflate(body: bytes | bytearray, wbits: int, bound: int, limit: int, max_ratio: int | None) -> bytearray:
     inflater = zlib.decompressobj(wbits)
     out = bytearray()
     pending = memoryview(body)
     while True:
-        out += inflater.decompress(pending, min(_CHUNK, limit - len(out) + 1))
-        if len(out) > limit:
+        out += inflater.decompress(pending, min(_CHUNK, bound - len(out) + 1))
+        if len(out) > bound:
+            if bound < limit:
+                raise TritonError(
+                    f"Request body too large once decompressed: it inflates more than {max_ratio} times its "
+                    f"{len(body)} compressed bytes.",
+                    status=413,
+                )
             raise TritonError(
                 f"Request body too large: more than {limit} bytes once decompressed; the limit is {limit} bytes.",
                 status=413,

@@ -218,9 +218,11 @@ def _overrides(name: str, config: Any, model: Model) -> dict[str, Any]:
 
 
 def _integer(value: Any, name: str, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
-        raise TritonError(f"failed to load '{name}', {field} must be a non-negative integer")
-    return int(value)
+    """A non-negative integer below 2**31 (Triton's int32 fields; a longer digit string is never converted)."""
+    text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) >= 2**31:
+        raise TritonError(f"failed to load '{name}', {field} must be a non-negative integer below 2^31")
+    return int(text)
 
 
 def _batch_shapes(model: Model, batch: int) -> dict[str, str]:

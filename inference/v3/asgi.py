@@ -75,7 +75,7 @@ async def serve(runtime: Runtime, scope: Scope, receive: Receive, send: Send) ->
             await _reply(send, error.status, error.body())
         return
     try:
-        body = await _read_body(receive)
+        body = await _read_body(receive, headers.content_length)
     except ClientDisconnected:
         return
     try:

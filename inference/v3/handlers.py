@@ -83,11 +83,15 @@ async def generate(runtime: Runtime, body: dict[str, Any], *, chat: bool) -> byt
     config = _generation_config(engine, sampling, prompt_tokens, context)
     try:
         try:
-            generation = engine.submit(input_ids, config, streaming=sampling.stream)
+            generation = engine.submit(
+                input_ids, config, streaming=sampling.stream, skip_special_tokens=sampling.skip_special_tokens
+            )
         except EngineRetired:  # switched away from meanwhile: the new default version takes it
             version, served = resolve(runtime, request.model, TEXT_GENERATION, endpoint)
             engine = served.engine
-            generation = engine.submit(input_ids, config, streaming=sampling.stream)
+            generation = engine.submit(
+                input_ids, config, streaming=sampling.stream, skip_special_tokens=sampling.skip_special_tokens
+            )
     except EngineBusy as busy:
         raise V3Error(str(busy), 503) from None
     method = "ChatCompletions" if chat else "Completions"
@@ -215,24 +219,6 @@ async def _unary(
     )
 
 
-class _Detokenizer:
-    """Text of one sequence as its tokens arrive; holds back an incomplete UTF-8 character."""
-
-    def __init__(self, tokenizer: Any, skip_special_tokens: bool) -> None:
-        self.tokenizer = tokenizer
-        self.skip = skip_special_tokens
-        self.tokens: list[int] = []
-        self.sent = 0
-
-    def feed(self, token_ids: list[int], final: bool) -> str:
-        self.tokens.extend(token_ids)
-        text = self.tokenizer.decode(self.tokens, skip_special_tokens=self.skip)
-        if not final and text.endswith("\ufffd"):
-            return ""
-        new, self.sent = text[self.sent :], len(text)
-        return new
-
-
 async def _stream(
     engine: Any,
     generation: Generation,
@@ -252,7 +238,6 @@ async def _stream(
             with_usage_field=usage_field, usage_=usage_,
         )  # fmt: skip
 
-    detokenizers: dict[int, _Detokenizer] = {}
     completion_tokens = 0
     ok = False
     try:
@@ -266,11 +251,8 @@ async def _stream(
         async for chunks in generation.chunks():
             choices = []
             for chunk in chunks:
-                detokenizer = detokenizers.setdefault(
-                    chunk.index, _Detokenizer(engine.tokenizer, sampling.skip_special_tokens)
-                )
                 completion_tokens += len(chunk.token_ids)
-                text = detokenizer.feed(chunk.token_ids, chunk.finish_reason is not None)
+                text = chunk.text  # detokenized in the engine's thread
                 if text or chunk.finish_reason is not None:
                     choices.append(
                         responses.delta(

@@ -67,15 +67,39 @@ def test_the_django_views_decompress_too(settings):
 
     settings.INFERENCE_MAX_REQUEST_BYTES = 2**20
     client = APIClient()
-    body = gzip.compress(b'{"inputs": []}')
-    response = client.post("/v2/models/nope/infer", data=body, content_type="application/json",
+    body = gzip.compress(b'{"ready": true}')
+    response = client.post("/v2/repository/index", data=body, content_type="application/json",
                            headers={"Content-Encoding": "gzip"})  # fmt: skip
-    # decompressed and parsed (the compressed bytes themselves would be a 412 "not valid json")
-    assert (response.status_code, response.json()) == (
-        400,
-        {"error": "Invalid JSON structure, missing inputs"},
-    )
+    # decompressed and parsed (the compressed bytes themselves would be a 400 "failed to parse")
+    assert (response.status_code, response.json()) == (200, [])
     too_big = gzip.compress(b" " * (4 * 2**20))
-    response = client.post("/v2/models/nope/infer", data=too_big, content_type="application/json",
+    response = client.post("/v2/repository/index", data=too_big, content_type="application/json",
                            headers={"Content-Encoding": "gzip"})  # fmt: skip
     assert response.status_code == 413 and response.json()["error"].startswith("Request body too large")
+
+
+@pytest.mark.django_db
+def test_the_django_views_look_the_model_up_before_decompressing(settings):
+    from rest_framework.test import APIClient
+
+    response = APIClient().post("/v2/models/nope/infer", data=b"not gzip at all", content_type="application/json",
+                                headers={"Content-Encoding": "gzip"})  # fmt: skip
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": "Model with requested name is not found"},
+    )
+
+
+def test_json_bodies_have_a_ratio_bound_and_binary_bodies_do_not(settings):
+    from inference.protocols.limits import RATIO_FLOOR_BYTES, decompress_request
+    from inference.triton import TritonError
+
+    settings.INFERENCE_MAX_DECOMPRESSION_RATIO = 10
+    zeros = bytes(4 * RATIO_FLOOR_BYTES)  # compresses ~1000:1
+    packed = gzip.compress(zeros)
+    assert decompress_request(packed, "gzip", json=False) == zeros
+    with pytest.raises(TritonError) as refused:
+        decompress_request(packed, "gzip", json=True)
+    assert refused.value.status == 413 and "inflates more than 10 times" in refused.value.text
+    small = gzip.compress(bytes(RATIO_FLOOR_BYTES))  # within the floor: any ratio
+    assert len(decompress_request(small, "gzip", json=True)) == RATIO_FLOOR_BYTES

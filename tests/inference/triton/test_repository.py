@@ -82,6 +82,9 @@ def test_config_override_sets_the_batch_range_and_instances(models):
         ("wrong_model_name", {}, "failed to load 'wrong_model_name', no registry model is served or servable"),
         ("simple", {"config": '"parameters": {"config": {{"max_batch_size": "16"}}}'}, "failed to load 'simple', failed to parse the config"),
         ("simple", {"config": '{"max_batch_size": -1}'}, "failed to load 'simple', max_batch_size must be a non-negative integer"),
+        # a digit string too long for int() (Python refuses > 4300 digits) is a 400, not a 500
+        ("simple", {"config": '{"max_batch_size": "' + "9" * 5000 + '"}'}, "failed to load 'simple', max_batch_size must be a non-negative integer below 2^31"),
+        ("simple", {"config": '{"instance_group": [{"count": 4294967296}]}'}, "failed to load 'simple', instance_group count must be"),
         ("simple", {"config": '{"name": "other"}'}, "failed to load 'simple', the config names another model"),
         ("simple", {"config": "{}", "file:1/model.onnx": "AAAA"}, "failed to load 'simple', model files in a load request"),
     ],

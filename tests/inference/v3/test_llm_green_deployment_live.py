@@ -83,8 +83,8 @@ def test_green_deployment_of_an_llm_under_streaming_load(tmp_path: Path) -> None
         stop.set()
         for thread in threads:
             thread.join(60)
+        assert not failures, (failures[:5], service.log_tail())
 
-    assert not failures, failures[:5]
     assert {text for _, _, text in results} <= {old_text, new_text}
     before = [text for started, ended, text in results if ended < switched]
     after = [text for started, _, text in results if started > switched + 0.5]
