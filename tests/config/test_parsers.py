@@ -67,4 +67,5 @@ def test_a_body_of_millions_of_tiny_values_is_refused_before_it_is_parsed():
         tracemalloc.stop()
     assert response.status_code == 422, response.content
     assert "more than" in response.json()["detail"][0]["msg"]
+    print(f"{len(body) / 1024**2:.0f} MiB of [],: peak {peak / 1024**2:.1f} MiB of Python allocations")
     assert peak < 10 * len(body), peak  # parsed, it would take ~20x
