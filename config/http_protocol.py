@@ -11,7 +11,9 @@ one), and lets a body stall for ever. This subclass adds, from settings read onc
   reading it) is answered 408 if no response started, and the connection closed; the application then sees
   `http.disconnect`, so an upload releases its disk reservation;
 - MODELHUB_MAX_CONNECTIONS_PER_CLIENT: more open connections from one TCP peer address in this process are
-  answered 503 and closed (the proxies of MODELHUB_FORWARDED_ALLOW_IPS are exempt: they do their own limiting).
+  answered 503 and closed (the proxies of MODELHUB_FORWARDED_ALLOW_IPS are exempt: they do their own limiting);
+- MODELHUB_WS_MAX_MESSAGE_BYTES: the largest message a WebSocket client may send (uvicorn's `ws_max_size`,
+  16 MiB by default, which a consumer would parse as JSON), handed to the WebSocket protocol this one upgrades to.
 
 The per-request cost is a few attribute stores (about 1 us, benchmarks/http_protocol.py): the deadlines are
 enforced by one sweep per process every fraction of a second over the open connections, not by a timer per
@@ -36,6 +38,7 @@ class Limits:
     header_timeout: float
     body_idle_timeout: float
     max_connections_per_client: int
+    ws_max_message_bytes: int
     exempt: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
     @property
@@ -58,6 +61,7 @@ def limits() -> Limits:
             header_timeout=settings.HTTP_HEADER_TIMEOUT_SECONDS,
             body_idle_timeout=settings.HTTP_BODY_IDLE_TIMEOUT_SECONDS,
             max_connections_per_client=settings.HTTP_MAX_CONNECTIONS_PER_CLIENT,
+            ws_max_message_bytes=settings.HTTP_WS_MAX_MESSAGE_BYTES,
             exempt=tuple(
                 ipaddress.ip_network(value, strict=False)
                 for value in getattr(settings, "FORWARDED_ALLOW_IPS", [])
@@ -85,8 +89,11 @@ def _sweep(loop: asyncio.AbstractEventLoop) -> None:
             if now - protocol._since > bounds.header_timeout + bounds.sweep_seconds:
                 protocol._give_up(408, "The request headers did not arrive in time.")
         elif protocol._phase == _BODY:
-            if protocol.flow.read_paused:  # the application is behind, not the client
-                protocol._since = now
+            cycle = protocol.cycle
+            if protocol.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue):
+                protocol._since = (
+                    now  # the application is behind (or has not asked for the body yet), not the client
+                )
             elif now - protocol._since > bounds.body_idle_timeout + bounds.sweep_seconds:
                 protocol._give_up(408, "The request body stalled.")
     _sweep_handle = loop.call_later(bounds.sweep_seconds, _sweep, loop) if _open else None
@@ -100,6 +107,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._since = 0.0
         self._header_bytes = 0
         self._counted_as: str | None = None
+        self.config.ws_max_size = self._bounds.ws_max_message_bytes  # read by the WebSocket protocol it creates
 
     # --- connection ----------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]

@@ -251,6 +251,8 @@ HTTP_BODY_IDLE_TIMEOUT_SECONDS = env_float("MODELHUB_BODY_IDLE_TIMEOUT_SECONDS",
 # Open connections from one client address, per server process (proxies in MODELHUB_FORWARDED_ALLOW_IPS are
 # exempt); one more is answered 503 and closed.
 HTTP_MAX_CONNECTIONS_PER_CLIENT = env_int("MODELHUB_MAX_CONNECTIONS_PER_CLIENT", 128, minimum=1)
+# A WebSocket message a client sends (the progress sockets expect none, or a few bytes): larger closes with 1009.
+HTTP_WS_MAX_MESSAGE_BYTES = env_int("MODELHUB_WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1024)
 for _name, _seconds in (
     ("MODELHUB_HEADER_TIMEOUT_SECONDS", HTTP_HEADER_TIMEOUT_SECONDS),
     ("MODELHUB_BODY_IDLE_TIMEOUT_SECONDS", HTTP_BODY_IDLE_TIMEOUT_SECONDS),

@@ -179,3 +179,32 @@ def test_connections_per_client_address_are_capped(service):
             break
         time.sleep(0.1)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+
+
+def test_a_large_websocket_message_closes_the_socket(service, tmp_path):
+    import requests
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect as ws_connect
+
+    from tests.modelfiles import build_constant_model, ir_zip
+
+    archive = ir_zip(build_constant_model(1.0), tmp_path)
+    created = requests.post(
+        f"{service.url}/models",
+        files={"file": ("m.zip", archive, "application/zip")},
+        data={"id": "ws-size", "name": "ws-size", "version": "1"},
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    url = f"ws://127.0.0.1:{service.port}/model/ws-size/download/progress"
+    with ws_connect(url, open_timeout=10, max_size=None) as socket_:
+        socket_.recv(timeout=10)  # the current state
+        socket_.send("{}")
+        assert socket_.recv(timeout=10)  # a small message is answered
+    with ws_connect(url, open_timeout=10, max_size=None) as socket_:
+        socket_.recv(timeout=10)
+        with pytest.raises(ConnectionClosed) as closed:
+            socket_.send("[" + "[]," * 400_000 + "[]]")  # 1.2 MiB, over the 64 KiB default
+            for _ in range(50):
+                socket_.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
