@@ -107,7 +107,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._since = 0.0
         self._header_bytes = 0
         self._counted_as: str | None = None
-        self.config.ws_max_size = self._bounds.ws_max_message_bytes  # read by the WebSocket protocol it creates
+        self.config.ws_max_size = (
+            self._bounds.ws_max_message_bytes
+        )  # read by the WebSocket protocol it creates
 
     # --- connection ----------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
