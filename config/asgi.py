@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from access.asgi_gate import AccessBeforeBody  # noqa: E402
 from access.websockets import websocket_application  # noqa: E402
 from config.asgi_limits import LimitRequestBody  # noqa: E402
 from config.lifespan import LifespanRouter  # noqa: E402
@@ -38,7 +39,7 @@ application = LifespanRouter(
     LimitRequestBody(
         ProtocolTypeRouter(
             {
-                "http": OpenAIRouter(InferenceRouter(StreamedModelUpload(django_asgi_app))),
+                "http": OpenAIRouter(InferenceRouter(AccessBeforeBody(StreamedModelUpload(django_asgi_app)))),
                 "websocket": websocket_application(websocket_urlpatterns),
             }
         ),

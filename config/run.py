@@ -32,7 +32,7 @@ def server_command(host: str, port: str, workers: int, access_log: bool) -> list
     command = [
         sys.executable, "-m", "config.serve", "config.asgi:application",
         "--host", host, "--port", port, "--workers", str(workers),
-        "--lifespan", "on", "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+        "--lifespan", "on", "--loop", "uvloop", "--http", "config.http_protocol:GuardedHttpToolsProtocol", "--ws", "websockets-sansio",
         "--timeout-graceful-shutdown", "10",
     ]  # fmt: skip
     if not access_log:

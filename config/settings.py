@@ -44,7 +44,7 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
-# --- Access (README "Security") ---------------------------------------------------------------------------
+# --- Access (docs/security.md) ---------------------------------------------------------------------------
 # HOST is the address the server binds to (config/run.py); on loopback the API may run without keys.
 LISTEN_HOST = env_str("HOST", "127.0.0.1")
 LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]", "::1"]
@@ -102,7 +102,7 @@ _configured_hosts = env_list("DJANGO_ALLOWED_HOSTS", [])
 ALLOWED_HOSTS = [*LOOPBACK_NAMES, *_bound_host_names(LISTEN_HOST, _configured_hosts), *_configured_hosts]
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
-# Behind a TLS-terminating proxy (README "Security"): secure cookies, HSTS, trust X-Forwarded-Proto.
+# Behind a TLS-terminating proxy (docs/security.md): secure cookies, HSTS, trust X-Forwarded-Proto.
 MODELHUB_HTTPS = env_bool("MODELHUB_HTTPS", False)
 if MODELHUB_HTTPS:
     SESSION_COOKIE_SECURE = True
@@ -252,7 +252,33 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(UPLOAD_TEMP_DIR)
 FILE_UPLOAD_PERMISSIONS = 0o644
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MODELHUB_MAX_FORM_BYTES", 10 * 1024 * 1024, minimum=1024)
-DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+# Fields of a form (Django's own limit; also the multipart parts of an upload, the file part aside): 413 past it.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("MODELHUB_MAX_FORM_FIELDS", 200, minimum=1)
+# Values (arrays, objects, scalars) in one JSON body of the registry's API: a 422 past it, before parsing.
+MAX_JSON_ITEMS = env_int("MODELHUB_MAX_JSON_ITEMS", 100_000, minimum=100)
+# Headers of one multipart part (Content-Disposition, Content-Type, a few more tolerated) and their bytes: 413.
+UPLOAD_MAX_PART_HEADERS = env_int("MODELHUB_MAX_PART_HEADERS", 8, minimum=2)
+UPLOAD_MAX_PART_HEADER_BYTES = env_int("MODELHUB_MAX_PART_HEADER_BYTES", 8 * 1024, minimum=256)
+
+# --- The HTTP server's own bounds (config/http_protocol.py), before any application code runs -----------
+# A header block (request line included) larger or longer than this is a 431.
+HTTP_MAX_HEADER_BYTES = env_int("MODELHUB_MAX_HEADER_BYTES", 32 * 1024, minimum=1024)
+HTTP_MAX_HEADERS = env_int("MODELHUB_MAX_HEADERS", 100, minimum=8)
+# A header block not complete this long after its first byte (or after the connection opened) is a 408.
+HTTP_HEADER_TIMEOUT_SECONDS = env_float("MODELHUB_HEADER_TIMEOUT_SECONDS", 10.0)
+# A request body that receives nothing for this long is a 408 and its connection is closed.
+HTTP_BODY_IDLE_TIMEOUT_SECONDS = env_float("MODELHUB_BODY_IDLE_TIMEOUT_SECONDS", 30.0)
+# Open connections from one client address, per server process (proxies in MODELHUB_FORWARDED_ALLOW_IPS are
+# exempt); one more is answered 503 and closed.
+HTTP_MAX_CONNECTIONS_PER_CLIENT = env_int("MODELHUB_MAX_CONNECTIONS_PER_CLIENT", 128, minimum=1)
+# A WebSocket message a client sends (the progress sockets expect none, or a few bytes): larger closes with 1009.
+HTTP_WS_MAX_MESSAGE_BYTES = env_int("MODELHUB_WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1024)
+for _name, _seconds in (
+    ("MODELHUB_HEADER_TIMEOUT_SECONDS", HTTP_HEADER_TIMEOUT_SECONDS),
+    ("MODELHUB_BODY_IDLE_TIMEOUT_SECONDS", HTTP_BODY_IDLE_TIMEOUT_SECONDS),
+):
+    if _seconds <= 0:
+        raise ConfigurationError(f"{_name} must be a positive number of seconds, got {_seconds}")
 
 # --- Registry limits -------------------------------------------------------------------------------------
 REGISTRY_MAX_UPLOAD_BYTES = env_int("MODELHUB_MAX_UPLOAD_BYTES", 20 * 1024**3, minimum=1)
@@ -263,8 +289,14 @@ REGISTRY_MAX_RESERVED_BYTES = env_int(
 # Free space uploads never eat into: the larger of a fixed amount and a share of the disk (507 below it).
 REGISTRY_DISK_FREE_FLOOR_BYTES = env_int("MODELHUB_DISK_FREE_FLOOR_BYTES", 1024**3, minimum=0)
 REGISTRY_DISK_FREE_FLOOR_RATIO = env_float("MODELHUB_DISK_FREE_FLOOR_RATIO", 0.05)
+if not 0 <= REGISTRY_DISK_FREE_FLOOR_RATIO < 1:
+    raise ConfigurationError(
+        f"MODELHUB_DISK_FREE_FLOOR_RATIO is a share of the disk, 0 to 1 (0.05 is 5 %), got {REGISTRY_DISK_FREE_FLOOR_RATIO}"
+    )
 # An upload that sends nothing for this long is closed (408) and its disk reservation released.
-UPLOAD_IDLE_TIMEOUT_SECONDS = env_float("MODELHUB_UPLOAD_IDLE_TIMEOUT_SECONDS", 30.0)
+UPLOAD_IDLE_TIMEOUT_SECONDS = env_float(
+    "MODELHUB_UPLOAD_IDLE_TIMEOUT_SECONDS", HTTP_BODY_IDLE_TIMEOUT_SECONDS
+)
 REGISTRY_ZIP_MAX_ENTRIES = env_int("MODELHUB_ZIP_MAX_ENTRIES", 10_000, minimum=1)
 REGISTRY_ZIP_MAX_UNCOMPRESSED_BYTES = env_int("MODELHUB_ZIP_MAX_UNCOMPRESSED_BYTES", 64 * 1024**3, minimum=1)
 
@@ -308,6 +340,9 @@ INFERENCE_RECONCILE_SECONDS = env_float("MODELHUB_RECONCILE_SECONDS", 0.5)
 INFERENCE_HEARTBEAT_SECONDS = env_float("MODELHUB_HEARTBEAT_SECONDS", 1.0)
 INFERENCE_STALE_SECONDS = env_float("MODELHUB_STALE_PROCESS_SECONDS", 10.0)
 INFERENCE_TIMEOUT_SECONDS = env_float("MODELHUB_INFERENCE_TIMEOUT_SECONDS", 60.0)
+# Shadow deployments: copies of requests running on the candidate at once per server process; more are dropped
+# (and counted in modelhub_shadow_copies{outcome="dropped"}), so a slow candidate never piles up work.
+INFERENCE_SHADOW_MAX_IN_FLIGHT = env_int("MODELHUB_SHADOW_MAX_IN_FLIGHT", 4)
 INFERENCE_DEFAULT_PLUGIN_CONFIG = {"PERFORMANCE_HINT": env_str("MODELHUB_PERFORMANCE_HINT", "THROUGHPUT")}
 # Per-request bounds of the inference protocols (DESIGN.md section 11, inference/protocols/limits.py).
 # A compressed JSON body may inflate to at most MAX_JSON_BYTES, and (beyond its first MiB) to at most RATIO times

@@ -60,6 +60,16 @@ def card_context(name: str) -> dict[str, Any]:
         "charts": [(title, mark_safe(svg)) for title, svg in charts],
         "chart_minutes": span,
         "latest": [{"version": version, "point": card.recent.get(version)} for version in card.traffic],
+        # While a canary or shadow runs: both versions side by side, with their weights.
+        "side_by_side": [
+            {"role": role, "version": version, "weight": weight, "point": card.recent.get(version)}
+            for role, version, weight in (
+                ("stable", card.progressive.stable, card.progressive.stable_weight),
+                (card.progressive.mode, card.progressive.candidate, card.progressive.weight),
+            )
+        ]
+        if card.progressive
+        else [],
         "ram": [
             (process, filesizeformat(amount)) for process, amount in sorted(card.ram_per_process.items())
         ],

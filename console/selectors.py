@@ -42,6 +42,22 @@ class VersionRow:
     states: list[ProcessState] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Progressive:
+    """A canary or shadow that is running: its task, the two versions and their weights."""
+
+    task_id: str
+    mode: str  # canary or shadow
+    stable: int
+    candidate: int
+    weight: int  # the candidate's % (of the requests for a canary, copied for a shadow)
+    automatic: bool
+
+    @property
+    def stable_weight(self) -> int:
+        return 100 if self.mode == "shadow" else 100 - self.weight
+
+
 @dataclass
 class ServableCard:
     name: str
@@ -52,6 +68,7 @@ class ServableCard:
     ram_per_process: dict[str, int]
     traffic: dict[int, list[TrafficPoint]]
     recent: dict[int, TrafficPoint]
+    progressive: Progressive | None = None
 
 
 def servable_names() -> list[str]:
@@ -112,6 +129,25 @@ def servable_card(name: str, *, now: datetime | None = None) -> ServableCard:
     return ServableCard(
         name=name, default_version=default, default_rule=rule, processes=processes, versions=versions,
         ram_per_process=ram, traffic=traffic_series(name, now=now), recent=traffic_recent(name, now=now),
+        progressive=running_progressive(name),
+    )  # fmt: skip
+
+
+def running_progressive(name: str) -> Progressive | None:
+    """The canary or shadow of this servable that holds a weight now, if any."""
+    task = (
+        DeploymentTask.objects.filter(servable_name=name, kind=TaskKind.DEPLOY, status=TaskStatus.PROCESSING)
+        .order_by("-created_at")
+        .first()
+    )
+    metadata = (task.metadata or {}) if task else {}
+    candidate = metadata.get("candidate")
+    if task is None or not candidate or metadata.get("switched_at"):
+        return None
+    return Progressive(
+        task_id=task.pk, mode=metadata.get("strategy", "canary"), stable=candidate["stable"],
+        candidate=candidate["version"], weight=int(metadata.get("weight") or 0),
+        automatic=bool((task.config or {}).get("steps")),
     )  # fmt: skip
 
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("servables/<str:name>/deploy", views.deploy, name="console-deploy"),
     path("servables/<str:name>/rollback", views.rollback, name="console-rollback"),
     path("servables/<str:name>/undeploy", views.undeploy, name="console-undeploy"),
+    path("servables/<str:name>/canary/<str:action>", views.canary, name="console-canary"),
 ]

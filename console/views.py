@@ -103,16 +103,26 @@ def deploy(request: HttpRequest, name: str) -> HttpResponse:
         if chosen not in {model.pk for model in models}:
             messages.error(request, f"Model {chosen or '(none)'} does not deploy as {name}.")
         else:
+            config: dict[str, Any] = {"servable_name": name}
+            strategy = request.POST.get("strategy") or "green"
+            if (
+                strategy != "green"
+            ):  # a manual canary or shadow at the chosen weight (config validation applies)
+                config["strategy"] = strategy
+                config["weight"] = (
+                    int(request.POST.get("weight") or 0) if request.POST.get("weight", "").isdigit() else -1
+                )
             return _create(
                 request,
                 name,
-                lambda: deployments.deployment_create(model_id=chosen, raw_config={"servable_name": name}),
+                lambda: deployments.deployment_create(model_id=chosen, raw_config=config),
                 "Deployment",
             )
     return render(
         request, "console/confirm.html",
         _context(request, f"Deploy a version of {name}", name=name, action="deploy", models=models, chosen=chosen,
-                 question=f"Deploy the chosen model as the new default version of {name} (green deployment)?"),
+                 question=f"Deploy the chosen model as a new version of {name}: green (the default switches at one "
+                          "instant), or a canary / shadow holding a share of the traffic until you promote it?"),
     )  # fmt: skip
 
 
@@ -156,6 +166,59 @@ def undeploy(request: HttpRequest, name: str) -> HttpResponse:
         _context(request, f"Undeploy from {name}", name=name, action="undeploy", chosen=model_id,
                  question=f"Remove {model or 'model ' + model_id} from the inference service (unload it on every "
                           "process and drop its local files)?"),
+    )  # fmt: skip
+
+
+_CANARY_QUESTIONS = {
+    "promote": "Promote version {candidate}: it becomes the default of {name} on every server process at one "
+    "instant, and version {stable} drains and is removed?",
+    "rollback": "Roll back the {mode} of {name}: version {candidate} gets 0 % and is removed, version {stable} "
+    "serves every request?",
+    "weight": "Set the share of version-less requests of {name} that go to version {candidate} ({mode}, now "
+    "{weight}%)?",
+}
+
+
+@console_view(CONFIRM)
+@require_http_methods(["GET", "POST"])
+def canary(request: HttpRequest, name: str, action: str) -> HttpResponse:
+    """Promote, roll back or set the weight of the running canary or shadow (POST /deploy/{id}/... alike)."""
+    if action not in _CANARY_QUESTIONS:
+        raise Http404(f"No canary action {action}.")
+    running = selectors.running_progressive(name)
+    if running is None:
+        messages.warning(request, f"No canary or shadow of {name} is running.")
+        return HttpResponseRedirect(reverse("console-servable", args=[name]))
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        weight = None
+        if action == "weight":
+            try:
+                weight = int(request.POST.get("weight", ""))
+                if not 0 <= weight <= 100:
+                    raise ValueError
+            except ValueError:
+                messages.error(request, "The weight must be a whole number from 0 to 100.")
+                return HttpResponseRedirect(reverse("console-canary", args=[name, action]))
+        try:
+            task = deployments.task_control(task_id=running.task_id, action=action, weight=weight)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request, f"{action.capitalize()} requested for task {task.pk}; the worker applies it now."
+            )
+        return HttpResponseRedirect(reverse("console-servable", args=[name]))
+    question = _CANARY_QUESTIONS[action].format(
+        name=name,
+        mode=running.mode,
+        stable=running.stable,
+        candidate=running.candidate,
+        weight=running.weight,
+    )
+    return render(
+        request, "console/confirm.html",
+        _context(request, f"{action.capitalize()} the {running.mode} of {name}", name=name, action=action,
+                 question=question, weight=running.weight),
     )  # fmt: skip
 
 

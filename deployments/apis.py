@@ -45,7 +45,7 @@ class TaskOutSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     metadata = serializers.JSONField(
-        help_text="steps [{name, status, started_at, finished_at, detail}], previous/new version, switched_at, timings, requested_by (who asked)"
+        help_text="steps [{name, status, started_at, finished_at, detail}], previous/new version, switched_at, timings, requested_by (who asked); canary/shadow: strategy, candidate, weight (current %), analysis [{step, at, outcome, reason, candidate, stable}]"
     )
 
 
@@ -142,6 +142,71 @@ class DeployCancelApi(APIView):
     )
     def post(self, request: Request, task_id: str) -> Response:
         return Response(task_to_dict(services.task_cancel(task_id=task_id)))
+
+
+class WeightRequestSerializer(serializers.Serializer):
+    weight = serializers.IntegerField(
+        min_value=0, max_value=100, help_text="Percent of version-less requests."
+    )
+
+
+_CONTROL_DESCRIPTION = (
+    "Accepted (202) for a running canary or shadow: its worker applies it within a fraction of a second and "
+    "records it in the task's history (`metadata.steps`, `metadata.weight`). 409 with the reason when the task "
+    "is not a running canary or shadow."
+)
+
+
+class DeployPromoteApi(APIView):
+    access_policy = {"POST": DEPLOY}
+
+    @extend_schema(
+        summary="Promote a canary or shadow",
+        description="The candidate becomes the default at one instant on every server process; the stable "
+        "version drains and is removed, as after a green switch. " + _CONTROL_DESCRIPTION,
+        request=None,
+        responses={202: TaskOutSerializer, 404: ERROR, 409: ERROR},
+        tags=["deployments"],
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        return Response(task_to_dict(services.task_control(task_id=task_id, action=services.PROMOTE)), 202)
+
+
+class DeployRollbackApi(APIView):
+    access_policy = {"POST": DEPLOY}
+
+    @extend_schema(
+        summary="Roll back a canary or shadow",
+        description="The candidate gets 0 % and is removed; the task ends `canceled`. "
+        + _CONTROL_DESCRIPTION,
+        request=None,
+        responses={202: TaskOutSerializer, 404: ERROR, 409: ERROR},
+        tags=["deployments"],
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        return Response(task_to_dict(services.task_control(task_id=task_id, action=services.ROLLBACK)), 202)
+
+
+class DeployWeightApi(APIView):
+    access_policy = {"POST": DEPLOY}
+
+    @extend_schema(
+        summary="Set the weight of a canary or shadow",
+        description="`weight` (0-100) % of version-less requests go to (canary) or are copied to (shadow) the "
+        "candidate, held until the next request; an automatic canary becomes manual. " + _CONTROL_DESCRIPTION,
+        request=WeightRequestSerializer,
+        responses={
+            202: TaskOutSerializer,
+            404: ERROR,
+            409: ERROR,
+            422: OpenApiResponse(description="Bad body"),
+        },
+        tags=["deployments"],
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        data = _validated(WeightRequestSerializer, request.data, allow_extra=False)
+        task = services.task_control(task_id=task_id, action=services.WEIGHT, weight=data["weight"])
+        return Response(task_to_dict(task), 202)
 
 
 class DeployStatusApi(APIView):

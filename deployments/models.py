@@ -43,6 +43,10 @@ class DeploymentTask(models.Model):
     # steps: [{"name", "status", "started_at", "finished_at", "detail"}], previous: what served before, timings.
     metadata = models.JSONField(default=dict, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # An operator's request to a running canary or shadow (POST /deploy/{id}/promote|rollback|weight):
+    # {"action": "promote"|"rollback"|"weight", "weight": N, "by": who, "at": time}; the worker applies it and
+    # clears it. Written by the API, read by the worker: never by both (the worker owns `metadata`).
+    control = models.JSONField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Updated by the worker while it runs the task."
     )

@@ -21,8 +21,10 @@ from django.utils import timezone
 
 from access.redaction import shown_error
 from config.errors import describe_error
+from deployments import progressive
 from deployments.config import DeploymentConfig
 from deployments.models import DeploymentTask, TaskKind, TaskStatus
+from deployments.progressive import RolledBack
 from inference import cache
 from inference.lifecycle.models import DownloadJob
 from inference.lifecycle.nodes import live_nodes, node_name, request_removal_from_nodes
@@ -72,6 +74,8 @@ def run(task_id: str) -> None:
         run_.finish(TaskStatus.REFUSED, str(exc))
     except Canceled:
         run_.finish(TaskStatus.CANCELED, "Canceled on request; the previous version kept serving.")
+    except RolledBack as exc:
+        run_.finish(exc.status, exc.detail)
     except Lost:
         logger.warning("Task %s was ended by someone else while it ran", task_id)
     except Exception as exc:
@@ -106,6 +110,22 @@ class TaskRun:
             self.save()
         if cancellable and DeploymentTask.objects.filter(pk=self.task.pk, cancel_requested=True).exists():
             raise Canceled()
+
+    def poll(self) -> dict[str, Any] | None:
+        """beat() (Canceled on a cancel request), then take an operator's pending request (promote, rollback,
+        weight), if any.
+
+        The API writes `control` only while it is empty, so reading then clearing it loses nothing."""
+        if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
+            self.save()
+        canceled, control = DeploymentTask.objects.filter(pk=self.task.pk).values_list(
+            "cancel_requested", "control"
+        ).first() or (False, None)  # one query for both: a canary may be held for hours
+        if canceled:
+            raise Canceled()
+        if control:
+            DeploymentTask.objects.filter(pk=self.task.pk).update(control=None)
+        return control
 
     @contextmanager
     def step(self, name: str, *, cancellable: bool = True) -> Iterator[dict[str, Any]]:
@@ -196,6 +216,11 @@ def _deploy(run: TaskRun) -> str:
     name = config.servable_name or cache.identity_for(model).servable_name
     with run.step("stage") as step:
         previous = _current_default(name)
+        if config.progressive and previous is None:
+            raise Refused(
+                f"A {config.strategy} needs a version in service to compare with, and {name} serves none: "
+                "deploy its first version with the green strategy."
+            )
         run.metadata["previous"] = previous
         _pin_default(name, previous["version"] if previous else None, run)
         already_staged = ServedVersion.objects.filter(servable__name=name, model=model).exists()
@@ -216,6 +241,12 @@ def _deploy(run: TaskRun) -> str:
     with run.step("warm-up") as step:
         step["detail"] = _wait_until_served(run, name, version, config.load_timeout_seconds)
 
+    if config.progressive:
+        assert previous is not None
+        progressive.run_until_promoted(
+            run, name=name, stable=previous["version"], candidate=version, config=config
+        )
+
     with run.step("switch", cancellable=False) as step:
         switch_at = _switch(name, previous, version, config.drain_seconds)
         run.undo.clear()  # from here on the new version serves: failures no longer roll back
@@ -224,6 +255,8 @@ def _deploy(run: TaskRun) -> str:
         run.save()
         acknowledged = _wait_for_acknowledgement(run, switch_at)
         _sleep_until(run, switch_at)
+        if config.progressive:
+            progressive.set_split(name, version=None, weight=0, mode=config.strategy)
         step["detail"] = f"default of {name} is version {version} since {run.metadata['switched_at']}" + (
             "" if acknowledged else " (a server process learned of it late: it switched when it did)"
         )
@@ -357,7 +390,9 @@ def _wait_for_acknowledgement(run: TaskRun, switch_at: Any) -> bool:
 def _retire(name: str, version: int) -> None:
     with transaction.atomic():
         ServedVersion.objects.filter(servable__name=name, version=version).delete()
-        Servable.objects.filter(name=name).update(previous_default_version=None, default_switch_at=None)
+        Servable.objects.filter(name=name).update(
+            previous_default_version=None, default_switch_at=None, candidate_version=None, candidate_weight=0
+        )
         ServingGeneration.bump()
 
 
@@ -422,6 +457,8 @@ def abandon(task: DeploymentTask) -> None:
                 default_version=previous["version"] if previous else None,
                 previous_default_version=None,
                 default_switch_at=None,
+                candidate_version=None,  # a canary or shadow: its weight goes back to 0
+                candidate_weight=0,
             ):
                 ServingGeneration.bump()
     elif task.kind == TaskKind.DEPLOY and new and metadata.get("switched_at") and metadata.get("previous"):
@@ -438,7 +475,12 @@ def abandon(task: DeploymentTask) -> None:
     DeploymentTask.objects.filter(pk=task.pk, status=TaskStatus.PROCESSING).update(
         metadata=metadata,
         status=TaskStatus.FAILED,
-        detail=f"The worker running this task stopped (last heartbeat {last}); the previous version kept serving."
+        detail=f"The worker running this task stopped (last heartbeat {last}); the previous version kept serving"
+        + (
+            "; the candidate's weight is back to 0."
+            if metadata.get("strategy") in ("canary", "shadow")
+            else "."
+        )
         if not metadata.get("switched_at")
         else f"The worker stopped after the switch (last heartbeat {last}); the new version serves, the old one was removed.",
         updated_at=timezone.now(),

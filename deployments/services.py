@@ -143,6 +143,46 @@ def task_cancel(*, task_id: str) -> DeploymentTask:
     raise TaskConflict(f"Deployment {task_id} is already {task.status}; nothing to cancel.")
 
 
+PROMOTE, ROLLBACK, WEIGHT = "promote", "rollback", "weight"
+
+
+def task_control(*, task_id: str, action: str, weight: int | None = None) -> DeploymentTask:
+    """Ask the worker holding a canary or shadow to promote it, roll it back or change its weight.
+
+    Applied within a fraction of a second by the worker (deployments/progressive.py), which records it in the
+    task's history. 409 with the reason when the task is not a running canary or shadow, or when a previous
+    request is still being applied."""
+    task = task_get(task_id=task_id, kind=TaskKind.DEPLOY)
+    strategy = (task.config or {}).get("strategy", "green")
+    if strategy not in ("canary", "shadow"):
+        raise TaskConflict(f"Deployment {task_id} is a {strategy} deployment, not a canary or shadow.")
+    if task.status != TaskStatus.PROCESSING:
+        raise TaskConflict(f"Deployment {task_id} is {task.status}, not a running {strategy}.")
+    if task.metadata.get("switched_at") or task.metadata.get("candidate") is None:
+        stage = (
+            "has already been promoted"
+            if task.metadata.get("switched_at")
+            else "is still staging its candidate"
+        )
+        raise TaskConflict(f"Deployment {task_id} {stage}; try again when it holds a weight.")
+    control = {"action": action, "by": audit.who(), "at": timezone.now().isoformat()}
+    if action == WEIGHT:
+        control["weight"] = weight
+    updated = DeploymentTask.objects.filter(
+        pk=task_id, status=TaskStatus.PROCESSING, control__isnull=True
+    ).update(control=control)
+    if not updated:
+        raise TaskConflict(
+            f"Deployment {task_id} is still applying a previous request; try again in a moment."
+        )
+    audit.record(
+        f"{action}_deployment" if action != WEIGHT else "set_deployment_weight", "deployment_task", task_id,
+        model_id=task.model_id, servable=task.servable_name, weight=weight,
+    )  # fmt: skip
+    task.refresh_from_db()
+    return task
+
+
 def task_get(*, task_id: str, kind: str) -> DeploymentTask:
     task = DeploymentTask.objects.filter(pk=task_id, kind=kind).first()
     if task is None:

@@ -3,7 +3,7 @@
 Django costs ~0.85 ms per request on this kind of machine; this path costs a fraction of that (DESIGN.md
 section 5). Everything else goes to the wrapped application (Django).
 
-Access (README "Security"): one pass over the headers checks Host (DNS rebinding) and refuses POSTs sent by
+Access (docs/security.md): one pass over the headers checks Host (DNS rebinding) and refuses POSTs sent by
 another site's page; with MODELHUB_AUTH=writes|all the route's scope (SCOPE_OF_KIND) goes through
 access.policy. With "off", or an anonymous scope and no Authorization header, no auth work is done.
 

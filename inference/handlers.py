@@ -10,7 +10,7 @@ from typing import Any
 import openvino as ov
 import orjson
 
-from inference import metrics
+from inference import metrics, shadow
 from inference.protocols import errors, kserve, limits, tfs
 from inference.protocols.errors import InferenceError
 from inference.protocols.routing import Kind, Route, resolve
@@ -138,6 +138,7 @@ async def _kserve_infer(
         count_failure(runtime, route.name, route.version, version, metrics.KSERVE, "ModelInfer", started)
         return error_reply(error)
     count_success(version, metrics.KSERVE, "ModelInfer", arrays, (started, inferring, returned), waited)
+    shadow.offer(runtime, route.name, route.version, version, arrays, results, metrics.KSERVE, "ModelInfer")
     if header_length is None:
         return Reply(200, payload)
     return Reply(200, payload, OCTET_STREAM, header_length)
@@ -160,6 +161,7 @@ async def _tfs_predict(
         count_failure(runtime, route.name, route.version, version, metrics.TFS, "Predict", started)
         return error_reply(error)
     count_success(version, metrics.TFS, "Predict", arrays, (started, inferring, returned), waited)
+    shadow.offer(runtime, route.name, route.version, version, arrays, results, metrics.TFS, "Predict")
     return Reply(200, payload)
 
 

@@ -69,6 +69,15 @@ class Servable(models.Model):
     default_version = models.PositiveIntegerField(null=True, blank=True)
     previous_default_version = models.PositiveIntegerField(null=True, blank=True)
     default_switch_at = models.DateTimeField(null=True, blank=True)
+    # Progressive delivery (deployments/runner.py, inference/canary.py): a canary receives `candidate_weight` % of
+    # the requests that name no version; a shadow receives a copy of that share after the default answered.
+    candidate_version = models.PositiveIntegerField(null=True, blank=True)
+    candidate_weight = models.PositiveSmallIntegerField(
+        default=0, help_text="Percent (0-100) of version-less requests sent (canary) or copied (shadow)."
+    )
+    candidate_mode = models.CharField(
+        max_length=8, default="canary", choices=[("canary", "canary"), ("shadow", "shadow")]
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

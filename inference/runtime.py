@@ -36,7 +36,7 @@ from django.utils import timezone
 from access import audit
 from access.redaction import shown_error
 from config.errors import describe_error
-from inference import cache, config_file, metrics, plugin_config
+from inference import cache, canary, config_file, metrics, plugin_config
 from inference.genai import loading as genai_loading
 from inference.genai.loading import GenAIVersion
 from inference.metrics import VersionMetrics, flush_metrics
@@ -90,6 +90,7 @@ class ServablePlan:
     previous_default_version: int | None = None
     switch_at: float | None = None  # epoch seconds
     source: str = "db"  # or "config" (MODEL_CONFIG_PATH)
+    split: canary.Split | None = None  # a canary or shadow candidate beside the default
 
 
 class LoadedVersion:
@@ -402,11 +403,14 @@ class ServableView:
     previous_default_version: int | None = None
     switch_at: float | None = None
     source: str = "db"
+    split: canary.Split | None = None
 
     def resolve(self, version: int | None) -> LoadedVersion:
         """The version to serve, or OVMS's 404 for a missing, not yet loaded, or retired version."""
         if version is None:
             found = self.default_choice()
+            if self.split is not None:
+                found = canary.choose(self, found)
         else:
             found = self.versions.get(version)
         if found is None:
@@ -655,6 +659,7 @@ class Runtime:
                 plan.previous_default_version,
                 plan.switch_at,
                 plan.source,
+                plan.split,
             )
         else:
             new = ServableView(name, versions, source=view.source if view else "db")
@@ -666,7 +671,8 @@ class Runtime:
         view = self.servables[name]
         versions = {**view.versions, version.version: version}
         self.servables = {**self.servables, name: ServableView(name, versions, view.default_version,
-                                                                view.previous_default_version, view.switch_at, view.source)}  # fmt: skip
+                                                                view.previous_default_version, view.switch_at, view.source,
+                                                                view.split)}  # fmt: skip
         self._report(version)
 
     def _retire(self, name: str, version: LoadedVersion) -> None:
@@ -763,6 +769,8 @@ class Runtime:
                 servable.default_switch_at is None or switch_pending
             ):
                 wanted.add(servable.previous_default_version)
+            if servable.candidate_version is not None:
+                wanted.add(servable.candidate_version)
             for row in by_number.values():
                 if row.retain_until is not None and row.retain_until > now:
                     wanted.add(row.version)
@@ -779,8 +787,11 @@ class Runtime:
                     scheduler=servable.scheduler_config or None,
                 )  # fmt: skip
             switch_at = servable.default_switch_at.timestamp() if servable.default_switch_at else None
+            split = canary.split_of(
+                servable.candidate_version, servable.candidate_weight, servable.candidate_mode
+            )
             plans[servable.name] = ServablePlan(servable.name, versions, servable.default_version,
-                                                servable.previous_default_version, switch_at)  # fmt: skip
+                                                servable.previous_default_version, switch_at, split=split)  # fmt: skip
         self._deadline = min(deadlines).timestamp() if deadlines else None
         return plans
 

@@ -27,6 +27,7 @@ from django.http import HttpRequest
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from access.asgi_gate import SCOPE_KEY as ACCESS_DECIDED
 from access.asgi_gate import refusal_before_body
 from config.asgi_limits import ASGIApp, Message, Receive, Scope, Send, declared_length
 
@@ -38,8 +39,6 @@ FILE_FIELD = "file"
 _BLOCK = 1024 * 1024  # bytes handed to the worker threads at a time
 _MAX_PIECES = 512  # received chunks per batch (one writev takes at most IOV_MAX = 1024)
 _IN_FLIGHT = 8  # batches queued for the worker threads before receiving waits (bounds memory to ~8-16 MiB)
-_MAX_PART_HEADERS = 8  # a multipart part has Content-Disposition and Content-Type; a few more are tolerated
-_MAX_PART_HEADER_BYTES = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -118,6 +117,20 @@ class _FileSink:
         self._reserved = size
         _reserved_in_flight += size
 
+    def _count_growth(self, extra: int) -> None:
+        """Bytes written beyond the reservation count against the same cap and floor as a reservation."""
+        global _reserved_in_flight
+        if _reserved_in_flight + extra > settings.REGISTRY_MAX_RESERVED_BYTES:
+            raise _Rejected(
+                503,
+                {
+                    "detail": f"Too many uploads in progress ({_reserved_in_flight} bytes reserved); retry later."
+                },
+            )
+        _check_free_space(self._directory, extra)
+        self._reserved += extra
+        _reserved_in_flight += extra
+
     def _release(self) -> None:
         global _reserved_in_flight
         _reserved_in_flight -= self._reserved
@@ -130,8 +143,10 @@ class _FileSink:
 
     async def flush(self, *, force: bool = False) -> None:
         if self._buffer and (force or self._buffered >= _BLOCK or len(self._buffer) >= _MAX_PIECES):
-            if self.size > self._reserved:  # beyond what was reserved (no Content-Length): keep the floor
-                _check_free_space(self._directory, self._buffered)
+            if (
+                self.size > self._reserved
+            ):  # beyond what was reserved (no Content-Length, or no fallocate here)
+                self._count_growth(self.size - self._reserved)
             # The received chunks themselves go to the threads: no copy into a block on the event loop.
             pieces = self._buffer
             self._pending.append(self._hasher.submit(_hash_all, self._digest, pieces))
@@ -249,7 +264,7 @@ class _FormCollector:
 
     @staticmethod
     def _grow(buffer: bytearray, data: bytes) -> None:
-        if len(buffer) + len(data) > _MAX_PART_HEADER_BYTES:
+        if len(buffer) + len(data) > settings.UPLOAD_MAX_PART_HEADER_BYTES:
             raise _Rejected(413, {"detail": "A form part has too many or too large headers."})
         buffer.extend(data)
 
@@ -267,8 +282,8 @@ class _FormCollector:
 
     def _header_end(self) -> None:
         if (
-            len(self._headers) >= _MAX_PART_HEADERS
-            or len(self._field) + len(self._value) > _MAX_PART_HEADER_BYTES
+            len(self._headers) >= settings.UPLOAD_MAX_PART_HEADERS
+            or len(self._field) + len(self._value) > settings.UPLOAD_MAX_PART_HEADER_BYTES
         ):
             raise _Rejected(413, {"detail": "A form part has too many or too large headers."})
         self._headers.append((bytes(self._field), bytes(self._value)))
@@ -358,7 +373,7 @@ class StreamedModelUpload:
             await self.app(scope, receive, send)
             return
         # Decided from the headers, before a byte of the body is read or a byte of disk reserved.
-        refusal = await refusal_before_body(scope, UPLOAD_SCOPE)
+        refusal = None if scope.get(ACCESS_DECIDED) else await refusal_before_body(scope, UPLOAD_SCOPE)
         if refusal is not None:
             status, message = refusal
             logger.info("Upload to %s refused before its body: %s %s", self.path, status, message)

@@ -2,7 +2,7 @@
 
 Which process runs the pipeline (DESIGN.md section 12): every server process that serves the version, as for
 tensor models. A tiny or small model costs little; for a multi-GB LLM, run one server process on that node
-(`MODELHUB_SERVER_PROCESSES=1`) — the README's LLM page gives the measured memory per process.
+(`WEB_CONCURRENCY=1`, the default) — the README's LLM page gives the measured memory per process.
 """
 
 import json

@@ -13,7 +13,7 @@ import numpy as np
 from google.protobuf import json_format
 
 from access import policy
-from inference import metrics
+from inference import metrics, shadow
 from inference.grpc import KSERVE_SERVICE
 from inference.grpc.errors import code_of
 from inference.grpc.protos import grpc_service_pb2 as pb
@@ -236,6 +236,9 @@ class KServeService:
             raise errors.INTERNAL_ERROR() from None
         times = (started, inferring, returned)
         count_success(version, metrics.KSERVE, "ModelInfer", arrays, times, waited, metrics.GRPC)
+        shadow.offer(
+            self.runtime, name, number, version, arrays, results, metrics.KSERVE, "ModelInfer", metrics.GRPC
+        )
         return response
 
 

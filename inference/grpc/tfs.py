@@ -12,7 +12,7 @@ import time
 import grpc
 import numpy as np
 
-from inference import metrics
+from inference import metrics, shadow
 from inference.grpc.errors import code_of
 from inference.grpc.kserve import servable
 from inference.grpc.protos import tensorflow_core_pb2 as tf
@@ -92,6 +92,9 @@ class TFSService:
             raise errors.INTERNAL_ERROR() from None
         count_success(
             version, metrics.TFS, "Predict", arrays, (started, inferring, returned), waited, metrics.GRPC
+        )
+        shadow.offer(
+            self.runtime, name, number, version, arrays, results, metrics.TFS, "Predict", metrics.GRPC
         )
         return response
 

@@ -1,6 +1,6 @@
 """The lean ASGI path of /v3 (dispatched by inference/asgi.py): access first, then the route, the body, the reply.
 
-Order of decisions (README "Security"): Host and cross-site checks and the access policy are decided from the
+Order of decisions (docs/security.md): Host and cross-site checks and the access policy are decided from the
 request line and headers before the body is read; a refused or unknown request costs no parsing. Streamed replies
 are server-sent events; a client that disconnects cancels its generation at once.
 """

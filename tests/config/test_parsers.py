@@ -51,3 +51,21 @@ def test_nested_json_text_in_a_form_field_is_refused():
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "overview"]
+
+
+def test_a_body_of_millions_of_tiny_values_is_refused_before_it_is_parsed():
+    """10 MiB of `[],` parsed would be ~3.5 million lists (~20x the body in memory); counted, it is refused."""
+    import tracemalloc
+
+    body = "[" + "[]," * (4 * 1024**2 // 3) + "[]]"
+    client = APIClient()
+    tracemalloc.start()
+    try:
+        response = client.put("/models/abc", body, content_type="application/json")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 422, response.content
+    assert "more than" in response.json()["detail"][0]["msg"]
+    print(f"{len(body) / 1024**2:.0f} MiB of [],: peak {peak / 1024**2:.1f} MiB of Python allocations")
+    assert peak < 10 * len(body), peak  # parsed, it would take ~20x

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.walkthroughs import BlockFailed, Shell, output_matches, parse_page, with_ports
+from tests.docs.walkthroughs import (
+    BlockFailed,
+    Shell,
+    output_matches,
+    parse_page,
+    run_blocks,
+    with_ports,
+)
 
 PAGE = """# A page
 <!-- server-env: MODELHUB_SOURCE_URL_ALLOW=127.0.0.1 MODELHUB_AUTH=off -->
@@ -153,3 +160,26 @@ def test_a_block_that_hangs_fails_after_the_timeout(tmp_path: Path) -> None:
             shell.run(block, block.code)
     finally:
         shell.close()
+
+
+def test_a_page_whose_output_changed_fails_with_a_diff_and_the_addresses_are_the_test_servers(
+    tmp_path: Path,
+) -> None:
+    page_path = tmp_path / "page.md"
+    shown = (
+        "```bash\nURL=http://127.0.0.1:8000/models\necho $URL\n```\n\n"
+        '```text title="Output"\nhttp://127.0.0.1:8000/models\n```\n\n'
+        "```bash\necho 'version 2'\n```\n\n"
+        '```text title="Output"\nversion 1\n```\n'
+    )
+    page_path.write_text(shown)
+    page = parse_page(page_path)
+    shell = Shell(cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, scratch=tmp_path / "blocks")
+    try:
+        with pytest.raises(BlockFailed) as failure:
+            run_blocks(page, shell, ports={"http_port": 5555, "grpc_port": 6666, "others": {}})
+    finally:
+        shell.close()
+    # The first block printed the test server's address, which matches the page's 8000 once mapped.
+    assert str(failure.value).startswith("page.md:10: the output shown no longer matches")
+    assert "-version 1\n+version 2" in str(failure.value)

@@ -25,6 +25,7 @@ The format (docs/contributing-docs.md explains it to writers):
   alone in the page's commands and outputs.
 """
 
+import difflib
 import os
 import re
 import signal
@@ -224,6 +225,20 @@ class Shell:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def run_blocks(page: Page, shell: "Shell", *, ports: dict[str, object]) -> None:
+    """Runs the page's blocks in order; BlockFailed at the first that fails or prints other than it shows."""
+    for block in page.runnable:
+        output = shell.run(block, with_ports(block.code, **ports))  # type: ignore[arg-type]
+        if block.expected is None:
+            continue
+        expected = with_ports(block.expected, **ports)  # type: ignore[arg-type]
+        if not output_matches(expected, output):
+            diff = difflib.unified_diff(
+                expected.splitlines(), output.splitlines(), "shown", "printed", lineterm=""
+            )
+            raise BlockFailed(f"{block.where}: the output shown no longer matches:\n" + "\n".join(diff))
 
 
 def other_ports(page: Page) -> dict[int, int]:

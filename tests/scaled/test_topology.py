@@ -226,6 +226,46 @@ def test_green_deployment_under_load_through_nginx_never_fails_and_switches_both
         assert infer(replica.url) == 2.0
 
 
+def test_a_canary_weight_holds_on_both_replicas_and_through_nginx(
+    topology: Topology, archives: dict[float, bytes]
+) -> None:
+    v1 = register(topology.url, archives[1.0], name="split", version="1")
+    v2 = register(topology.url, archives[2.0], name="split", version="2")
+    assert wait_task(topology.url, "deploy", deploy(topology.url, v1), topology)["status"] == "done"
+    response = requests.post(
+        f"{topology.url}/deploy",
+        json={"model_id": v2, "config": {"strategy": "canary", "weight": 30}},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    task_id = response.json()["task_id"]
+
+    def holding() -> bool:
+        task = requests.get(f"{topology.url}/deploy/{task_id}", timeout=10).json()
+        assert task["status"] in ("pending", "processing"), task
+        return task["metadata"].get("weight") == 30 and task["metadata"].get("current_step") == "canary 30%"
+
+    wait_until(holding, 120, "the canary to hold 30 %", topology)
+    time.sleep(1.5)  # every replica reads the weight within a reconcile period
+
+    def share(url: str, count: int = 600) -> float:
+        def one(_: int) -> float:
+            return infer(url, "split")
+
+        with ThreadPoolExecutor(8) as pool:
+            values = list(pool.map(one, range(count)))
+        assert set(values) <= {1.0, 2.0}
+        return values.count(2.0) / count
+
+    for url in [replica.url for replica in topology.replicas] + [topology.url]:
+        assert 0.24 <= share(url) <= 0.36, url  # 600 requests: 3 standard deviations are 5.6 %
+    assert requests.post(f"{topology.url}/deploy/{task_id}/rollback", timeout=10).status_code == 202
+    assert wait_task(topology.url, "deploy", task_id, topology)["status"] == "canceled"
+    time.sleep(1.5)
+    for replica in topology.replicas:
+        assert {infer(replica.url, "split") for _ in range(50)} == {1.0}
+
+
 # --- node-local work (download, delete) -----------------------------------------------------------------
 
 

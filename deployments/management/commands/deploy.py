@@ -10,7 +10,10 @@ from deployments.models import TaskStatus
 
 
 class Command(BaseCommand):
-    help = "Deploy a registry model (green deployment) through the worker, and show its steps as they happen."
+    help = (
+        "Deploy a registry model through the worker (green by default, or a canary or shadow), and show its "
+        "steps as they happen. A manual canary or shadow is followed until it holds its weight."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("model_id")
@@ -21,6 +24,14 @@ class Command(BaseCommand):
             "--drain", type=float, help="Seconds the old version keeps serving in-flight requests"
         )
         parser.add_argument("--no-warmup", action="store_true")
+        parser.add_argument("--strategy", choices=["green", "canary", "shadow"])
+        parser.add_argument(
+            "--weight", type=int, help="Canary/shadow: percent held until promoted or rolled back"
+        )
+        parser.add_argument("--steps", help="Canary/shadow: automatic steps, e.g. 10,50,100")
+        parser.add_argument(
+            "--step-seconds", type=float, help="Canary/shadow: seconds per step before analysis"
+        )
         parser.add_argument("--config", help="The whole config as JSON (merged under the options above)")
         parser.add_argument("--no-wait", action="store_true", help="Return once the task is created")
         parser.add_argument("--timeout", type=float, default=900)
@@ -32,11 +43,19 @@ class Command(BaseCommand):
             ("device", "target_device"),
             ("nireq", "nireq"),
             ("drain", "drain_seconds"),
+            ("strategy", "strategy"),
+            ("weight", "weight"),
+            ("step_seconds", "step_seconds"),
         ):
             if options[option] is not None:
                 config[key] = options[option]
         if options["no_warmup"]:
             config["warmup"] = False
+        if options["steps"]:
+            try:
+                config["steps"] = [int(step) for step in options["steps"].split(",")]
+            except ValueError:
+                raise CommandError("--steps must be integers separated by commas, e.g. 10,50,100") from None
         try:
             task, _ = services.deployment_create(model_id=options["model_id"], raw_config=config)
         except ServiceError as exc:
@@ -45,4 +64,4 @@ class Command(BaseCommand):
         if task.status == TaskStatus.REFUSED:
             raise CommandError(task.detail)
         if not options["no_wait"]:
-            follow(self, task, timeout=options["timeout"])
+            follow(self, task, timeout=options["timeout"], until_held=True)
