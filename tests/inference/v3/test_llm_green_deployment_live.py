@@ -72,17 +72,23 @@ def test_green_deployment_of_an_llm_under_streaming_load(tmp_path: Path) -> None
                 except Exception as exc:  # counted: the assertion below shows them
                     failures.append(repr(exc))
 
-        threads = [threading.Thread(target=load) for _ in range(4)]
+        threads = [threading.Thread(target=load, daemon=True) for _ in range(4)]
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
-        task = wait_task(service, "deploy", deploy(service, v2, plugin_config=F32)["task_id"], timeout=180)
-        assert task["status"] == "done", task
-        switched = datetime.fromisoformat(task["metadata"]["switched_at"].replace("Z", "+00:00")).timestamp()
-        time.sleep(2.0)
-        stop.set()
-        for thread in threads:
-            thread.join(60)
+        try:
+            time.sleep(1.0)
+            task = wait_task(
+                service, "deploy", deploy(service, v2, plugin_config=F32)["task_id"], timeout=180
+            )
+            assert task["status"] == "done", task
+            switched = datetime.fromisoformat(
+                task["metadata"]["switched_at"].replace("Z", "+00:00")
+            ).timestamp()
+            time.sleep(2.0)
+        finally:  # the load stops whatever happened, or its threads would outlive the test
+            stop.set()
+            for thread in threads:
+                thread.join(60)
         assert not failures, (failures[:5], service.log_tail())
 
     assert {text for _, _, text in results} <= {old_text, new_text}
