@@ -5,6 +5,7 @@ from typing import Any
 
 from registry.models import Model
 from registry.services import ModelNotFound
+from registry.signature import with_pipeline
 
 # Query parameter -> ORM lookup. Text filters are case-insensitive substrings; version is exact.
 LIST_FILTERS = {
@@ -87,6 +88,6 @@ def model_to_dict(row: dict[str, Any], *, files_base_url: str) -> dict[str, Any]
         "task": row["task"],
         "sha256": row["sha256"],
         "source_url": row["source_url"],
-        "signature": row["signature"],
+        "signature": with_pipeline(row["signature"], row["task"]),
         "artifact_only": row["artifact_only"],
     }

@@ -115,3 +115,18 @@ def test_rerank_pipeline_ranks_pairs(genai_models):
     assert len(set(indices)) == 3 and all(0 <= index < len(documents) for index in indices)
     assert scores == sorted(scores, reverse=True) and all(0 < score < 1 for score in scores)
     assert len(set(scores)) == 3  # the documents are told apart
+
+
+def test_build_genai_models_command_writes_folders_and_zips(tmp_path, genai_models):
+    import io
+    import zipfile
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("build_genai_models", str(tmp_path), "--zip", stdout=out)
+    for key, name in (("llm", "tiny-llm"), ("embed", "tiny-embed"), ("rerank", "tiny-rerank")):
+        assert name in out.getvalue() and str(tmp_path / f"{name}.zip") in out.getvalue()
+        with zipfile.ZipFile(tmp_path / f"{name}.zip") as archive:
+            assert sorted(archive.namelist()) == sorted(path.name for path in genai_models[key].iterdir())
+        assert (tmp_path / f"{name}.zip").read_bytes() == builder.zip_folder(genai_models[key])
