@@ -72,6 +72,10 @@ bench: install-test
 bench-serving: install-test  # needs wrk (apt-get install -y wrk); makes benchmarks/.venv-kserve on first use
 	$(PY) benchmarks/serving.py
 
+.PHONY: bench-genai
+bench-genai: install-test  # /v3 against openvino-genai in-process (tiny models; --hidden 768 --layers 8 for a 19M LLM)
+	$(PY) benchmarks/genai.py
+
 .PHONY: bench-grpc
 bench-grpc: install-test  # needs h2load and wrk (apt-get install -y nghttp2-client wrk); makes benchmarks/.venv-kserve on first use
 	$(PY) benchmarks/serving_grpc.py

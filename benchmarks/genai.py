@@ -123,18 +123,21 @@ def _config(pipeline: Any, tokens: int) -> Any:
 
 
 def _limit(pipeline: Any, options: argparse.Namespace) -> dict[str, float]:
+    """One stream stepped by hand (as the server's engine does, minus HTTP), then N streams batched."""
     config = _config(pipeline, options.tokens)
-    first: list[float] = []
-
-    def streamer(_: str) -> bool:
-        if not first:
-            first.append(time.perf_counter())
-        return False  # go on
-
     started = time.perf_counter()
-    pipeline.generate([PROMPT], [config], streamer)
+    handle = pipeline.add_request(0, PROMPT, config)
+    first = None
+    while handle.get_status() == genai.GenerationStatus.RUNNING or handle.can_read():
+        if pipeline.has_non_finished_requests():
+            pipeline.step()
+        if handle.can_read():
+            handle.read()
+            first = first or time.perf_counter()
+        elif not pipeline.has_non_finished_requests():
+            break
     one = time.perf_counter() - started
-    ttft = (first[0] - started) if first else 0.0
+    ttft = (first - started) if first else 0.0
     prompts = [f"{PROMPT} {index}" for index in range(options.streams)]
     started = time.perf_counter()
     pipeline.generate(prompts, [config] * len(prompts))
@@ -170,7 +173,7 @@ async def _stream(
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             event = json.loads(line[6:])
-            if not first and event["choices"] and event["choices"][0]["text"]:
+            if not first and event["choices"]:  # the first event carries the first token(s)
                 first = time.perf_counter() - started
             if event.get("usage"):
                 generated = event["usage"]["completion_tokens"]

@@ -241,19 +241,21 @@ async def _stream(
     completion_tokens = 0
     ok = False
     try:
-        if chat:  # OVMS's first chunk: the role, no content yet
-            yield event(
-                [
-                    responses.delta(chat=True, index=i, text=None, finish_reason=None, role=True)
-                    for i in range(sampling.n)
-                ]
-            )
         async for chunks in generation.chunks():
+            first = not completion_tokens
+            if chat and first:  # OVMS's first chunk, once the first token exists: the role, no content yet
+                yield event(
+                    [
+                        responses.delta(chat=True, index=i, text=None, finish_reason=None, role=True)
+                        for i in range(sampling.n)
+                    ]
+                )
             choices = []
             for chunk in chunks:
                 completion_tokens += len(chunk.token_ids)
                 text = chunk.text  # detokenized in the engine's thread
-                if text or chunk.finish_reason is not None:
+                # a completion's first token is announced even while its text is incomplete (time to first token)
+                if text or chunk.finish_reason is not None or (first and not chat):
                     choices.append(
                         responses.delta(
                             chat=chat, index=chunk.index, text=text, finish_reason=chunk.finish_reason
