@@ -21,6 +21,7 @@ from django.db.models import Max
 
 from inference.models import ServableIdentity
 from registry.artifacts import ArchiveRejected, detect_format, is_safe_member, open_from_storage
+from registry.detection import GENAI_MODEL_FILE
 from registry.models import Model
 
 COMPLETE_MARKER = ".modelhub-complete"
@@ -86,12 +87,38 @@ def cached_path(model: Model) -> Path | None:
 
 
 def model_file_in(folder: Path) -> Path:
-    """The file OpenVINO should read in a version folder: IR .xml (with its .bin), else ONNX, TFLite, Paddle."""
+    """The file OpenVINO should read in a version folder: IR .xml (with its .bin), else ONNX, TFLite, Paddle.
+    In an openvino-genai folder, `openvino_model.xml` (not a tokenizer's .xml: registry.detection orders them)."""
     names = [str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()]
     _, candidates = detect_format(names)
     if not candidates:
         raise MaterializeFailed(f"No model file (.xml+.bin, .onnx, .tflite, .pdmodel) in {folder}.")
     return folder / candidates[0]
+
+
+def genai_folder(
+    model: Model,
+    *,
+    progress: Progress | None = None,
+    should_cancel: ShouldCancel | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> Path:
+    """The openvino-genai folder of a generative or embedding model (`task` set) on this node, unpacked if need
+    be (as `materialize`): the folder holding `openvino_model.xml` and its tokenizers, which a ZIP may put in a
+    subfolder. The pipelines take this folder, not a model file."""
+    if not model.task:
+        raise MaterializeFailed(
+            f"Model {model.pk} is not a generative or embedding model (its task is empty): serve it over "
+            "TFS/KServe, or register it with a task."
+        )
+    folder = materialize(model, progress=progress, should_cancel=should_cancel, on_phase=on_phase)
+    model_file = model_file_in(folder)
+    if model_file.name != GENAI_MODEL_FILE:
+        raise MaterializeFailed(
+            f"Model {model.pk} has task {model.task} but no {GENAI_MODEL_FILE} (an openvino-genai folder, as "
+            "`optimum-cli export openvino` writes it)."
+        )
+    return model_file.parent
 
 
 def materialize(

@@ -19,7 +19,7 @@ from registry.artifacts import ArchiveRejected, inspect_archive, staged_from_upl
 from registry.detection import NoModelFile, require_model_file
 from registry.models import SUPPORTED_PRECISIONS, Model
 from registry.serializers import ModelFieldsSerializer
-from registry.signature import render_signature
+from registry.signature import render_signature, with_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class ModelAdmin(admin.ModelAdmin):
 
     @admin.display(description="Signature")
     def signature_display(self, obj: Model) -> str:
-        return render_signature(obj.signature)
+        return render_signature(with_pipeline(obj.signature, obj.task))
 
     @admin.display(description="Serving and deployments")
     def operations(self, obj: Model) -> str:

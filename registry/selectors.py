@@ -6,6 +6,7 @@ from typing import Any
 from access.redaction import source_url_for_caller
 from registry.models import Model
 from registry.services import ModelNotFound
+from registry.signature import with_pipeline
 
 # Query parameter -> ORM lookup. Text filters are case-insensitive substrings; version is exact.
 LIST_FILTERS = {
@@ -88,6 +89,6 @@ def model_to_dict(row: dict[str, Any], *, files_base_url: str) -> dict[str, Any]
         "task": row["task"],
         "sha256": row["sha256"],
         "source_url": source_url_for_caller(row["source_url"]),  # query and userinfo only for writers
-        "signature": row["signature"],
+        "signature": with_pipeline(row["signature"], row["task"]),
         "artifact_only": row["artifact_only"],
     }

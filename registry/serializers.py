@@ -238,10 +238,28 @@ class SignaturePortSerializer(serializers.Serializer):
     element_type = serializers.CharField(help_text="OpenVINO element type, e.g. f32, i64, u8.")
 
 
+class PipelineSerializer(serializers.Serializer):
+    inputs = serializers.CharField(help_text='What the pipeline takes: "text" or "query and documents".')
+    outputs = serializers.CharField(help_text='What it gives: "text", "vectors" or "scores".')
+    chat_template = serializers.BooleanField(
+        help_text="The model's chat template is applied to chat messages."
+    )
+
+
 class SignatureSerializer(serializers.Serializer):
     format = serializers.CharField()
     inputs = SignaturePortSerializer(many=True)
     outputs = SignaturePortSerializer(many=True)
+    task = serializers.CharField(
+        required=False, help_text="Generative and embedding models only: the model's task (as `task`)."
+    )
+    pipeline = PipelineSerializer(
+        required=False,
+        help_text=(
+            "Generative and embedding models only: the openvino-genai pipeline the model is served through on "
+            "/v3. `inputs`/`outputs` above are then the ports of the model inside it (openvino_model.xml)."
+        ),
+    )
 
 
 class ModelOutSerializer(serializers.Serializer):

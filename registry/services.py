@@ -96,6 +96,13 @@ def _model_create(*, fields: dict[str, Any], archive: StagedArchive | None) -> M
         model.format = model.format or info.detected_format
         if "task" not in fields:
             model.task = info.task
+        elif model.task and not info.task:
+            # a pipeline could never load it: refused now rather than at every load
+            raise ValidationFailed.single(
+                ["body", "task"],
+                f"Task {model.task} needs an openvino-genai model folder (openvino_model.xml with "
+                "openvino_tokenizer.xml, as `optimum-cli export openvino` writes it); this ZIP has none.",
+            )
         model.size = archive.size
         model.sha256 = archive.sha256
     _raise_if_conflicting(model)

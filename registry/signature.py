@@ -10,6 +10,7 @@ Stored shape: {"format", "inputs": [port], "outputs": [port]}, port = {"name", "
 (e.g. "[?,3,1..224,224]") and keeps bounds.
 """
 
+import json
 import logging
 import os
 import shutil
@@ -25,7 +26,7 @@ from django.conf import settings
 from django.utils.html import format_html, format_html_join
 
 from registry.artifacts import is_safe_member
-from registry.detection import detect_format
+from registry.detection import detect_format, detect_task
 from registry.models import ArtifactFormat, Model
 
 logger = logging.getLogger(__name__)
@@ -40,36 +41,92 @@ _COMPANIONS = {
 
 
 def signature_from_archive(source: str | os.PathLike[str] | IO[bytes]) -> Signature | None:
-    """The signature of the model in a ZIP (a path or a seekable binary file), or None if none can be read."""
+    """The signature of the model in a ZIP (a path or a seekable binary file), or None if none can be read.
+
+    For an openvino-genai folder it is the signature of `openvino_model.xml` (never the tokenizer's, whose input
+    is a string), plus `chat_template`: whether the folder carries one."""
     try:
         with zipfile.ZipFile(source) as archive:
             names = [info.filename for info in archive.infolist() if not info.is_dir()]
-            fmt, candidates = detect_format(names)
-            if not candidates:
-                return None
-            model_name = candidates[0]
-            if fmt == ArtifactFormat.OPENVINO and isinstance(source, str | os.PathLike):
-                in_place = _ir_in_place(Path(source), archive, model_name)
-                if in_place is not None:
-                    return in_place
-            wanted = _members_for(str(fmt), model_name, names)
-            temp_root = Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir())
-            temp_root.mkdir(parents=True, exist_ok=True)
-            folder = Path(tempfile.mkdtemp(prefix="signature-", dir=temp_root))
-            try:
-                for member in wanted:
-                    if not is_safe_member(member):
-                        return None
-                    target = folder / member
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with archive.open(member) as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1024 * 1024)
-                return read_signature(folder / model_name, fmt=str(fmt))
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
+            signature = _model_signature(source, archive, names)
+            if signature is not None and detect_task(names, None):
+                signature["chat_template"] = _has_chat_template(archive, names)
+            return signature
     except Exception:
         logger.warning("Could not read the model signature", exc_info=True)
         return None
+
+
+def _model_signature(
+    source: str | os.PathLike[str] | IO[bytes], archive: zipfile.ZipFile, names: list[str]
+) -> Signature | None:
+    fmt, candidates = detect_format(names)
+    if not candidates:
+        return None
+    model_name = candidates[0]
+    if fmt == ArtifactFormat.OPENVINO and isinstance(source, str | os.PathLike):
+        in_place = _ir_in_place(Path(source), archive, model_name)
+        if in_place is not None:
+            return in_place
+    wanted = _members_for(str(fmt), model_name, names)
+    temp_root = Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir())
+    temp_root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="signature-", dir=temp_root))
+    try:
+        for member in wanted:
+            if not is_safe_member(member):
+                return None
+            target = folder / member
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+        return read_signature(folder / model_name, fmt=str(fmt))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# Where an openvino-genai folder keeps its chat template: files transformers writes, or the tokenizer model's
+# rt_info (openvino-tokenizers copies it there, and openvino-genai reads it from there first).
+_CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
+_CHAT_TEMPLATE_READ_LIMIT = 64 * 1024 * 1024  # a tokenizer file larger than this is not searched
+
+
+def _has_chat_template(archive: zipfile.ZipFile, names: list[str]) -> bool:
+    by_base = {PurePosixPath(name).name: name for name in names}
+    if any(name in by_base for name in _CHAT_TEMPLATE_FILES):
+        return True
+    config = by_base.get("tokenizer_config.json")
+    if config and archive.getinfo(config).file_size <= _CHAT_TEMPLATE_READ_LIMIT:
+        try:
+            if json.loads(archive.read(config)).get("chat_template"):
+                return True
+        except (ValueError, AttributeError):
+            pass
+    tokenizer = by_base.get("openvino_tokenizer.xml")
+    return bool(
+        tokenizer
+        and archive.getinfo(tokenizer).file_size <= _CHAT_TEMPLATE_READ_LIMIT
+        and b"<chat_template " in archive.read(tokenizer)
+    )
+
+
+# What each task's pipeline takes and gives (inference/genai serves them on /v3).
+_PIPELINES = {
+    "text-generation": {"inputs": "text", "outputs": "text"},
+    "embeddings": {"inputs": "text", "outputs": "vectors"},
+    "rerank": {"inputs": "query and documents", "outputs": "scores"},
+}
+
+
+def with_pipeline(signature: Signature | None, task: str) -> Signature | None:
+    """The signature as the API shows it: for a generative or embedding model, also its `task` and the
+    `pipeline` it is served through (the model's own ports stay, for who wants them). A tensor model's
+    signature is returned as stored."""
+    if not signature or task not in _PIPELINES:
+        return signature
+    chat_template = bool(signature.get("chat_template")) and task == "text-generation"
+    shown = {key: value for key, value in signature.items() if key != "chat_template"}
+    return {**shown, "task": task, "pipeline": {**_PIPELINES[task], "chat_template": chat_template}}
 
 
 def _ir_in_place(path: Path, archive: zipfile.ZipFile, xml_name: str) -> Signature | None:
@@ -149,7 +206,8 @@ def signature_of_stored(model: Model) -> Signature | None:
 
 
 def render_signature(signature: Signature | None) -> str:
-    """HTML table of a signature for the admin's model page."""
+    """HTML table of a signature for the admin's model page (`with_pipeline`'s shape: a genai model's pipeline
+    is described above its model's ports)."""
     if not signature:
         return "No signature: the model's files could not be read by OpenVINO (or it has no file yet)."
     rows = [
@@ -157,10 +215,18 @@ def render_signature(signature: Signature | None) -> str:
         for kind in ("inputs", "outputs")
         for port in signature.get(kind, [])
     ]
-    return format_html(
+    table = format_html(
         '<table class="console-signature"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>'
         "<tbody>{}</tbody></table>",
         "", "name", "shape", "element type",
         format_html_join("", "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
                          ((kind.rstrip("s"), name, shape, etype) for kind, name, shape, etype in rows)),
+    )  # fmt: skip
+    pipeline = signature.get("pipeline")
+    if not pipeline:
+        return table
+    return format_html(
+        "<p>Served as {} on /v3: {} in, {} out{}. The model inside the pipeline:</p>{}",
+        signature.get("task", ""), pipeline["inputs"], pipeline["outputs"],
+        ", with a chat template" if pipeline.get("chat_template") else "", table,
     )  # fmt: skip

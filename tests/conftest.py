@@ -52,3 +52,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def allow_loopback_sources(settings: "settings") -> None:  # type: ignore[valid-type]
     """source_url may point at the test file servers on 127.0.0.1 (refused by default: SSRF guard)."""
     settings.SOURCE_URL_ALLOW = ["127.0.0.1"]
+
+
+@pytest.fixture(scope="session")
+def genai_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The three tiny openvino-genai models (inference/genai/builder.py), built once per session (about 1.5 s):
+    keys "llm", "embed", "rerank", each an openvino-genai model folder."""
+    from inference.genai import builder
+
+    built = builder.build_all(tmp_path_factory.mktemp("genai-models"))
+    return {"llm": built["tiny-llm"], "embed": built["tiny-embed"], "rerank": built["tiny-rerank"]}
+
+
+@pytest.fixture(scope="session")
+def genai_zips(genai_models: dict[str, Path]) -> dict[str, bytes]:
+    """The same three folders as ZIPs ready for POST /models (same keys)."""
+    from inference.genai import builder
+
+    return {key: builder.zip_folder(folder) for key, folder in genai_models.items()}

@@ -15,6 +15,7 @@ real. Used by the tests, the benchmarks and `manage.py build_genai_models`.
 """
 
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -54,8 +55,9 @@ def build_llm(folder: Path, *, seed: int = 0, hidden: int = 64, layers: int = 2,
         tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>", chat_template=CHAT_TEMPLATE
     )
     _convert_tokenizer(hf, folder, detokenizer=True)
-    ov.save_model(
-        _decoder(np.random.default_rng(seed), vocab, hidden, layers, heads), folder / "openvino_model.xml"
+    _save(
+        _decoder(np.random.default_rng(seed), _readable_bias(tokenizer), hidden, layers, heads),
+        folder / "openvino_model.xml",
     )
     _write_json(folder / "config.json", {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": hidden,
@@ -75,7 +77,7 @@ def build_embedding(folder: Path, *, seed: int = 1, hidden: int = 32) -> Path:
     vocab = _wordpiece_vocab()
     _convert_tokenizer(_wordpiece_tokenizer(vocab), folder, detokenizer=False)
     model = _encoder(np.random.default_rng(seed), len(vocab), hidden, head=False)
-    ov.save_model(model, folder / "openvino_model.xml")
+    _save(model, folder / "openvino_model.xml")
     _write_json(folder / "config.json", _bert_config(["BertModel"], len(vocab), hidden))
     return folder
 
@@ -84,9 +86,9 @@ def build_reranker(folder: Path, *, seed: int = 2, hidden: int = 32) -> Path:
     """A tiny cross-encoder: the encoder with a one-logit classification head (query and document as a pair)."""
     folder = _fresh(folder)
     vocab = _wordpiece_vocab()
-    _convert_tokenizer(_wordpiece_tokenizer(vocab), folder, detokenizer=False)
+    _convert_tokenizer(_wordpiece_tokenizer(vocab), folder, detokenizer=False, pairs=True)
     model = _encoder(np.random.default_rng(seed), len(vocab), hidden, head=True)
-    ov.save_model(model, folder / "openvino_model.xml")
+    _save(model, folder / "openvino_model.xml")
     config = _bert_config(["BertForSequenceClassification"], len(vocab), hidden)
     config["id2label"] = {"0": "LABEL_0"}
     config["label2id"] = {"LABEL_0": 0}
@@ -176,16 +178,39 @@ def _hf_tokenizer(tokenizer: Any, **options: Any) -> Any:
     return hf
 
 
-def _convert_tokenizer(hf: Any, folder: Path, *, detokenizer: bool) -> None:
+def _convert_tokenizer(hf: Any, folder: Path, *, detokenizer: bool, pairs: bool = False) -> None:
+    """`pairs`: the tokenizer takes a second string input (a cross-encoder's query and document, told apart by
+    token_type_ids), as `convert_tokenizer --number-of-inputs 2` makes it."""
     import openvino_tokenizers
 
     hf.save_pretrained(folder)
     if detokenizer:
         tokenizer, detokenizer_model = openvino_tokenizers.convert_tokenizer(hf, with_detokenizer=True)
-        ov.save_model(detokenizer_model, folder / "openvino_detokenizer.xml")
+        _save(detokenizer_model, folder / "openvino_detokenizer.xml")
     else:
-        tokenizer = openvino_tokenizers.convert_tokenizer(hf, with_detokenizer=False)
-    ov.save_model(tokenizer, folder / "openvino_tokenizer.xml")
+        tokenizer = openvino_tokenizers.convert_tokenizer(
+            hf, with_detokenizer=False, number_of_inputs=2 if pairs else 1
+        )
+    _save(tokenizer, folder / "openvino_tokenizer.xml")
+
+
+# A name OpenVINO made up from a process-wide counter: `Constant_751`, `begins_1/Constant_150`, `Convert_127.0`.
+_AUTOMATIC_NAME = re.compile(r"(^|/)[A-Z][A-Za-z0-9]*_\d+(\.\d+)*$")
+
+
+def _save(model: ov.Model, path: Path) -> None:
+    """Save with automatic node and tensor names renumbered in graph order: OpenVINO's counter is process-wide,
+    so without this two builds of the same model in one process would write different files."""
+    for index, node in enumerate(model.get_ordered_ops()):
+        new = f"{node.get_type_name()}_{index}"
+        if _AUTOMATIC_NAME.search(node.get_friendly_name()):
+            node.set_friendly_name(new)
+        for port, output in enumerate(node.outputs()):
+            names = output.get_names()
+            if any(_AUTOMATIC_NAME.search(name) for name in names):  # a tokenizer's string input, for one
+                tensor = new if port == 0 else f"{new}.{port}"
+                output.set_names({tensor if _AUTOMATIC_NAME.search(name) else name for name in names})
+    ov.save_model(model, path)
 
 
 # --- models -----------------------------------------------------------------------------------------------
@@ -205,7 +230,21 @@ def _parameter(name: str, shape: list[int], kind: ov.Type) -> Any:
     return node
 
 
-def _decoder(rng: np.random.Generator, vocab: int, hidden: int, layers: int, heads: int) -> ov.Model:
+def _readable_bias(tokenizer: Any) -> np.ndarray:
+    """A logit bias per token: 0 for tokens that decode to printable ASCII, very negative for the rest (lone
+    UTF-8 bytes, control characters, special tokens but EOS), so the random model writes readable gibberish."""
+    vocab = tokenizer.get_vocab_size()
+    eos = tokenizer.token_to_id("</s>")
+    bias = np.full(vocab, -30.0, dtype=np.float32)
+    for index in range(vocab):
+        text = tokenizer.decode([index])
+        if index == eos or (text and text.isascii() and text.isprintable()):
+            bias[index] = 0.0
+    return bias
+
+
+def _decoder(rng: np.random.Generator, bias: np.ndarray, hidden: int, layers: int, heads: int) -> ov.Model:
+    vocab = len(bias)
     head = hidden // heads
     input_ids = _parameter("input_ids", [-1, -1], ov.Type.i64)
     attention_mask = _parameter("attention_mask", [-1, -1], ov.Type.i64)
@@ -217,8 +256,13 @@ def _decoder(rng: np.random.Generator, vocab: int, hidden: int, layers: int, hea
     batch = op.gather(op.shape_of(input_ids), _i64(0), _i64(0))  # [1]
     sinks = []
     for layer in range(layers):
+        normed = _norm(
+            x
+        )  # pre-norm, as llama: without it the embeddings drown the layers and greedy decoding
+        # repeats one token
         q, k, v = (
-            _heads(op.matmul(x, _weight(rng, hidden, hidden), False, False), heads, head) for _ in range(3)
+            _heads(op.matmul(normed, _weight(rng, hidden, hidden), False, False), heads, head)
+            for _ in range(3)
         )
         kv = []
         for kind, current in (("key", k), ("value", v)):
@@ -236,13 +280,17 @@ def _decoder(rng: np.random.Generator, vocab: int, hidden: int, layers: int, hea
         attention = op.scaled_dot_product_attention(q, kv[0], kv[1], _causal_mask(q, kv[0]), causal=False)
         attention = op.reshape(op.transpose(attention, _i64(0, 2, 1, 3)), _i64(0, 0, hidden), True)
         x = op.add(x, op.matmul(attention, _weight(rng, hidden, hidden), False, False))
-        mlp = op.relu(op.matmul(x, _weight(rng, hidden, 2 * hidden), False, False))
+        mlp = op.relu(op.matmul(_norm(x), _weight(rng, hidden, 2 * hidden), False, False))
         x = op.add(x, op.matmul(mlp, _weight(rng, 2 * hidden, hidden), False, False))
-    logits = op.matmul(x, _weight(rng, hidden, vocab, scale=1.0), False, False)
+    logits = op.add(op.matmul(_norm(x), _weight(rng, hidden, vocab, scale=1.0), False, False), bias)
     logits.output(0).set_names({"logits"})
     return ov.Model(
         [op.result(logits)], sinks, [input_ids, attention_mask, position_ids, beam_idx], "tiny-llm"
     )
+
+
+def _norm(x: Any) -> Any:
+    return op.mvn(x, _i64(-1), True, 1e-6, "inside_sqrt")
 
 
 def _heads(x: Any, heads: int, head: int) -> Any:
