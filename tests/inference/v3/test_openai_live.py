@@ -404,7 +404,9 @@ def test_queue_limit_answers_503_beyond_it(tmp_path, genai_models):
         ]
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 30  # both long requests in flight before the third one
+        while time.monotonic() < deadline and _metric(service, "modelhub_llm_requests_in_flight{") < 2:
+            time.sleep(0.2)
         refused = requests.post(
             url, json={"model": "tiny-llm", "prompt": "one more", "max_tokens": 2}, timeout=30
         )
