@@ -112,8 +112,7 @@ class ModelAdmin(admin.ModelAdmin):
         "version",
         "precision",
         "format_display",
-        "task",
-        "category",
+        "task_display",
         "zip_link",
         "created",
     ]
@@ -210,6 +209,13 @@ class ModelAdmin(admin.ModelAdmin):
     @admin.display(description="Format", ordering="detected_format")
     def format_display(self, obj: Model) -> str:
         return obj.get_detected_format_display() or obj.format or "-"
+
+    @admin.display(description="Task", ordering="task")
+    def task_display(self, obj: Model) -> str:
+        """The serving task of a generative or embedding model, else Geti's task category (one narrow column)."""
+        if obj.task:
+            return obj.get_task_display()
+        return obj.category or "-"
 
     @admin.display(description="Created", ordering="created_date")
     def created(self, obj: Model) -> str:
