@@ -9,7 +9,10 @@ the median of the rounds kept; machines are shared and noisy):
   - modelhub: `make run`'s server (one server process) answering POST /v3/completions with `stream: true`,
     read by an asyncio HTTP client: time to first token, tokens/s of one stream, aggregate tokens/s of N streams;
   - embeddings: texts/s of POST /v3/embeddings at batch 1 (one text per request, one client) and batch 32,
-    against TextEmbeddingPipeline.embed_documents in this process.
+    against TextEmbeddingPipeline.embed_documents in this process;
+  - bare: benchmarks/bare_genai_server.py under uvicorn (uvloop, httptools), the same two routes with nothing
+    but the essential work (no validation, access, metrics): the ceiling of a Python server on these pipelines,
+    measured where a target against the in-process limit cannot be met.
 Every generation is greedy, ignores EOS and produces exactly --tokens tokens, so all sides do the same work.
 --models: a folder with `tiny-llm` and `tiny-embed` openvino-genai model folders (for example
 `manage.py build_genai_models DIR`, or real `optimum-cli export openvino` exports under those names); default: the
@@ -22,6 +25,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,9 +40,10 @@ import openvino_genai as genai  # noqa: E402
 import requests  # noqa: E402
 
 from benchmarks.report import machine_load  # noqa: E402
-from benchmarks.serving import Server  # noqa: E402
+from benchmarks.serving import Server, http, wait_until  # noqa: E402
 
 PROMPT = "The history of the model server begins with"
+ENCODERS = {"tiny": {}, "minilm": {"hidden": 384, "layers": 6, "heads": 6, "ffn": 1536}}
 
 
 def main() -> int:
@@ -56,12 +61,17 @@ def main() -> int:
         "--hidden", type=int, default=64, help="hidden size of the built LLM (768 = a ~19M model)"
     )
     parser.add_argument("--layers", type=int, default=2, help="layers of the built LLM")
+    parser.add_argument(
+        "--embed-size", choices=sorted(ENCODERS), default="tiny",
+        help="the built encoder: tiny (hidden 32, 2 layers) or minilm (all-MiniLM-L6-v2's shape: hidden 384, "
+        "6 layers, 6 heads, feed-forward 1536)",
+    )  # fmt: skip
     options = parser.parse_args()
     machine_load()
     with tempfile.TemporaryDirectory(prefix="genai-bench-") as scratch:
-        models = options.models or _build(Path(scratch) / "models", options.hidden, options.layers)
+        models = options.models or _build(Path(scratch) / "models", options)
         llm, embed = models / "tiny-llm", models / "tiny-embed"
-        with Server(Path(scratch), workers=1) as server:
+        with Server(Path(scratch), workers=1) as server, BareServer(llm, embed) as bare:
             pid = _server_pid(server)
             rss_before = _rss(pid)
             _register(server, "llm", llm)
@@ -76,8 +86,10 @@ def main() -> int:
                     ("limit", lambda: _limit(limit, options)),
                     ("naive", lambda: _naive(naive, options)),
                     ("modelhub", lambda: asyncio.run(_server(server.url, options))),
+                    ("bare", lambda: asyncio.run(_server(bare.url, options))),
                     ("embed-limit", lambda: _embed_limit(embedder, options)),
                     ("embed-modelhub", lambda: asyncio.run(_embed_server(server.url, options))),
+                    ("embed-bare", lambda: asyncio.run(_embed_server(bare.url, options))),
                 ]
                 if index % 2:
                     sides.reverse()
@@ -88,12 +100,49 @@ def main() -> int:
     return 0
 
 
-def _build(folder: Path, hidden: int, layers: int) -> Path:
+def _build(folder: Path, options: argparse.Namespace) -> Path:
     from inference.genai import builder
 
-    builder.build_llm(folder / "tiny-llm", hidden=hidden, layers=layers, heads=max(hidden // 64, 1))
-    builder.build_embedding(folder / "tiny-embed")
+    hidden = options.hidden
+    builder.build_llm(folder / "tiny-llm", hidden=hidden, layers=options.layers, heads=max(hidden // 64, 1))
+    builder.build_embedding(folder / "tiny-embed", **ENCODERS[options.embed_size])
     return folder
+
+
+class BareServer:
+    """benchmarks/bare_genai_server.py on the same model folders, idle while the other sides are measured."""
+
+    def __init__(self, llm: Path, embed: Path) -> None:
+        from tests.live import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.bare_genai_server:create_app",
+                        "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                        "--log-level", "warning"]  # fmt: skip
+        self.env = {**os.environ, "BARE_LLM": str(llm), "BARE_EMBED": str(embed)}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "BareServer":
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stderr=subprocess.DEVNULL)
+        body = {"model": "tiny-embed", "input": ["ready?"]}
+        wait_until(
+            lambda: http("POST", f"{self.url}/v3/embeddings", json.dumps(body).encode(), {})[0] == 200,
+            120, "the bare /v3 server did not start",
+        )  # fmt: skip
+        warm_up = {"model": "tiny-llm", "prompt": PROMPT, "max_tokens": 4, "stream": True}
+        http(
+            "POST", f"{self.url}/v3/completions", json.dumps(warm_up).encode(), {}
+        )  # compiles, as a load's warm-up
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
 
 def _register(server: Server, model_id: str, folder: Path) -> None:
@@ -270,9 +319,14 @@ def _report(
     print(f"  modelhub /v3     : one stream {_median(rounds['modelhub'], 'tokens_per_s'):8.1f} tok/s, "
           f"TTFT {_median(rounds['modelhub'], 'ttft_ms'):6.1f} ms, {options.streams} streams "
           f"{_median(rounds['modelhub'], 'aggregate_tokens_per_s'):8.1f} tok/s")  # fmt: skip
+    print(f"  bare /v3 server  : one stream {_median(rounds['bare'], 'tokens_per_s'):8.1f} tok/s, "
+          f"TTFT {_median(rounds['bare'], 'ttft_ms'):6.1f} ms, {options.streams} streams "
+          f"{_median(rounds['bare'], 'aggregate_tokens_per_s'):8.1f} tok/s")  # fmt: skip
+    print(f"  embeddings encoder: {options.embed_size}")
     for batch in (1, 32):
         print(f"  embeddings batch {batch:2}: in-process {_median(rounds['embed-limit'], f'batch{batch}'):8.1f} texts/s, "
-              f"modelhub {_median(rounds['embed-modelhub'], f'batch{batch}'):8.1f} texts/s")  # fmt: skip
+              f"modelhub {_median(rounds['embed-modelhub'], f'batch{batch}'):8.1f} texts/s, "
+              f"bare server {_median(rounds['embed-bare'], f'batch{batch}'):8.1f} texts/s")  # fmt: skip
     print(
         f"  server process RSS: {before / 2**20:.0f} MB before the models, {after / 2**20:.0f} MB after "
         f"(+{(after - before) / 2**20:.0f} MB per server process holding them)"
@@ -288,11 +342,25 @@ def _report(
         ("embeddings batch 1 texts/s >= 0.85x in-process", _ratio(rounds, "embed-modelhub", "embed-limit", "batch1"), 0.85, False),
         ("embeddings batch 32 texts/s >= 0.85x in-process", _ratio(rounds, "embed-modelhub", "embed-limit", "batch32"), 0.85, False),
     ]  # fmt: skip
+    ceilings = [
+        ("bare server TTFT vs in-process", _ratio(rounds, "bare", "limit", "ttft_ms")),
+        (f"bare server {options.streams} streams vs in-process", _ratio(rounds, "bare", "limit", "aggregate_tokens_per_s")),
+        ("bare server embeddings batch 1 vs in-process", _ratio(rounds, "embed-bare", "embed-limit", "batch1")),
+        ("bare server embeddings batch 32 vs in-process", _ratio(rounds, "embed-bare", "embed-limit", "batch32")),
+        ("modelhub TTFT vs the bare server", _ratio(rounds, "modelhub", "bare", "ttft_ms")),
+        (f"modelhub {options.streams} streams vs the bare server", _ratio(rounds, "modelhub", "bare", "aggregate_tokens_per_s")),
+        ("modelhub embeddings batch 1 vs the bare server", _ratio(rounds, "embed-modelhub", "embed-bare", "batch1")),
+        ("modelhub embeddings batch 32 vs the bare server", _ratio(rounds, "embed-modelhub", "embed-bare", "batch32")),
+    ]  # fmt: skip
     print("\nTargets (median of per-round ratios):")
     for text, ratio, target, at_most in checks:
         ok = ratio <= target if at_most else ratio >= target
         print(f"  {'PASS' if ok else 'FAIL'}  {ratio:5.2f}  {text}")
-    os.makedirs(ROOT / "benchmarks" / "results", exist_ok=True)
+    print(
+        "\nThe ceiling (no target): what a bare Python server on the same pipelines reaches, and modelhub against it"
+    )
+    for text, ratio in ceilings:
+        print(f"        {ratio:5.2f}  {text}")
 
 
 if __name__ == "__main__":

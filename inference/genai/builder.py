@@ -18,6 +18,7 @@ import json
 import re
 import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +72,19 @@ def build_llm(folder: Path, *, seed: int = 0, hidden: int = 64, layers: int = 2,
     return folder
 
 
-def build_embedding(folder: Path, *, seed: int = 1, hidden: int = 32) -> Path:
-    """A tiny BERT-like text encoder; its tokenizer adds [CLS]/[SEP] and gives token_type_ids."""
+def build_embedding(
+    folder: Path, *, seed: int = 1, hidden: int = 32, layers: int = 2, heads: int = 2, ffn: int = 0
+) -> Path:
+    """A tiny BERT-like text encoder; its tokenizer adds [CLS]/[SEP] and gives token_type_ids. `ffn` > 0 adds a
+    feed-forward block of that width to every layer (hidden 384, 6 layers, 6 heads, ffn 1536 costs per token
+    what all-MiniLM-L6-v2 does: the benchmark's realistic encoder)."""
     folder = _fresh(folder)
     vocab = _wordpiece_vocab()
     _convert_tokenizer(_wordpiece_tokenizer(vocab), folder, detokenizer=False)
-    model = _encoder(np.random.default_rng(seed), len(vocab), hidden, head=False)
+    shape = _EncoderShape(hidden, layers, heads, ffn)
+    model = _encoder(np.random.default_rng(seed), len(vocab), shape, head=False)
     _save(model, folder / "openvino_model.xml")
-    _write_json(folder / "config.json", _bert_config(["BertModel"], len(vocab), hidden))
+    _write_json(folder / "config.json", _bert_config(["BertModel"], len(vocab), shape))
     return folder
 
 
@@ -87,9 +93,10 @@ def build_reranker(folder: Path, *, seed: int = 2, hidden: int = 32) -> Path:
     folder = _fresh(folder)
     vocab = _wordpiece_vocab()
     _convert_tokenizer(_wordpiece_tokenizer(vocab), folder, detokenizer=False, pairs=True)
-    model = _encoder(np.random.default_rng(seed), len(vocab), hidden, head=True)
+    shape = _EncoderShape(hidden)
+    model = _encoder(np.random.default_rng(seed), len(vocab), shape, head=True)
     _save(model, folder / "openvino_model.xml")
-    config = _bert_config(["BertForSequenceClassification"], len(vocab), hidden)
+    config = _bert_config(["BertForSequenceClassification"], len(vocab), shape)
     config["id2label"] = {"0": "LABEL_0"}
     config["label2id"] = {"LABEL_0": 0}
     _write_json(folder / "config.json", config)
@@ -310,7 +317,16 @@ def _causal_mask(q: Any, k: Any) -> Any:
     return op.select(hidden, op.constant(np.float32(-1e9)), op.constant(np.float32(0)))
 
 
-def _encoder(rng: np.random.Generator, vocab: int, hidden: int, *, head: bool) -> ov.Model:
+@dataclass(frozen=True)
+class _EncoderShape:
+    hidden: int
+    layers: int = 2
+    heads: int = 2
+    ffn: int = 0  # 0: no feed-forward block (the tiny test models)
+
+
+def _encoder(rng: np.random.Generator, vocab: int, shape: _EncoderShape, *, head: bool) -> ov.Model:
+    hidden = shape.hidden
     input_ids = _parameter("input_ids", [-1, -1], ov.Type.i64)
     attention_mask = _parameter("attention_mask", [-1, -1], ov.Type.i64)
     token_type_ids = _parameter("token_type_ids", [-1, -1], ov.Type.i64)
@@ -319,14 +335,21 @@ def _encoder(rng: np.random.Generator, vocab: int, hidden: int, *, head: bool) -
     # padding is never attended to: an additive mask from attention_mask
     keep = op.convert(op.unsqueeze(attention_mask, _i64(1, 2)), ov.Type.f32)  # [B, 1, 1, S]
     mask = op.multiply(op.subtract(op.constant(np.float32(1)), keep), op.constant(np.float32(-1e9)))
-    for _ in range(2):
+    for _ in range(shape.layers):
         q, k, v = (
-            _heads(op.matmul(x, _weight(rng, hidden, hidden), False, False), 2, hidden // 2) for _ in range(3)
+            _heads(
+                op.matmul(x, _weight(rng, hidden, hidden), False, False), shape.heads, hidden // shape.heads
+            )
+            for _ in range(3)
         )
         attention = op.scaled_dot_product_attention(q, k, v, mask, causal=False)
         attention = op.reshape(op.transpose(attention, _i64(0, 2, 1, 3)), _i64(0, 0, hidden), True)
         x = op.add(x, op.matmul(attention, _weight(rng, hidden, hidden), False, False))
         x = op.mvn(x, _i64(-1), True, 1e-6, "inside_sqrt")
+        if shape.ffn:
+            inner = op.relu(op.matmul(x, _weight(rng, hidden, shape.ffn), False, False))
+            x = op.add(x, op.matmul(inner, _weight(rng, shape.ffn, hidden), False, False))
+            x = op.mvn(x, _i64(-1), True, 1e-6, "inside_sqrt")
     if not head:
         x.output(0).set_names({"last_hidden_state"})
         return ov.Model([op.result(x)], [input_ids, attention_mask, token_type_ids], "tiny-embed")
@@ -336,12 +359,15 @@ def _encoder(rng: np.random.Generator, vocab: int, hidden: int, *, head: bool) -
     return ov.Model([op.result(logits)], [input_ids, attention_mask, token_type_ids], "tiny-rerank")
 
 
-def _bert_config(architectures: list[str], vocab: int, hidden: int) -> dict[str, Any]:
-    return {
-        "architectures": architectures, "model_type": "bert", "hidden_size": hidden, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "max_position_embeddings": 512, "vocab_size": vocab, "type_vocab_size": 2,
-        "pad_token_id": 0,
+def _bert_config(architectures: list[str], vocab: int, shape: _EncoderShape) -> dict[str, Any]:
+    config = {
+        "architectures": architectures, "model_type": "bert", "hidden_size": shape.hidden,
+        "num_hidden_layers": shape.layers, "num_attention_heads": shape.heads, "max_position_embeddings": 512,
+        "vocab_size": vocab, "type_vocab_size": 2, "pad_token_id": 0,
     }  # fmt: skip
+    if shape.ffn:
+        config["intermediate_size"] = shape.ffn
+    return config
 
 
 def _fresh(folder: Path) -> Path:
