@@ -1,6 +1,7 @@
 """Deployment files against a live server: deploy/grafana/modelhub.json queries what /metrics serves (every metric
-name and label its PromQL uses exists after a little real REST and gRPC traffic, successes and failures), and the
-image's HEALTHCHECK script tells a live server from a dead port."""
+name and label its PromQL uses exists after a little real REST, gRPC and /v3 traffic, successes and failures: the
+tiny genai models of inference/genai/builder.py serve the /v3 part), and the image's HEALTHCHECK script tells a live
+server from a dead port."""
 
 import http.client
 import json
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import pytest
 import requests
 import tritonclient.grpc as triton_grpc
@@ -64,11 +66,13 @@ def samples(text: str) -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+def service(tmp_path_factory: pytest.TempPathFactory, genai_zips: dict[str, bytes]) -> Iterator[LiveService]:
     folder = tmp_path_factory.mktemp("deploy-live")
     with live_service(folder / "data", with_worker=False) as service:
         register(service, ir_zip(build_constant_model(3.0), folder), model_id="three", name="three")
-        serve(service, "three")
+        for key in ("llm", "embed"):
+            register(service, genai_zips[key], model_id=key, name=f"tiny-{key}")
+        serve(service, "three", "llm", "embed")
         yield service
 
 
@@ -91,9 +95,38 @@ def _traffic_then_metrics(service: LiveService) -> str:
     tensor.set_data_from_numpy(__import__("numpy").ones((1, 4), dtype="float32"))
     client.infer("three", [tensor])
     client.close()
-    response = requests.get(f"{service.url}/metrics", timeout=10)
-    assert response.status_code == 200
-    return response.text
+    _v3_traffic(service)
+    # the server processes flush their metrics twice a second: wait for the last /v3 request's
+    failed = 'ovms_requests_fail{api="V3",interface="REST",method="ChatCompletions",name="tiny-llm"'
+    deadline = time.monotonic() + 30
+    while True:
+        response = requests.get(f"{service.url}/metrics", timeout=10)
+        assert response.status_code == 200
+        if failed in response.text and "modelhub_llm_time_per_output_token_ms_bucket{" in response.text:
+            return response.text
+        assert time.monotonic() < deadline, f"no /v3 metrics 30 s after the traffic: {response.text}"
+        time.sleep(0.3)
+
+
+def _v3_traffic(service: LiveService) -> None:
+    """A streamed chat completion and an embeddings call that succeed, then a streamed chat completion the client
+    abandons after its first event (the server cancels it and counts a failed ChatCompletions request)."""
+    v3 = openai.OpenAI(base_url=f"{service.url}/v3", api_key="unused", max_retries=0, timeout=60)
+    stream = v3.chat.completions.create(
+        model="tiny-llm", messages=[{"role": "user", "content": "hello"}], max_tokens=6, temperature=0,
+        stream=True, stream_options={"include_usage": True}, extra_body={"ignore_eos": True},
+    )  # fmt: skip
+    assert [chunk.usage.completion_tokens for chunk in stream if chunk.usage is not None] == [6]
+    assert len(v3.embeddings.create(model="tiny-embed", input=["one", "two"]).data) == 2
+    v3.close()
+    body = {
+        "model": "tiny-llm", "messages": [{"role": "user", "content": "go on"}], "max_tokens": 2000,
+        "ignore_eos": True, "stream": True,
+    }  # fmt: skip
+    with requests.post(f"{service.url}/v3/chat/completions", json=body, stream=True, timeout=30) as dropped:
+        assert dropped.status_code == 200
+        assert next(dropped.iter_lines()).startswith(b"data: ")
+    # leaving the block closes the connection mid-stream
 
 
 def test_every_metric_the_dashboard_queries_is_served(metrics_text: str) -> None:
@@ -126,7 +159,14 @@ def test_every_metric_the_dashboard_queries_is_served(metrics_text: str) -> None
         "ovms_request_time_us_bucket",
         "ovms_current_requests",
         "ovms_infer_req_queue_size",
+        # LLMs and embeddings (/v3)
+        "modelhub_llm_generated_tokens",
+        "modelhub_llm_prompt_tokens",
+        "modelhub_llm_time_to_first_token_ms_bucket",
+        "modelhub_llm_time_per_output_token_ms_bucket",
+        "modelhub_llm_requests_in_flight",
     } <= used
+    assert any('api="V3"' in expression and "ovms_requests_fail" in expression for expression in expressions)
 
 
 def test_the_dashboard_filters_every_panel_by_model_and_version() -> None:
@@ -139,6 +179,20 @@ def test_the_dashboard_filters_every_panel_by_model_and_version() -> None:
             assert 'name=~"$model"' in target["expr"] and 'version=~"$version"' in target["expr"], panel[
                 "title"
             ]
+
+
+def test_the_dashboard_panels_have_unique_ids_and_do_not_overlap() -> None:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    assert len({panel["id"] for panel in panels}) == len(panels)
+    taken: dict[tuple[int, int], str] = {}
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in taken, f"{panel['title']} overlaps {taken[(x, y)]}"
+                taken[(x, y)] = panel["title"]
+    assert "LLMs and embeddings" in [panel["title"] for panel in panels if panel["type"] == "row"]
 
 
 def healthcheck(port: int, role: str = "server") -> subprocess.CompletedProcess[str]:
