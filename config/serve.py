@@ -7,6 +7,7 @@ loop; a 1 MiB window per connection cuts the event loop's share of an upload by 
 Benchmarks). The module-level assignment also runs in each worker process, which re-imports this module.
 """
 
+import faulthandler
 import logging
 import os
 import signal
@@ -36,6 +37,11 @@ class WebSocketPathWithoutQuery(logging.Filter):
                 record.args = (args[0], args[1].split("?", 1)[0], *args[2:])
         return True
 
+
+# A native crash (OpenVINO and openvino-genai run C++ in several threads) logs every thread's Python stack to the
+# server's stderr before the process dies, so the log says what the process was doing. Module level: it also runs
+# in each worker process.
+faulthandler.enable()
 
 # Module level: it also runs in each worker process, and logging.config.dictConfig (uvicorn's logging setup,
 # which runs after this import) keeps a logger's filters.

@@ -42,8 +42,13 @@ class EmbeddingEngine(_Encoder):
         return await self._run(self._embed, texts)  # type: ignore[no-any-return]
 
     def _embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
-        vectors = np.asarray(self.pipeline.embed_documents(texts), dtype=np.float32)
-        return vectors, self.count_tokens(texts)
+        # the tokens are counted while the model runs (OpenVINO's threads, without the GIL)
+        self.pipeline.start_embed_documents_async(texts)
+        try:
+            tokens = self.count_tokens(texts)
+        finally:
+            vectors = np.asarray(self.pipeline.wait_embed_documents(), dtype=np.float32)
+        return vectors, tokens
 
 
 class RerankEngine(_Encoder):
@@ -57,6 +62,10 @@ class RerankEngine(_Encoder):
         return await self._run(self._rerank, query, documents)  # type: ignore[no-any-return]
 
     def _rerank(self, query: str, documents: list[str]) -> tuple[list[tuple[int, float]], int]:
-        ranked = [(int(index), float(score)) for index, score in self.pipeline.rerank(query, documents)]
-        # the query is read once per document
-        return ranked, self.count_tokens([query]) * len(documents) + self.count_tokens(documents)
+        self.pipeline.start_rerank_async(query, documents)  # counted while the model runs, as embeddings
+        try:
+            # the query is read once per document
+            tokens = self.count_tokens([query]) * len(documents) + self.count_tokens(documents)
+        finally:
+            ranked = [(int(index), float(score)) for index, score in self.pipeline.wait_rerank()]
+        return ranked, tokens

@@ -10,6 +10,7 @@ goes away cancels its request, which frees its KV-cache blocks at the next step.
 import asyncio
 import itertools
 import logging
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +29,12 @@ FINISH_REASONS = {
     genai.GenerationFinishReason.TOOL_CALL: "tool_calls",
 }
 _RUNNING = genai.GenerationStatus.RUNNING
+# openvino-genai's Python binding of ContinuousBatchingPipeline.step() (and Tokenizer.encode/decode) keeps the GIL
+# for the whole call, so the event loop can only run between steps, and CPython hands the GIL over only after its
+# switch interval (5 ms): every token and every other request on this process waited up to 5 ms more. A process
+# that runs an engine switches after 0.5 ms instead (benchmarks/genai.py, tiny model: time to first token 10.4 ms
+# -> 5.3 ms).
+GIL_SWITCH_INTERVAL = 0.0005
 
 
 class EngineBusy(Exception):
@@ -86,7 +93,13 @@ class GenerationEngine:
         for key, value in scheduler.items():
             setattr(config, key, value)
         self.pipeline = genai.ContinuousBatchingPipeline(folder, config, device, properties)
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
         self.tokenizer = self.pipeline.get_tokenizer()
+        # One thread at a time in the pipeline and its tokenizer (the tokenizing thread, the stepping thread, a
+        # unary reply). Their bindings keep the GIL, so this costs no parallelism; without it a server process was
+        # seen deadlocked under load (two threads in the tokenizer, the GIL never handed back, uvicorn's health
+        # ping unanswered until the supervisor killed the process).
+        self.native_lock = threading.Lock()
         self.defaults = self.pipeline.get_config()
         self.max_queue = max_queue
         self._ids = itertools.count()
@@ -121,16 +134,22 @@ class GenerationEngine:
                 raise EngineBusy(f"The model is busy: {len(self._active)} requests in progress")
             request_id = next(self._ids)
             tensor = ov.Tensor(np.ascontiguousarray(input_ids.reshape(1, -1), dtype=np.int64))
-            handle = self.pipeline.add_request(request_id, tensor, config)
+            with self.native_lock:
+                handle = self.pipeline.add_request(request_id, tensor, config)
             request = _Request(handle, loop, asyncio.Queue(), streaming, skip_special_tokens)
             self._active[request_id] = request
         self._work.set()
         return Generation(self, request_id, request)
 
+    def decode(self, token_ids: list[int], *, skip_special_tokens: bool = True) -> str:
+        with self.native_lock:
+            return str(self.tokenizer.decode(token_ids, skip_special_tokens=skip_special_tokens))
+
     def cancel(self, request_id: int) -> None:
         request = self._active.get(request_id)
         if request is not None and not request.finished:
-            request.handle.cancel()
+            with self.native_lock:
+                request.handle.cancel()
             self._work.set()
 
     def retire(self) -> None:
@@ -147,8 +166,9 @@ class GenerationEngine:
             self._work.clear()
             while self._active:
                 try:
-                    if self.pipeline.has_non_finished_requests():
-                        self.pipeline.step()
+                    with self.native_lock:
+                        if self.pipeline.has_non_finished_requests():
+                            self.pipeline.step()
                 except Exception as exc:  # a failed step fails every request in it; the engine goes on
                     logger.exception("Text generation step failed")
                     self._fail_all(exc)
@@ -197,10 +217,11 @@ class GenerationEngine:
                 state = request.texts.setdefault(chunk.index, _Text())
                 state.tokens.extend(chunk.token_ids)
                 states.append(state)
-            before = self.tokenizer.decode(
-                [state.tokens[state.prefix : state.read] for state in states], skip
-            )
-            after = self.tokenizer.decode([state.tokens[state.prefix :] for state in states], skip)
+            with self.native_lock:
+                before = self.tokenizer.decode(
+                    [state.tokens[state.prefix : state.read] for state in states], skip
+                )
+                after = self.tokenizer.decode([state.tokens[state.prefix :] for state in states], skip)
             for (_, chunk), state, old, new in zip(group, states, before, after, strict=True):
                 final = chunk.finish_reason is not None
                 if len(new) > len(old) and (final or not new.endswith("\ufffd")):

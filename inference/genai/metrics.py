@@ -50,6 +50,14 @@ requests_in_flight = Gauge(
 )  # fmt: skip
 
 
+def count_refusal(version: Any, method: str, started: float) -> None:
+    """A request refused before the model took it, counted as failed (OVMS's ovms_requests_fail)."""
+    stats = version.metrics
+    if stats is not None:
+        stats.count(API, method, False)
+        stats.failed.append(time.perf_counter() - started)
+
+
 class Recorder:
     """Counts one /v3 request when it ends."""
 

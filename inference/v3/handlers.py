@@ -7,7 +7,9 @@ place where the default version (and a canary's share) is chosen for every proto
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +28,10 @@ from inference.v3.errors import MODEL_MISSING, MODEL_NOT_LOADED_YET, MODEL_RETIR
 
 logger = logging.getLogger(__name__)
 
-# Tokenizing (and applying a chat template to) a long prompt costs milliseconds: done in threads, a few at once.
-_tokenizing = asyncio.Semaphore(4)
+# Tokenizing (and applying a chat template to) a long prompt costs milliseconds: done off the event loop, in one
+# thread for every engine. openvino-genai's tokenizer keeps the GIL, so more threads would not tokenize faster, and
+# two threads tokenizing at once were seen to deadlock the process (see GenerationEngine.native_lock).
+_TOKENIZER_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genai-tokenize")
 
 
 @dataclass
@@ -55,6 +59,17 @@ def resolve(runtime: Runtime, name: str, task: str, endpoint: str) -> tuple[Load
     return version, served
 
 
+@contextmanager
+def _refusals_counted(version: LoadedVersion, method: str, started: float) -> Iterator[None]:
+    """A request refused after its model was found (a bad body, a prompt over the context, a full queue) counts
+    as a failed request of that version, as a 400 does on /v2."""
+    try:
+        yield
+    except V3Error:
+        genai_metrics.count_refusal(version, method, started)
+        raise
+
+
 # --- chat/completions and completions ---------------------------------------------------------------------
 
 
@@ -62,39 +77,37 @@ async def generate(runtime: Runtime, body: dict[str, Any], *, chat: bool) -> byt
     started = time.perf_counter()
     endpoint = "chat/completions" if chat else "completions"
     version, served = resolve(runtime, body["model"], TEXT_GENERATION, endpoint)  # the model first, as OVMS
-    if chat:
-        request: Any = requests.parse_chat(body, max_messages=settings.GENAI_MAX_MESSAGES)
-    else:
-        request = requests.parse_completion(body)
-    engine = served.engine
-    sampling: requests.Sampling = request.sampling
-    async with _tokenizing:
-        input_ids = await asyncio.to_thread(_tokenize, engine.tokenizer, request, chat)
-    prompt_tokens = int(input_ids.size)
-    context = served.context_length
-    if context is not None:
-        if prompt_tokens > context:
-            raise V3Error(f"Number of prompt tokens: {prompt_tokens} exceeds model max length: {context}")
-        if sampling.max_tokens is not None and prompt_tokens + sampling.max_tokens > context:
-            raise V3Error(
-                f"Number of prompt tokens: {prompt_tokens} + max tokens value: {sampling.max_tokens} "
-                f"exceeds model max length: {context}"
-            )
-    config = _generation_config(engine, sampling, prompt_tokens, context)
-    try:
-        try:
-            generation = engine.submit(
-                input_ids, config, streaming=sampling.stream, skip_special_tokens=sampling.skip_special_tokens
-            )
-        except EngineRetired:  # switched away from meanwhile: the new default version takes it
-            version, served = resolve(runtime, request.model, TEXT_GENERATION, endpoint)
-            engine = served.engine
-            generation = engine.submit(
-                input_ids, config, streaming=sampling.stream, skip_special_tokens=sampling.skip_special_tokens
-            )
-    except EngineBusy as busy:
-        raise V3Error(str(busy), 503) from None
     method = "ChatCompletions" if chat else "Completions"
+    with _refusals_counted(version, method, started):
+        if chat:
+            request: Any = requests.parse_chat(body, max_messages=settings.GENAI_MAX_MESSAGES)
+        else:
+            request = requests.parse_completion(body)
+        engine = served.engine
+        sampling: requests.Sampling = request.sampling
+        input_ids = await asyncio.get_running_loop().run_in_executor(
+            _TOKENIZER_THREAD, _tokenize, engine, request, chat
+        )
+        prompt_tokens = int(input_ids.size)
+        context = served.context_length
+        if context is not None:
+            if prompt_tokens > context:
+                raise V3Error(f"Number of prompt tokens: {prompt_tokens} exceeds model max length: {context}")
+            if sampling.max_tokens is not None and prompt_tokens + sampling.max_tokens > context:
+                raise V3Error(
+                    f"Number of prompt tokens: {prompt_tokens} + max tokens value: {sampling.max_tokens} "
+                    f"exceeds model max length: {context}"
+                )
+        config = _generation_config(engine, sampling, prompt_tokens, context)
+        try:
+            try:
+                generation = engine.submit(input_ids, config, **_submit_options(sampling))
+            except EngineRetired:  # switched away from meanwhile: the new default version takes it
+                version, served = resolve(runtime, request.model, TEXT_GENERATION, endpoint)
+                engine = served.engine
+                generation = engine.submit(input_ids, config, **_submit_options(sampling))
+        except EngineBusy as busy:  # the retried version's queue too
+            raise V3Error(str(busy), 503) from None
     recorder = genai_metrics.Recorder(version, method, started, prompt_tokens)
     if sampling.stream:
         events = _stream(engine, generation, request.model, sampling, chat, prompt_tokens, recorder)
@@ -102,7 +115,16 @@ async def generate(runtime: Runtime, body: dict[str, Any], *, chat: bool) -> byt
     return await _unary(engine, generation, request.model, sampling, chat, prompt_tokens, recorder)
 
 
-def _tokenize(tokenizer: Any, request: Any, chat: bool) -> np.ndarray:
+def _submit_options(sampling: requests.Sampling) -> dict[str, bool]:
+    return {"streaming": sampling.stream, "skip_special_tokens": sampling.skip_special_tokens}
+
+
+def _tokenize(engine: Any, request: Any, chat: bool) -> np.ndarray:
+    with engine.native_lock:
+        return _tokenize_locked(engine.tokenizer, request, chat)
+
+
+def _tokenize_locked(tokenizer: Any, request: Any, chat: bool) -> np.ndarray:
     if chat:
         try:
             prompt = tokenizer.apply_chat_template(
@@ -189,12 +211,10 @@ async def _unary(
     for position, index in enumerate(sorted(sequences)[: sampling.n]):
         chunk = sequences[index]
         completion_tokens += len(chunk.token_ids)
-        text = engine.tokenizer.decode(chunk.token_ids, skip_special_tokens=sampling.skip_special_tokens)
+        text = engine.decode(chunk.token_ids, skip_special_tokens=sampling.skip_special_tokens)
         logprobs = None
         if sampling.logprobs:
-            tokens = [
-                engine.tokenizer.decode([token], skip_special_tokens=False) for token in chunk.token_ids
-            ]
+            tokens = [engine.decode([token], skip_special_tokens=False) for token in chunk.token_ids]
             logprobs = (
                 responses.chat_logprobs(tokens, chunk.log_probs)
                 if chat
@@ -284,7 +304,8 @@ async def _stream(
 async def embeddings(runtime: Runtime, body: dict[str, Any]) -> bytes:
     started = time.perf_counter()
     version, served = resolve(runtime, body["model"], EMBEDDINGS, "embeddings")
-    request = requests.parse_embeddings(body, max_inputs=settings.GENAI_MAX_EMBEDDING_INPUTS)
+    with _refusals_counted(version, "Embeddings", started):
+        request = requests.parse_embeddings(body, max_inputs=settings.GENAI_MAX_EMBEDDING_INPUTS)
     recorder = genai_metrics.Recorder(version, "Embeddings", started, 0)
     try:
         vectors, tokens = await served.engine.embed(request.texts)
@@ -301,7 +322,8 @@ async def embeddings(runtime: Runtime, body: dict[str, Any]) -> bytes:
 async def rerank(runtime: Runtime, body: dict[str, Any]) -> bytes:
     started = time.perf_counter()
     version, served = resolve(runtime, body["model"], RERANK, "rerank")
-    request = requests.parse_rerank(body, max_documents=settings.GENAI_MAX_RERANK_DOCUMENTS)
+    with _refusals_counted(version, "Rerank", started):
+        request = requests.parse_rerank(body, max_documents=settings.GENAI_MAX_RERANK_DOCUMENTS)
     recorder = genai_metrics.Recorder(version, "Rerank", started, 0)
     try:
         ranked, tokens = await served.engine.rerank(request.query, request.documents)

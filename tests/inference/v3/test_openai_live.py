@@ -378,6 +378,28 @@ def test_client_disconnect_stops_the_generation(server):
         raise AssertionError("the abandoned generation was not cancelled")
 
 
+@pytest.mark.parametrize(
+    ("path", "method", "body"),
+    [
+        ("chat/completions", "ChatCompletions", {"model": "tiny-llm", "messages": []}),
+        ("completions", "Completions", {"model": "tiny-llm", "prompt": "x", "logit_bias": {}}),
+        ("embeddings", "Embeddings", {"model": "tiny-embed", "input": 5}),
+        ("rerank", "Rerank", {"model": "tiny-rerank", "query": "q"}),
+    ],
+)
+def test_a_request_refused_after_its_model_was_found_counts_as_failed(server, path, method, body):
+    """As a 400 does on /v2 (OVMS counts a request its graph refuses): the operator sees bad clients."""
+    name = body["model"]
+    failed = f'ovms_requests_fail{{api="V3",interface="REST",method="{method}",name="{name}"'
+    before = _metric(server, failed)
+    response = requests.post(f"{server.url}/v3/{path}", json=body, timeout=10)
+    assert response.status_code == 400, response.text
+    deadline = time.monotonic() + 10
+    while _metric(server, failed) != before + 1:  # metrics are flushed twice a second
+        assert time.monotonic() < deadline, f"{method} refusal not counted"
+        time.sleep(0.2)
+
+
 def test_metrics_show_tokens_and_time_to_first_token(client, server):
     client.completions.create(model="tiny-llm", prompt="metrics please", max_tokens=5, temperature=0)
     time.sleep(1.2)  # metrics are flushed twice a second
