@@ -73,7 +73,7 @@ bench-serving: install-test  # needs wrk (apt-get install -y wrk); makes benchma
 	$(PY) benchmarks/serving.py
 
 .PHONY: bench-genai
-bench-genai: install-test  # /v3 against openvino-genai in-process (tiny models; --hidden 768 --layers 8 for a 19M LLM)
+bench-genai: install-test  # /v3 against openvino-genai in-process and a bare server (tiny models; --hidden 768 --layers 8 --embed-size minilm for realistic sizes)
 	$(PY) benchmarks/genai.py
 
 .PHONY: bench-grpc
