@@ -40,7 +40,7 @@ import openvino_genai as genai  # noqa: E402
 import requests  # noqa: E402
 
 from benchmarks.report import machine_load  # noqa: E402
-from benchmarks.serving import Server, http, wait_until  # noqa: E402
+from benchmarks.serving import Server, http, terminate, wait_until  # noqa: E402
 
 PROMPT = "The history of the model server begins with"
 ENCODERS = {"tiny": {}, "minilm": {"hidden": 384, "layers": 6, "heads": 6, "ffn": 1536}}
@@ -137,12 +137,7 @@ class BareServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        terminate(self.process)
 
 
 def _register(server: Server, model_id: str, folder: Path) -> None:

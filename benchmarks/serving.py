@@ -540,12 +540,17 @@ class SideServer:
         return wrk(self.url + request["path"], request, options)
 
     def close(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        terminate(self.process)
+
+
+def terminate(process: subprocess.Popen[bytes] | None) -> None:
+    """Stops a side server: SIGTERM, then SIGKILL after 20 s."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def single_input_and_output(model: Path) -> bool:
