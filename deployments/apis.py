@@ -45,7 +45,7 @@ class TaskOutSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     metadata = serializers.JSONField(
-        help_text="steps [{name, status, started_at, finished_at, detail}], previous/new version, switched_at, timings, requested_by (who asked); canary/shadow: strategy, candidate, weight (current %), analysis [{step, at, outcome, reason, candidate, stable}]"
+        help_text="steps [{name, status, started_at, finished_at, detail}], previous/new version, switched_at (and all_switched_at when a server process read the switch late), timings, requested_by (who asked); canary/shadow: strategy, candidate, weight (current %), analysis [{step, at, outcome, reason, candidate, stable}]"
     )
 
 

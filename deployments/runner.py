@@ -36,6 +36,9 @@ from registry.models import Model
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
+# How long a switch waits, after its instant, for a server process that did not read it in time, to record when
+# every process had switched (metadata `all_switched_at`).
+LATE_SWITCH_WAIT_SECONDS = 30
 
 
 class Refused(Exception):
@@ -257,13 +260,12 @@ def _deploy(run: TaskRun) -> str:
         _sleep_until(run, switch_at)
         if config.progressive:
             progressive.set_split(name, version=None, weight=0, mode=config.strategy)
-        step["detail"] = f"default of {name} is version {version} since {run.metadata['switched_at']}" + (
-            "" if acknowledged else " (a server process learned of it late: it switched when it did)"
-        )
+        late, switched_everywhere = _late_switch(run, switch_at) if not acknowledged else ("", switch_at)
+        step["detail"] = f"default of {name} is version {version} since {run.metadata['switched_at']}{late}"
 
     if previous:
         with run.step("drain", cancellable=False) as step:
-            _sleep_until(run, switch_at + timedelta(seconds=config.drain_seconds))
+            _sleep_until(run, switched_everywhere + timedelta(seconds=config.drain_seconds))
             step["detail"] = f"version {previous['version']} kept loaded for {config.drain_seconds:g} s"
         with run.step("retire", cancellable=False) as step:
             _retire(name, previous["version"])
@@ -376,10 +378,23 @@ def _switch(name: str, previous: dict[str, Any] | None, version: int, drain_seco
     return switch_at
 
 
-def _wait_for_acknowledgement(run: TaskRun, switch_at: Any) -> bool:
-    """True when every live server process has read the switch before the switch instant."""
+def _late_switch(run: TaskRun, switch_at: Any) -> tuple[str, Any]:
+    """A process too busy to read the switch before its instant serves the old version until it does: wait for it
+    (bounded), record when every process had switched (metadata `all_switched_at`), and drain from then."""
+    if not _wait_for_acknowledgement(run, switch_at + timedelta(seconds=LATE_SWITCH_WAIT_SECONDS)):
+        return f" (a server process had not learned of it {LATE_SWITCH_WAIT_SECONDS} s later)", timezone.now()
+    everywhere = timezone.now()
+    run.metadata["all_switched_at"] = everywhere.isoformat().replace("+00:00", "Z")
+    return (
+        f" (a server process learned of it late: all had switched at {run.metadata['all_switched_at']})",
+        everywhere,
+    )
+
+
+def _wait_for_acknowledgement(run: TaskRun, deadline: Any) -> bool:
+    """True when every live server process has read the switch before `deadline`."""
     generation = ServingGeneration.current()
-    while timezone.now() < switch_at:
+    while timezone.now() < deadline:
         if not live_processes().filter(generation_seen__lt=generation).exists():
             return True
         run.beat(cancellable=False)
