@@ -184,7 +184,11 @@ class TaskRun:
 
 
 def _now() -> str:
-    return timezone.now().isoformat().replace("+00:00", "Z")
+    return _iso(timezone.now())
+
+
+def _iso(moment: Any) -> str:
+    return str(moment.isoformat().replace("+00:00", "Z"))
 
 
 # --- deploy ---------------------------------------------------------------------------------------------
@@ -253,7 +257,7 @@ def _deploy(run: TaskRun) -> str:
     with run.step("switch", cancellable=False) as step:
         switch_at = _switch(name, previous, version, config.drain_seconds)
         run.undo.clear()  # from here on the new version serves: failures no longer roll back
-        run.metadata["switched_at"] = switch_at.isoformat().replace("+00:00", "Z")
+        run.metadata["switched_at"] = _iso(switch_at)
         run.metadata["time_to_switch_seconds"] = round((switch_at - task.created_at).total_seconds(), 3)
         run.save()
         acknowledged = _wait_for_acknowledgement(run, switch_at)
@@ -384,7 +388,7 @@ def _late_switch(run: TaskRun, switch_at: Any) -> tuple[str, Any]:
     if not _wait_for_acknowledgement(run, switch_at + timedelta(seconds=LATE_SWITCH_WAIT_SECONDS)):
         return f" (a server process had not learned of it {LATE_SWITCH_WAIT_SECONDS} s later)", timezone.now()
     everywhere = timezone.now()
-    run.metadata["all_switched_at"] = everywhere.isoformat().replace("+00:00", "Z")
+    run.metadata["all_switched_at"] = _iso(everywhere)
     return (
         f" (a server process learned of it late: all had switched at {run.metadata['all_switched_at']})",
         everywhere,

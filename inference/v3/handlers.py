@@ -86,7 +86,7 @@ async def generate(runtime: Runtime, body: dict[str, Any], *, chat: bool) -> byt
         engine = served.engine
         sampling: requests.Sampling = request.sampling
         input_ids = await asyncio.get_running_loop().run_in_executor(
-            _TOKENIZER_THREAD, _tokenize, engine, request, chat
+            _TOKENIZER_THREAD, engine.with_tokenizer, _tokenize, request, chat
         )
         prompt_tokens = int(input_ids.size)
         context = served.context_length
@@ -119,12 +119,7 @@ def _submit_options(sampling: requests.Sampling) -> dict[str, bool]:
     return {"streaming": sampling.stream, "skip_special_tokens": sampling.skip_special_tokens}
 
 
-def _tokenize(engine: Any, request: Any, chat: bool) -> np.ndarray:
-    with engine.native_lock:
-        return _tokenize_locked(engine.tokenizer, request, chat)
-
-
-def _tokenize_locked(tokenizer: Any, request: Any, chat: bool) -> np.ndarray:
+def _tokenize(tokenizer: Any, request: Any, chat: bool) -> np.ndarray:
     if chat:
         try:
             prompt = tokenizer.apply_chat_template(
